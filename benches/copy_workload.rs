@@ -1,0 +1,137 @@
+//! Times the faithful copy workload (1 worker, 10,000 lines, full re-read per task) side by
+//! side with a Python reference written the way the original experiment was
+//! (`bench/reference.py`) and with a floor that reads and writes the same bytes with no
+//! per-task bookkeeping. Rounds are interleaved so that machine noise hits all alike; the
+//! report gives medians and ratios.
+//!
+//! `cargo bench --bench copy_workload` (COPYBENCH_BENCH_ROUNDS, default 5;
+//! COPYBENCH_BENCH_LINES, default 10000).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use copybench_exporter::run;
+use copybench_exporter::workload::{Backend, Cancel, RunOptions, Spec, SyncMode};
+
+fn main() {
+    let rounds = env_number("COPYBENCH_BENCH_ROUNDS", 5);
+    let lines = env_number("COPYBENCH_BENCH_LINES", 10_000);
+    let workdir = tempfile::tempdir().expect("temporary directory");
+    let options = RunOptions {
+        workdir: workdir.path().to_owned(),
+        worker_exe: env!("CARGO_BIN_EXE_copybench_exporter").into(),
+        timeout: Duration::from_secs(600),
+        cancel: Cancel::default(),
+    };
+    let spec = |backend| Spec {
+        backend,
+        sync: SyncMode::None,
+        workers: 1,
+        lines,
+        reread: true,
+    };
+
+    let names = [
+        "python reference",
+        "copybench process",
+        "copybench thread",
+        "floor",
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 1..=rounds {
+        samples[0].push(python_reference(lines));
+        for (i, backend) in [(1, Backend::Process), (2, Backend::Thread)] {
+            let record = run::execute(&spec(backend), &options);
+            let m = record
+                .measurement
+                .filter(|_| record.success)
+                .expect("benchmark run failed");
+            samples[i].push(m.duration_seconds);
+        }
+        samples[3].push(floor(workdir.path(), lines));
+        eprintln!("round {round}/{rounds} done");
+    }
+
+    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    println!("copy workload, 1 worker, {lines} lines, full re-read, {rounds} interleaved rounds");
+    println!(
+        "{:<20} {:>14} {:>16} {:>12}",
+        "", "median s", "python / this", "this / floor"
+    );
+    for (name, m) in names.iter().zip(&medians) {
+        println!(
+            "{name:<20} {m:>14.3} {:>15.1}x {:>11.2}x",
+            medians[0] / m,
+            m / medians[3]
+        );
+    }
+}
+
+/// The same bytes as the workload, read and written with no per-task bookkeeping: each task
+/// re-reads the whole input and appends a record-sized chunk with one write.
+fn floor(dir: &Path, lines: u64) -> f64 {
+    let input = dir.join("floor-input.txt");
+    let output = dir.join("floor-output.txt");
+    let text: String = (1..=lines).map(|i| format!("line{i}\n")).collect();
+    std::fs::write(&input, text).expect("write floor input");
+    let record = "current pid:1234567\ntotal threads:1\nCPU number:0\n".as_bytes();
+    let mut out = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&output)
+        .expect("floor output");
+    let mut buf = Vec::new();
+    let mut chunk = Vec::new();
+    let start = Instant::now();
+    for i in 1..=lines {
+        buf.clear();
+        File::open(&input)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .expect("floor read");
+        chunk.clear();
+        chunk.extend_from_slice(record);
+        write!(chunk, "line{i}\n\n").expect("format");
+        out.write_all(&chunk).expect("floor write");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    std::hint::black_box(&buf);
+    seconds
+}
+
+fn python_reference(lines: u64) -> f64 {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/reference.py");
+    let output = Command::new("python3")
+        .args([script, "--workers", "1", "--lines", &lines.to_string()])
+        .output()
+        .expect("python3 must be installed (with psutil: pip install psutil)");
+    assert!(
+        output.status.success(),
+        "bench/reference.py failed (is psutil installed? pip install psutil): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("reference JSON");
+    result["seconds"]
+        .as_f64()
+        .expect("seconds in reference output")
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let mid = samples.len() / 2;
+    if samples.len().is_multiple_of(2) {
+        (samples[mid - 1] + samples[mid]) / 2.0
+    } else {
+        samples[mid]
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

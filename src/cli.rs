@@ -1,0 +1,182 @@
+//! The command line: node_exporter-style flags for the daemon, and the subcommands `run`
+//! (one sweep, printed), `check-config`, `print-default-config` and the hidden `worker`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, MAX_WORKERS, Overrides};
+use crate::report;
+use crate::run::RunRecord;
+use crate::sweep;
+use crate::workload::worker::WorkerArgs;
+use crate::workload::{Backend, Cancel, RunOptions, SyncMode, WorkloadError};
+
+/// Measures parallel copy workloads and exports the results as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "copybench_exporter", version)]
+pub struct Cli {
+    /// Configuration file (TOML); built-in defaults apply without one.
+    #[arg(long = "config.file", value_name = "FILE", global = true)]
+    pub config_file: Option<PathBuf>,
+    /// Address to listen on, e.g. ":10720" or "127.0.0.1:10720".
+    #[arg(long = "web.listen-address", value_name = "ADDR")]
+    pub listen_address: Option<String>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long = "log.level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json.
+    #[arg(long = "log.format", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// What to do; without one, run the exporter daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The flags that override configuration keys.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen_address: self.listen_address.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one sweep of the copy workload now and print the results.
+    Run(RunArgs),
+    /// Check a configuration file (plus environment overrides) and exit.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Print the documented default configuration.
+    PrintDefaultConfig,
+    /// Internal: one worker process of the process backend.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// Arguments of `run`; unset ones take the configuration's `[workload]` values.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Worker pools, comma-separated: process, thread.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub backend: Option<Vec<Backend>>,
+    /// Sync modes, comma-separated: none, lock, ordered.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub sync: Option<Vec<SyncMode>>,
+    /// Pool sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WORKERS)))]
+    pub workers: Option<Vec<u32>>,
+    /// Input lines (and tasks) per run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lines: Option<u64>,
+    /// Whether each task re-reads the whole input (true, the original) or not (false).
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub reread: Option<bool>,
+    /// Directory for scratch directories (default: the system temp dir).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Stop a run after this long, e.g. "90s".
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print one JSON object per run instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the `run` command could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunCommandError {
+    /// The configuration it starts from is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The scratch directory cannot be made.
+    #[error("workdir is not usable: {0}")]
+    Workdir(WorkloadError),
+    /// Setting up the command failed.
+    #[error("{0}")]
+    Setup(#[from] io::Error),
+}
+
+/// Runs the `run` subcommand: one sweep, a progress bar on a terminal, then the results.
+/// Exits 0 when every run succeeded, 1 when any failed, 130 on Ctrl-C.
+pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandError> {
+    let config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
+    let mut workload = config.workload;
+    workload.backends = args.backend.clone().unwrap_or(workload.backends);
+    workload.sync = args.sync.clone().unwrap_or(workload.sync);
+    workload.workers = args.workers.clone().unwrap_or(workload.workers);
+    workload.lines = args.lines.unwrap_or(workload.lines);
+    workload.reread = args.reread.unwrap_or(workload.reread);
+    workload.workdir = args.workdir.clone().unwrap_or(workload.workdir);
+    let options = RunOptions {
+        workdir: workload.workdir(),
+        worker_exe: std::env::current_exe()?,
+        timeout: args.timeout.unwrap_or(config.schedule.run_timeout),
+        cancel: Cancel::default(),
+    };
+    crate::workload::check_workdir(&options.workdir).map_err(RunCommandError::Workdir)?;
+    let specs = sweep::combinations(&workload);
+
+    let progress = indicatif::ProgressBar::new(specs.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sweep_options = options.clone();
+    let json = args.json;
+    let cancel = options.cancel.clone();
+    let records = runtime.block_on(async move {
+        let sweep = tokio::task::spawn_blocking(move || {
+            let mut records = Vec::new();
+            sweep::run(&specs, &sweep_options, |record| {
+                if json {
+                    let _ = report::json_line(&mut io::stdout().lock(), &record);
+                }
+                progress.inc(1);
+                progress.set_message(format!(
+                    "{} {} {}",
+                    record.backend, record.sync, record.workers
+                ));
+                records.push(record);
+            });
+            progress.finish_and_clear();
+            records
+        });
+        tokio::pin!(sweep);
+        tokio::select! {
+            records = &mut sweep => records,
+            _ = tokio::signal::ctrl_c() => {
+                cancel.cancel();
+                sweep.await
+            }
+        }
+    });
+    let records: Vec<RunRecord> = records.map_err(io::Error::other)?;
+    if !json {
+        report::table(&mut io::stdout().lock(), &records)?;
+    }
+    match io::stdout().flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(if options.cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else if records.iter().all(|r| r.success) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

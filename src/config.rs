@@ -1,0 +1,633 @@
+//! The daemon's settings: one TOML file, environment overrides and command-line flags, merged
+//! in that order of precedence over built-in defaults, then checked once.
+//!
+//! Every problem (unknown key, wrong type, impossible value) is reported at once, each naming
+//! its key, so one edit fixes a bad file. The rest of the code only ever sees a checked
+//! [`Config`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::workload::{Backend, SyncMode};
+
+/// The documented default configuration, as shipped in `config/copybench.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/copybench.toml");
+
+/// Prefix of environment overrides: `COPYBENCH__SECTION__KEY`.
+pub const ENV_PREFIX: &str = "COPYBENCH";
+
+/// Largest pool size accepted anywhere.
+pub const MAX_WORKERS: u32 = 1024;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed as TOML.
+    #[error("cannot load configuration: {0}")]
+    Load(String),
+    /// One or more keys are unknown or hold impossible values; every one is listed.
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+/// Flag values that override the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--web.listen-address`
+    pub listen_address: Option<String>,
+    /// `--log.level`
+    pub log_level: Option<String>,
+    /// `--log.format`
+    pub log_format: Option<String>,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server settings.
+    pub web: Web,
+    /// When sweeps run.
+    pub schedule: Schedule,
+    /// What each sweep measures.
+    pub workload: Workload,
+    /// The `/probe` endpoint.
+    pub probe: Probe,
+    /// Optional metric families.
+    pub metrics: Metrics,
+    /// Persistence of recent runs.
+    pub state: State,
+    /// Logging.
+    pub log: Log,
+}
+
+/// `[web]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// Address to listen on; `:PORT` means all interfaces.
+    pub listen_address: ListenAddress,
+}
+
+/// `[schedule]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Schedule {
+    /// Time between sweep starts.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Uniform random offset within +-jitter added to each interval.
+    #[serde(with = "humantime_serde")]
+    pub jitter: Duration,
+    /// Whether the first sweep starts at once.
+    pub run_at_start: bool,
+    /// A run is stopped and failed after this long.
+    #[serde(with = "humantime_serde")]
+    pub run_timeout: Duration,
+    /// How long a run in progress may finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[workload]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    /// Worker pools to measure.
+    pub backends: Vec<Backend>,
+    /// Sync modes to measure.
+    pub sync: Vec<SyncMode>,
+    /// Pool sizes to measure.
+    pub workers: Vec<u32>,
+    /// Input lines per run.
+    pub lines: u64,
+    /// Whether each task re-reads the whole input.
+    pub reread: bool,
+    /// Where scratch directories go; empty means the system temp dir.
+    pub workdir: PathBuf,
+}
+
+/// `[probe]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Probe {
+    /// Whether `/probe` runs workloads.
+    pub enabled: bool,
+    /// Largest pool a probe may ask for.
+    pub max_workers: u32,
+    /// Largest input a probe may ask for.
+    pub max_lines: u64,
+    /// Longest a probe run may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Whether to export `copybench_cpu_records{cpu}`.
+    pub per_cpu: bool,
+}
+
+/// `[state]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct State {
+    /// Where recent runs are kept; empty means `$STATE_DIRECTORY`, or nowhere.
+    pub dir: PathBuf,
+    /// How many recent runs to keep.
+    pub keep_runs: usize,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// Least severe level logged.
+    pub level: LogLevel,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// Log verbosity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Normal operation.
+    Info,
+    /// Per-run detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A socket address that also accepts node_exporter's `:PORT` for all interfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddress(pub SocketAddr);
+
+impl FromStr for ListenAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let full = if s.starts_with(':') {
+            format!("0.0.0.0{s}")
+        } else {
+            s.to_owned()
+        };
+        let mut addrs = full
+            .to_socket_addrs()
+            .map_err(|e| format!("{s:?} is not a host:port address ({e})"))?;
+        addrs
+            .next()
+            .map(ListenAddress)
+            .ok_or_else(|| format!("{s:?} resolves to no address"))
+    }
+}
+
+impl fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for ListenAddress {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            listen_address: ListenAddress(SocketAddr::from(([0, 0, 0, 0], 10720))),
+        }
+    }
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            interval: Duration::from_secs(300),
+            jitter: Duration::from_secs(30),
+            run_at_start: true,
+            run_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            backends: Backend::ALL.to_vec(),
+            sync: SyncMode::ALL.to_vec(),
+            workers: vec![1, 2, 3],
+            lines: 10_000,
+            reread: true,
+            workdir: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe {
+            enabled: true,
+            max_workers: 8,
+            max_lines: 20_000,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { per_cpu: true }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            dir: PathBuf::new(),
+            keep_runs: 200,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Workload {
+    /// The scratch directory parent: the configured one, or the system temp dir.
+    pub fn workdir(&self) -> PathBuf {
+        if self.workdir.as_os_str().is_empty() {
+            std::env::temp_dir()
+        } else {
+            self.workdir.clone()
+        }
+    }
+}
+
+impl State {
+    /// Where to keep state, if anywhere: the configured dir, else `$STATE_DIRECTORY`.
+    pub fn resolved_dir(&self, state_directory: Option<&str>) -> Option<PathBuf> {
+        if !self.dir.as_os_str().is_empty() {
+            return Some(self.dir.clone());
+        }
+        // systemd may pass several colon-separated directories; the first is ours.
+        let first = state_directory?.split(':').next()?;
+        (!first.is_empty()).then(|| PathBuf::from(first))
+    }
+}
+
+impl Config {
+    /// Loads the file at `path` (if any), then the process environment, then `overrides`.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Load(format!("{}: {e}", path.display())))?,
+            None => String::new(),
+        };
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        Self::from_sources(&text, env, overrides)
+    }
+
+    /// Parses TOML text alone, without environment or flags (handy in tests).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::from_sources(text, HashMap::new(), &Overrides::default())
+    }
+
+    /// Merges TOML text < environment variables < flags and checks the result.
+    pub fn from_sources(
+        text: &str,
+        env: HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .try_parsing(true)
+            .source(Some(env.into_iter().collect()));
+        for key in ["workload.backends", "workload.sync", "workload.workers"] {
+            environment = environment.with_list_parse_key(key);
+        }
+        let flags = [
+            ("web.listen_address", &overrides.listen_address),
+            ("log.level", &overrides.log_level),
+            ("log.format", &overrides.log_format),
+        ];
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(environment);
+        for (key, value) in flags {
+            builder = builder
+                .set_override_option(key, value.clone())
+                .map_err(|e| ConfigError::Load(e.to_string()))?;
+        }
+        let mut merged: serde_json::Value = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        numbers_in_lists(&mut merged);
+        let config = deserialize_reporting_every_key(merged)?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every impossible value, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut check = |ok: bool, key: &str, why: &str| {
+            if !ok {
+                p.push(format!("{key}: {why}"));
+            }
+        };
+        let s = &self.schedule;
+        check(
+            !s.interval.is_zero(),
+            "schedule.interval",
+            "must be greater than 0",
+        );
+        check(
+            s.jitter < s.interval || s.interval.is_zero(),
+            "schedule.jitter",
+            "must be less than schedule.interval",
+        );
+        check(
+            !s.run_timeout.is_zero(),
+            "schedule.run_timeout",
+            "must be greater than 0",
+        );
+        let w = &self.workload;
+        check(
+            !w.backends.is_empty(),
+            "workload.backends",
+            "must name at least one of process, thread",
+        );
+        check(
+            !w.sync.is_empty(),
+            "workload.sync",
+            "must name at least one of none, lock, ordered",
+        );
+        check(
+            !w.workers.is_empty(),
+            "workload.workers",
+            "must list at least one pool size",
+        );
+        check(
+            w.workers.iter().all(|&n| (1..=MAX_WORKERS).contains(&n)),
+            "workload.workers",
+            &format!("every pool size must be between 1 and {MAX_WORKERS}"),
+        );
+        check(w.lines > 0, "workload.lines", "must be at least 1");
+        let pr = &self.probe;
+        check(
+            (1..=MAX_WORKERS).contains(&pr.max_workers),
+            "probe.max_workers",
+            &format!("must be between 1 and {MAX_WORKERS}"),
+        );
+        check(pr.max_lines > 0, "probe.max_lines", "must be at least 1");
+        check(
+            !pr.timeout.is_zero(),
+            "probe.timeout",
+            "must be greater than 0",
+        );
+        check(
+            self.state.keep_runs > 0,
+            "state.keep_runs",
+            "must be at least 1",
+        );
+        p
+    }
+}
+
+/// Environment lists arrive as strings (`COPYBENCH__WORKLOAD__WORKERS=1,2`); list items that
+/// are whole numbers become numbers, as they would be in TOML.
+fn numbers_in_lists(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => map.values_mut().for_each(numbers_in_lists),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                if let Some(n) = item.as_str().and_then(|s| s.trim().parse::<u64>().ok()) {
+                    *item = n.into();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Deserializes the merged settings; on failure, tries each key alone against the defaults
+/// so that every bad key is named, not only the first.
+fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, ConfigError> {
+    let first_error = match serde_json::from_value::<Config>(merged.clone()) {
+        Ok(config) => return Ok(config),
+        Err(e) => e,
+    };
+    let defaults =
+        serde_json::to_value(Config::default()).map_err(|e| ConfigError::Load(e.to_string()))?;
+    let mut problems = Vec::new();
+    let serde_json::Value::Object(sections) = merged else {
+        return Err(ConfigError::Invalid(vec![first_error.to_string()]));
+    };
+    for (section, keys) in sections {
+        let Some(default_section) = defaults.get(&section) else {
+            problems.push(format!("{section}: unknown section"));
+            continue;
+        };
+        let serde_json::Value::Object(keys) = keys else {
+            problems.push(format!("{section}: must be a table"));
+            continue;
+        };
+        for (key, value) in keys {
+            if default_section.get(&key).is_none() {
+                problems.push(format!("{section}.{key}: unknown key"));
+                continue;
+            }
+            let mut trial = defaults.clone();
+            trial[&section][&key] = value;
+            if let Err(e) = serde_json::from_value::<Config>(trial) {
+                problems.push(format!("{section}.{key}: {e}"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        problems.push(first_error.to_string());
+    }
+    Err(ConfigError::Invalid(problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn invalid(text: &str) -> Vec<String> {
+        match Config::from_toml_str(text) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shipped_file_documents_exactly_the_defaults() {
+        assert_eq!(
+            Config::from_toml_str(DEFAULT_TOML).expect("default file"),
+            Config::default()
+        );
+        assert_eq!(Config::from_toml_str("").expect("empty"), Config::default());
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let text =
+            "[web]\nlisten_address = \"127.0.0.1:1111\"\n[workload]\nlines = 50\nworkers = [1]\n";
+        let from_file = Config::from_toml_str(text).expect("file");
+        assert_eq!(from_file.web.listen_address.to_string(), "127.0.0.1:1111");
+
+        let vars = env(&[
+            ("COPYBENCH__WEB__LISTEN_ADDRESS", "127.0.0.1:2222"),
+            ("COPYBENCH__WORKLOAD__WORKERS", "2,4"),
+            ("COPYBENCH__SCHEDULE__INTERVAL", "1s"),
+            ("COPYBENCH__SCHEDULE__JITTER", "0s"),
+        ]);
+        let with_env =
+            Config::from_sources(text, vars.clone(), &Overrides::default()).expect("env");
+        assert_eq!(with_env.web.listen_address.to_string(), "127.0.0.1:2222");
+        assert_eq!(with_env.workload.workers, vec![2, 4]);
+        assert_eq!(with_env.workload.lines, 50, "file keys not overridden stay");
+        assert_eq!(with_env.schedule.interval, Duration::from_secs(1));
+
+        let flags = Overrides {
+            listen_address: Some(":3333".into()),
+            log_format: Some("json".into()),
+            ..Overrides::default()
+        };
+        let with_flags = Config::from_sources(text, vars, &flags).expect("flags");
+        assert_eq!(with_flags.web.listen_address.to_string(), "0.0.0.0:3333");
+        assert_eq!(with_flags.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn every_bad_key_is_reported_at_once() {
+        let problems = invalid(
+            "[workload]\nworkers = [0, 2]\nbackends = [\"fork\"]\nlines = \"many\"\nspeed = 3\n\
+             [schedule]\ninterval = \"0s\"\n[web]\nlisten_address = \"127.0.0.1:70000\"\n[extra]\nx = 1\n",
+        );
+        let joined = problems.join("\n");
+        for key in [
+            "workload.backends",
+            "workload.lines",
+            "workload.speed: unknown key",
+            "web.listen_address",
+            "extra: unknown section",
+        ] {
+            assert!(joined.contains(key), "{key} not reported in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn impossible_values_name_their_keys() {
+        let problems = invalid(
+            "[workload]\nworkers = [0]\nlines = 0\n[schedule]\ninterval = \"0s\"\n[state]\nkeep_runs = 0\n",
+        );
+        let joined = problems.join("\n");
+        for key in [
+            "workload.workers",
+            "workload.lines",
+            "schedule.interval",
+            "state.keep_runs",
+        ] {
+            assert!(joined.contains(key), "{key} not reported in:\n{joined}");
+        }
+        assert!(
+            invalid("[schedule]\ninterval = \"10s\"\njitter = \"10s\"\n")[0]
+                .starts_with("schedule.jitter")
+        );
+        assert!(invalid("[workload]\nbackends = []\n")[0].starts_with("workload.backends"));
+    }
+
+    #[test]
+    fn bad_toml_and_bad_env_values_are_errors() {
+        assert!(matches!(
+            Config::from_toml_str("[web"),
+            Err(ConfigError::Load(_))
+        ));
+        let vars = env(&[("COPYBENCH__WORKLOAD__LINES", "lots")]);
+        let err = Config::from_sources("", vars, &Overrides::default()).expect_err("bad env");
+        assert!(err.to_string().contains("workload.lines"), "{err}");
+        let flags = Overrides {
+            log_level: Some("loud".into()),
+            ..Overrides::default()
+        };
+        let err = Config::from_sources("", HashMap::new(), &flags).expect_err("bad flag");
+        assert!(err.to_string().contains("log.level"), "{err}");
+    }
+
+    #[test]
+    fn state_dir_falls_back_to_systemd_state_directory() {
+        let state = State::default();
+        assert_eq!(state.resolved_dir(None), None);
+        assert_eq!(
+            state.resolved_dir(Some("/var/lib/a:/var/lib/b")),
+            Some(PathBuf::from("/var/lib/a"))
+        );
+        let configured = State {
+            dir: "/srv/x".into(),
+            ..State::default()
+        };
+        assert_eq!(
+            configured.resolved_dir(Some("/var/lib/a")),
+            Some(PathBuf::from("/srv/x"))
+        );
+    }
+}

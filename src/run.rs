@@ -1,0 +1,365 @@
+//! One measured run from start to record: execute the workload, verify its output, and keep
+//! the outcome as a [`RunRecord`], the one shape every consumer reads (the `run` command's
+//! table and JSON, the metrics, the runs API and the state file). A run never returns an
+//! error: a failure is a record with a bounded reason and a message.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::verify::{self, AllowedCpus};
+use crate::workload::{self, Backend, RawRun, RunOptions, Spec, SyncMode, WorkloadError};
+
+/// Why a run failed; a closed set, so it can be a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The run exceeded its timeout and its workers were stopped.
+    Timeout,
+    /// A file or system call failed.
+    Io,
+    /// A worker died, exited non-zero or broke the protocol.
+    WorkerExit,
+    /// The output lost or repeated lines, or named impossible CPUs.
+    Verify,
+    /// The run was stopped by shutdown or Ctrl-C.
+    Cancelled,
+}
+
+impl FailureReason {
+    /// Every reason, in label order.
+    pub const ALL: [FailureReason; 5] = [
+        FailureReason::Timeout,
+        FailureReason::Io,
+        FailureReason::WorkerExit,
+        FailureReason::Verify,
+        FailureReason::Cancelled,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Timeout => "timeout",
+            FailureReason::Io => "io",
+            FailureReason::WorkerExit => "worker_exit",
+            FailureReason::Verify => "verify",
+            FailureReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<&WorkloadError> for FailureReason {
+    fn from(error: &WorkloadError) -> Self {
+        match error {
+            WorkloadError::Io { .. } => FailureReason::Io,
+            WorkloadError::WorkerExit(_) => FailureReason::WorkerExit,
+            WorkloadError::Timeout(_) => FailureReason::Timeout,
+            WorkloadError::Cancelled => FailureReason::Cancelled,
+        }
+    }
+}
+
+/// Why a run failed, for people and for the label.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Bounded reason.
+    pub reason: FailureReason,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// What a completed run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// From first task handed out to last task done.
+    pub duration_seconds: f64,
+    /// Input lines copied per second.
+    pub lines_per_second: f64,
+    /// Lines out of position (the original experiment's count).
+    pub disorder: u64,
+    /// Lines written more than once.
+    pub duplicates: u64,
+    /// Lines never written.
+    pub missing: u64,
+    /// Records interleaved with another writer's.
+    pub torn_records: u64,
+    /// Distinct writer pids.
+    pub pids: u64,
+    /// Fewest threads a record reported.
+    pub threads_min: u64,
+    /// Most threads a record reported.
+    pub threads_max: u64,
+    /// Records per CPU number.
+    #[serde(with = "cpu_keys")]
+    pub cpu_records: BTreeMap<u32, u64>,
+    /// Distinct CPUs the records name.
+    pub cpus_used: u64,
+    /// Consecutive tasks of one worker on different CPUs, summed over workers.
+    pub cpu_migrations: u64,
+    /// Voluntary context switches of all workers.
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches of all workers.
+    pub involuntary_ctx_switches: u64,
+}
+
+/// The record of one run: its parameters, when it ended, and its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Processes or threads.
+    pub backend: Backend,
+    /// Sync mode.
+    pub sync: SyncMode,
+    /// Pool size.
+    pub workers: u32,
+    /// Input lines.
+    pub lines: u64,
+    /// Whether each task re-read the input.
+    pub reread: bool,
+    /// Unix time the run ended, in seconds.
+    pub finished_at: f64,
+    /// Whether the run completed and its output verified.
+    pub success: bool,
+    /// Set when the run failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Set when the run completed, even if verification then failed it.
+    #[serde(flatten)]
+    pub measurement: Option<Measurement>,
+}
+
+impl RunRecord {
+    /// The parameters the run was made with.
+    pub fn spec(&self) -> Spec {
+        Spec {
+            backend: self.backend,
+            sync: self.sync,
+            workers: self.workers,
+            lines: self.lines,
+            reread: self.reread,
+        }
+    }
+
+    fn new(spec: &Spec, failure: Option<Failure>, measurement: Option<Measurement>) -> Self {
+        RunRecord {
+            backend: spec.backend,
+            sync: spec.sync,
+            workers: spec.workers,
+            lines: spec.lines,
+            reread: spec.reread,
+            finished_at: unix_now(),
+            success: failure.is_none(),
+            failure,
+            measurement,
+        }
+    }
+}
+
+/// Runs `spec` once, verifies the output and returns the record.
+pub fn execute(spec: &Spec, options: &RunOptions) -> RunRecord {
+    let raw = match workload::execute(spec, options) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let failure = Failure {
+                reason: FailureReason::from(&error),
+                message: error.to_string(),
+            };
+            return RunRecord::new(spec, Some(failure), None);
+        }
+    };
+    let allowed = match AllowedCpus::current() {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            let message = format!("read the CPU affinity mask: {e}");
+            let failure = Failure {
+                reason: FailureReason::Io,
+                message,
+            };
+            return RunRecord::new(spec, Some(failure), None);
+        }
+    };
+    let verification = verify::verify(&raw.output, spec.lines, &allowed);
+    let problems = verification.problems();
+    let failure = (!problems.is_empty()).then(|| Failure {
+        reason: FailureReason::Verify,
+        message: problems.join("; "),
+    });
+    RunRecord::new(spec, failure, Some(measure(spec, &raw, verification)))
+}
+
+fn measure(spec: &Spec, raw: &RawRun, v: verify::Verification) -> Measurement {
+    let seconds = raw.duration.as_secs_f64();
+    let sum = |f: fn(&workload::WorkerStats) -> u64| raw.workers.iter().map(f).sum();
+    Measurement {
+        duration_seconds: seconds,
+        lines_per_second: if seconds > 0.0 {
+            spec.lines as f64 / seconds
+        } else {
+            0.0
+        },
+        disorder: v.disorder,
+        duplicates: v.duplicates,
+        missing: v.missing,
+        torn_records: v.torn_records,
+        pids: v.pids,
+        threads_min: v.threads_min,
+        threads_max: v.threads_max,
+        cpus_used: v.cpu_records.len() as u64,
+        cpu_records: v.cpu_records,
+        cpu_migrations: sum(|w| w.cpu_migrations),
+        voluntary_ctx_switches: sum(|w| w.voluntary_ctx_switches),
+        involuntary_ctx_switches: sum(|w| w.involuntary_ctx_switches),
+    }
+}
+
+/// JSON object keys are strings; serde's flattening cannot turn them back into numbers by
+/// itself, so the CPU map converts its keys explicitly.
+mod cpu_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<u32, u64>, s: S) -> Result<S::Ok, S::Error> {
+        let keyed: BTreeMap<String, u64> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        keyed.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, u64>, D::Error> {
+        BTreeMap::<String, u64>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| Ok((k.parse().map_err(D::Error::custom)?, v)))
+            .collect()
+    }
+}
+
+/// Seconds since the Unix epoch, as Prometheus timestamps are given.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Cancel;
+    use std::time::Duration;
+
+    fn options(workdir: &std::path::Path) -> RunOptions {
+        RunOptions {
+            workdir: workdir.to_owned(),
+            worker_exe: "/nonexistent/copybench-worker".into(),
+            timeout: Duration::from_secs(60),
+            cancel: Cancel::default(),
+        }
+    }
+
+    fn spec(sync: SyncMode, workers: u32) -> Spec {
+        Spec {
+            backend: Backend::Thread,
+            sync,
+            workers,
+            lines: 300,
+            reread: true,
+        }
+    }
+
+    #[test]
+    fn one_thread_writes_every_line_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = execute(&spec(SyncMode::None, 1), &options(dir.path()));
+        assert!(record.success, "{:?}", record.failure);
+        let m = record.measurement.expect("measurement");
+        assert_eq!(
+            (m.disorder, m.duplicates, m.missing, m.torn_records),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(m.pids, 1);
+        assert_eq!(m.cpu_records.values().sum::<u64>(), 300);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("workdir").count(),
+            0,
+            "scratch removed"
+        );
+    }
+
+    #[test]
+    fn lock_and_ordered_keep_order_with_several_threads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sync in [SyncMode::Lock, SyncMode::Ordered] {
+            let record = execute(&spec(sync, 3), &options(dir.path()));
+            assert!(record.success, "{sync}: {:?}", record.failure);
+            let m = record.measurement.expect("measurement");
+            assert_eq!((m.disorder, m.torn_records), (0, 0), "{sync}");
+            assert!(m.threads_min >= 3, "{sync}: {} threads", m.threads_min);
+            assert_eq!(m.pids, 1);
+        }
+    }
+
+    #[test]
+    fn without_reread_the_output_is_the_same() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = Spec {
+            reread: false,
+            ..spec(SyncMode::Ordered, 2)
+        };
+        let record = execute(&spec, &options(dir.path()));
+        assert!(record.success, "{:?}", record.failure);
+        assert_eq!(record.measurement.expect("measurement").missing, 0);
+    }
+
+    #[test]
+    fn cancelled_and_unstartable_runs_are_failures_with_reasons() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = options(dir.path());
+        opts.cancel.cancel();
+        let record = execute(
+            &Spec {
+                lines: 200_000,
+                ..spec(SyncMode::Lock, 2)
+            },
+            &opts,
+        );
+        assert_eq!(
+            record.failure.map(|f| f.reason),
+            Some(FailureReason::Cancelled)
+        );
+
+        let process = Spec {
+            backend: Backend::Process,
+            ..spec(SyncMode::None, 2)
+        };
+        let record = execute(&process, &options(dir.path()));
+        let failure = record.failure.expect("failure");
+        assert_eq!(failure.reason, FailureReason::Io);
+        assert!(
+            failure.message.contains("/nonexistent/copybench-worker"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("workdir").count(),
+            0,
+            "scratch removed"
+        );
+    }
+
+    #[test]
+    fn a_record_round_trips_through_json_with_flat_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = execute(&spec(SyncMode::None, 2), &options(dir.path()));
+        let json = serde_json::to_value(&record).expect("json");
+        for key in [
+            "backend",
+            "workers",
+            "duration_seconds",
+            "cpu_records",
+            "torn_records",
+        ] {
+            assert!(json.get(key).is_some(), "missing key {key} in {json}");
+        }
+        let back: RunRecord = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, record);
+    }
+}

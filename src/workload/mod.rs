@@ -1,0 +1,217 @@
+//! The copy workload: the measured experiment itself.
+//!
+//! An input of `lines` lines (`line1` .. `lineN`) is generated in a fresh scratch directory, and
+//! one task per line is handed out dynamically to a pool of workers (OS processes or threads).
+//! Each task appends a record of its writer (pid, thread count, CPU) and the line it re-read
+//! from the input to a shared output file. [`execute`] runs the pool and returns the raw output;
+//! judging that output is [`crate::verify`]'s job.
+//!
+//! Layout: [`task`] is what one worker does per task, [`coordinator`] hands out tasks and keeps
+//! the turnstile, [`pool`] starts, watches and stops the workers of either backend, and
+//! [`worker`] is the entry point of a worker process.
+
+mod coordinator;
+mod pool;
+mod scratch;
+mod task;
+pub mod worker;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use pool::execute;
+
+/// How workers are made: separate OS processes or threads of this process.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Single-threaded child processes, like Python's `ProcessPoolExecutor`.
+    Process,
+    /// Threads in one process, like Python's `ThreadPoolExecutor`.
+    Thread,
+}
+
+/// How workers coordinate their appends to the shared output.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// No coordination: the original experiment's race.
+    None,
+    /// One exclusive lock around each whole task: in order, but serial.
+    Lock,
+    /// Re-reads overlap, appends go in task order through a turnstile.
+    Ordered,
+}
+
+impl Backend {
+    /// Every backend, in label order.
+    pub const ALL: [Backend; 2] = [Backend::Process, Backend::Thread];
+
+    /// The label value used in metrics, JSON and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Process => "process",
+            Backend::Thread => "thread",
+        }
+    }
+}
+
+impl SyncMode {
+    /// Every sync mode, in label order.
+    pub const ALL: [SyncMode; 3] = [SyncMode::None, SyncMode::Lock, SyncMode::Ordered];
+
+    /// The label value used in metrics, JSON and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::None => "none",
+            SyncMode::Lock => "lock",
+            SyncMode::Ordered => "ordered",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One run's parameters: which pool, how it synchronises, how big the input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Spec {
+    /// Processes or threads.
+    pub backend: Backend,
+    /// Coordination of the appends.
+    pub sync: SyncMode,
+    /// Number of workers in the pool (at least 1).
+    pub workers: u32,
+    /// Number of input lines, and so of tasks (at least 1).
+    pub lines: u64,
+    /// Whether each task re-reads the whole input (the original's quadratic cost).
+    pub reread: bool,
+}
+
+/// Where and how a run executes, apart from what it measures.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Directory in which a fresh scratch directory is made for each run.
+    pub workdir: PathBuf,
+    /// Executable started (with the hidden `worker` subcommand) for each worker process.
+    pub worker_exe: PathBuf,
+    /// A run still going after this long is stopped and its workers killed.
+    pub timeout: Duration,
+    /// Set from outside to stop the run early (shutdown, Ctrl-C).
+    pub cancel: Cancel,
+}
+
+/// A flag that asks a run in progress to stop; cheap to clone and share across threads.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks every run holding this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] has been called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What one worker reports about itself when it finishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Tasks this worker completed.
+    pub tasks: u64,
+    /// Consecutive tasks of this worker that ran on different CPUs.
+    pub cpu_migrations: u64,
+    /// Voluntary context switches of the worker (getrusage).
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches of the worker (getrusage).
+    pub involuntary_ctx_switches: u64,
+}
+
+/// The raw result of a completed run, before verification.
+#[derive(Debug)]
+pub struct RawRun {
+    /// The whole output file.
+    pub output: Vec<u8>,
+    /// From the first task handed out to the last task done (monotonic clock).
+    pub duration: Duration,
+    /// One entry per worker.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// Why a run did not complete; each variant maps to one bounded failure reason.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// A file operation of the run failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        what: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A worker died, exited non-zero or broke the task protocol.
+    #[error("{0}")]
+    WorkerExit(String),
+    /// The run exceeded its time limit and was stopped.
+    #[error("run exceeded its timeout of {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The run was cancelled from outside (shutdown or Ctrl-C).
+    #[error("run was cancelled")]
+    Cancelled,
+}
+
+impl WorkloadError {
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+        WorkloadError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Checks that scratch directories can be made in `workdir` by making and removing one.
+pub fn check_workdir(workdir: &std::path::Path) -> Result<(), WorkloadError> {
+    scratch::Scratch::create(workdir, 1).map(drop)
+}

@@ -1,0 +1,89 @@
+//! The scratch directory of one run: made fresh in the configured workdir, holding the
+//! generated input, the shared output and the lock file, and removed when dropped, whether the
+//! run succeeded, failed or was cancelled.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use super::WorkloadError;
+use super::task::Files;
+
+/// Name prefix of every scratch directory, so stray ones are easy to recognise.
+pub(crate) const PREFIX: &str = "copybench-";
+
+/// A run's scratch directory; deleted with everything in it on drop.
+pub(crate) struct Scratch {
+    _dir: TempDir,
+    pub(crate) files: Files,
+}
+
+impl Scratch {
+    /// Makes the directory and writes an input of `lines` lines plus an empty output.
+    pub(crate) fn create(workdir: &Path, lines: u64) -> Result<Self, WorkloadError> {
+        let dir = tempfile::Builder::new()
+            .prefix(PREFIX)
+            .tempdir_in(workdir)
+            .map_err(|e| {
+                WorkloadError::io(
+                    format!("cannot create a scratch directory in {}", workdir.display()),
+                    e,
+                )
+            })?;
+        let files = Files {
+            input: dir.path().join("input.txt"),
+            output: dir.path().join("output.txt"),
+            lock: dir.path().join("lock"),
+        };
+        write_input(&files.input, lines)
+            .map_err(|e| WorkloadError::io(format!("write {}", files.input.display()), e))?;
+        for path in [&files.output, &files.lock] {
+            File::create(path)
+                .map_err(|e| WorkloadError::io(format!("create {}", path.display()), e))?;
+        }
+        Ok(Scratch { _dir: dir, files })
+    }
+}
+
+fn write_input(path: &Path, lines: u64) -> std::io::Result<()> {
+    let mut input = BufWriter::new(File::create(path)?);
+    for i in 1..=lines {
+        writeln!(input, "line{i}")?;
+    }
+    input.into_inner().map_err(|e| e.into_error())?.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_numbered_input_and_removes_everything_on_drop() {
+        let workdir = tempfile::tempdir().expect("tempdir");
+        let scratch = Scratch::create(workdir.path(), 3).expect("scratch");
+        let input = std::fs::read_to_string(&scratch.files.input).expect("input");
+        assert_eq!(input, "line1\nline2\nline3\n");
+        assert_eq!(
+            std::fs::metadata(&scratch.files.output)
+                .expect("output")
+                .len(),
+            0
+        );
+        drop(scratch);
+        assert_eq!(
+            std::fs::read_dir(workdir.path()).expect("workdir").count(),
+            0
+        );
+    }
+
+    #[test]
+    fn missing_workdir_is_a_clear_io_error() {
+        let err = Scratch::create(Path::new("/nonexistent/copybench"), 1)
+            .err()
+            .expect("must fail");
+        let message = err.to_string();
+        assert!(message.contains("cannot create a scratch directory in /nonexistent/copybench"));
+    }
+}

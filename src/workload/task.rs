@@ -1,0 +1,304 @@
+//! What a worker does: take tasks from a queue and, for each, append a record of itself and
+//! the task's input line to the shared output, exactly as the original experiment did.
+//!
+//! The same loop serves both backends; only the [`Queue`] differs (an in-process coordinator
+//! for threads, a pipe to the parent for processes).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{UsageWho, getrusage};
+use procfs::FromRead;
+use procfs::process::Stat;
+
+use super::{SyncMode, WorkerStats};
+
+/// Where the tasks come from and how appends are sequenced.
+pub(crate) trait Queue {
+    /// The next task (a 1-based input line number), or `None` when there is no more work.
+    fn next(&mut self) -> io::Result<Option<u64>>;
+    /// Blocks until `task` may append (ordered mode); `false` means the run is stopping.
+    fn wait_turn(&mut self, task: u64) -> io::Result<bool>;
+    /// Reports `task` as appended.
+    fn done(&mut self, task: u64) -> io::Result<()>;
+}
+
+/// The files one run shares between its workers.
+#[derive(Clone, Debug)]
+pub(crate) struct Files {
+    /// The generated input, `line1` .. `lineN`.
+    pub input: PathBuf,
+    /// The shared output every task appends to.
+    pub output: PathBuf,
+    /// The file whose exclusive `flock` serialises tasks in lock mode.
+    pub lock: PathBuf,
+}
+
+/// Runs tasks from `queue` until it is empty and returns this worker's statistics.
+pub(crate) fn work(
+    queue: &mut impl Queue,
+    files: &Files,
+    sync: SyncMode,
+    reread: bool,
+) -> io::Result<WorkerStats> {
+    let mut copier = Copier::open(files, reread)?;
+    // Each worker holds its own open file description, so flock excludes threads as well as
+    // processes.
+    let lock = File::open(&files.lock).map_err(|e| context(e, "open lock file", &files.lock))?;
+    let mut tasks = 0;
+    loop {
+        if sync == SyncMode::Lock {
+            lock.lock().map_err(|e| context(e, "lock", &files.lock))?;
+        }
+        let Some(task) = queue.next()? else { break };
+        match sync {
+            SyncMode::None | SyncMode::Lock => copier.copy(task)?,
+            SyncMode::Ordered => {
+                let line = copier.read_line(task)?;
+                if !queue.wait_turn(task)? {
+                    break;
+                }
+                copier.append(task, line)?;
+            }
+        }
+        queue.done(task)?;
+        if sync == SyncMode::Lock {
+            lock.unlock()
+                .map_err(|e| context(e, "unlock", &files.lock))?;
+        }
+        tasks += 1;
+    }
+    let usage = getrusage(UsageWho::RUSAGE_THREAD).map_err(io::Error::from)?;
+    Ok(WorkerStats {
+        tasks,
+        cpu_migrations: copier.migrations,
+        voluntary_ctx_switches: usage.voluntary_context_switches().try_into().unwrap_or(0),
+        involuntary_ctx_switches: usage.involuntary_context_switches().try_into().unwrap_or(0),
+    })
+}
+
+/// Per-worker state for the task body: reusable buffers and the handle used to count threads.
+struct Copier {
+    files: Files,
+    reread: bool,
+    /// Read buffer for the input (every task when re-reading, once otherwise).
+    input: Vec<u8>,
+    /// How much of `input` the last read filled.
+    input_len: usize,
+    /// Start offset of each line in `input` when not re-reading, so a lookup is O(1).
+    line_starts: Vec<usize>,
+    /// `/proc/self/stat`, kept open and re-read from the start for a fresh thread count.
+    stat: File,
+    stat_buf: Vec<u8>,
+    pid: u32,
+    buf: Vec<u8>,
+    last_cpu: Option<usize>,
+    migrations: u64,
+}
+
+impl Copier {
+    fn open(files: &Files, reread: bool) -> io::Result<Self> {
+        let stat = File::open("/proc/self/stat")
+            .map_err(|e| context(e, "open", Path::new("/proc/self/stat")))?;
+        let mut copier = Copier {
+            files: files.clone(),
+            reread,
+            input: Vec::new(),
+            input_len: 0,
+            line_starts: Vec::new(),
+            stat,
+            stat_buf: vec![0; 4096],
+            pid: std::process::id(),
+            buf: Vec::with_capacity(64),
+            last_cpu: None,
+            migrations: 0,
+        };
+        if !reread {
+            copier.load_input()?;
+            copier.line_starts = std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', copier.input()).map(|end| end + 1))
+                .collect();
+        }
+        Ok(copier)
+    }
+
+    /// The faithful task: open the output for append, write the record, re-read the input,
+    /// append the line and a blank line, close.
+    fn copy(&mut self, task: u64) -> io::Result<()> {
+        let mut out = self.open_output()?;
+        self.write_record(&mut out)?;
+        let line = self.read_line(task)?;
+        self.write_line(&mut out, task, line)
+    }
+
+    /// The append half of a task whose line was read beforehand (ordered mode).
+    fn append(&mut self, task: u64, line: LineRef) -> io::Result<()> {
+        let mut out = self.open_output()?;
+        self.write_record(&mut out)?;
+        self.write_line(&mut out, task, line)
+    }
+
+    fn open_output(&self) -> io::Result<File> {
+        OpenOptions::new()
+            .append(true)
+            .open(&self.files.output)
+            .map_err(|e| context(e, "open for append", &self.files.output))
+    }
+
+    /// Writes `current pid`, `total threads` and `CPU number`, one write call each, as the
+    /// original did, so that records of concurrent writers can interleave.
+    fn write_record(&mut self, out: &mut File) -> io::Result<()> {
+        let threads = self.thread_count()?;
+        let cpu = nix::sched::sched_getcpu().map_err(io::Error::from)?;
+        if self.last_cpu.is_some_and(|last| last != cpu) {
+            self.migrations += 1;
+        }
+        self.last_cpu = Some(cpu);
+        let pid = self.pid;
+        self.write_field(out, format_args!("current pid:{pid}\n"))?;
+        self.write_field(out, format_args!("total threads:{threads}\n"))?;
+        self.write_field(out, format_args!("CPU number:{cpu}\n"))
+    }
+
+    fn write_field(&mut self, out: &mut File, field: std::fmt::Arguments<'_>) -> io::Result<()> {
+        self.buf.clear();
+        self.buf.write_fmt(field)?;
+        out.write_all(&self.buf)
+            .map_err(|e| context(e, "append to", &self.files.output))
+    }
+
+    fn write_line(&mut self, out: &mut File, task: u64, line: LineRef) -> io::Result<()> {
+        let Some(text) = self.input[..self.input_len].get(line.0..line.1) else {
+            return Err(missing_line(task, &self.files.input));
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(text);
+        self.buf.extend_from_slice(b"\n\n");
+        out.write_all(&self.buf)
+            .map_err(|e| context(e, "append to", &self.files.output))
+    }
+
+    /// Finds line `task` (1-based), re-reading the whole input first when so configured.
+    fn read_line(&mut self, task: u64) -> io::Result<LineRef> {
+        let index = usize::try_from(task - 1).map_err(io::Error::other)?;
+        if self.reread {
+            self.load_input()?;
+            return nth_line(self.input(), index)
+                .ok_or_else(|| missing_line(task, &self.files.input));
+        }
+        match (self.line_starts.get(index), self.line_starts.get(index + 1)) {
+            (Some(&start), Some(&next)) => Ok(LineRef(start, next - 1)),
+            _ => Err(missing_line(task, &self.files.input)),
+        }
+    }
+
+    /// Reads the whole input into the reused buffer, reading until end of file. The buffer
+    /// keeps its capacity, so after the first task this is one `read` plus the one that
+    /// finds the end.
+    fn load_input(&mut self) -> io::Result<()> {
+        self.input_len = File::open(&self.files.input)
+            .and_then(|mut f| read_all(&mut f, &mut self.input))
+            .map_err(|e| context(e, "read", &self.files.input))?;
+        Ok(())
+    }
+
+    /// The input as last read.
+    fn input(&self) -> &[u8] {
+        &self.input[..self.input_len]
+    }
+
+    /// Threads of this process right now, as the kernel reports them in `/proc/self/stat`
+    /// (re-read from offset 0 with one `pread`, which makes the kernel render it afresh).
+    fn thread_count(&mut self) -> io::Result<i64> {
+        let n = self.stat.read_at(&mut self.stat_buf, 0)?;
+        let stat = Stat::from_read(&self.stat_buf[..n]).map_err(io::Error::other)?;
+        Ok(stat.num_threads)
+    }
+}
+
+/// Reads all of `file` into `buf` and returns how many bytes it holds. `buf` is used as
+/// scratch space of its full length and only grows (doubling) when the file does not fit, so
+/// re-reading the same file costs no allocation or zero-filling.
+fn read_all(file: &mut File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize((buf.len() * 2).max(64 * 1024), 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Byte range of one line (without its newline) in the worker's input buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LineRef(usize, usize);
+
+/// Finds line `index` (0-based) of `input`.
+fn nth_line(input: &[u8], index: usize) -> Option<LineRef> {
+    let start = if index == 0 {
+        0
+    } else {
+        after_newline(input, index)?
+    };
+    let end = start + memchr::memchr(b'\n', input.get(start..)?)?;
+    Some(LineRef(start, end))
+}
+
+/// The offset just past the `n`th newline (`n` >= 1). Newlines are counted a block at a time
+/// with SIMD and only the last block is searched one by one: lines are short, so a search per
+/// newline would spend its time starting searches rather than scanning.
+fn after_newline(input: &[u8], n: usize) -> Option<usize> {
+    const BLOCK: usize = 4096;
+    let (mut seen, mut offset) = (0, 0);
+    for block in input.chunks(BLOCK) {
+        let here = bytecount::count(block, b'\n');
+        if seen + here >= n {
+            let pos = memchr::memchr_iter(b'\n', block).nth(n - seen - 1)?;
+            return Some(offset + pos + 1);
+        }
+        seen += here;
+        offset += block.len();
+    }
+    None
+}
+
+fn missing_line(task: u64, input: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{} has no line {task}", input.display()),
+    )
+}
+
+/// Adds what was being done, and to which file, to an I/O error.
+pub(crate) fn context(err: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(err.kind(), format!("{what} {}: {err}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_line_finds_every_line_across_block_boundaries() {
+        let input: String = (1..=3000).map(|i| format!("line{i}\n")).collect();
+        let bytes = input.as_bytes();
+        for index in [0, 1, 2, 584, 585, 586, 1000, 2998, 2999] {
+            let LineRef(start, end) = nth_line(bytes, index).expect("line");
+            assert_eq!(
+                &input[start..end],
+                format!("line{}", index + 1),
+                "index {index}"
+            );
+        }
+        assert_eq!(nth_line(bytes, 3000), None);
+        assert_eq!(nth_line(b"", 0), None);
+        assert_eq!(nth_line(b"no newline", 0), None);
+    }
+}

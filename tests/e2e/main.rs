@@ -1,0 +1,5 @@
+//! End-to-end tests: they run the real `copybench_exporter` binary, with real worker
+//! processes, real files and signals.
+
+mod run_command;
+mod util;

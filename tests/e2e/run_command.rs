@@ -1,0 +1,259 @@
+//! The one-shot `run` command with both backends and all sync modes.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::{self, children_of, entries, exists, run_json, wait_for};
+
+fn u(record: &serde_json::Value, key: &str) -> u64 {
+    record[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {record}"))
+}
+
+#[test]
+fn one_worker_copies_every_line_in_order_with_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, records) = run_json(
+        dir.path(),
+        &["--workers", "1", "--sync", "none", "--lines", "500"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["success"], true, "{r}");
+        assert_eq!(
+            (u(r, "disorder"), u(r, "duplicates"), u(r, "missing")),
+            (0, 0, 0),
+            "{r}"
+        );
+        assert_eq!(u(r, "lines"), 500);
+        assert!(
+            r["duration_seconds"].as_f64().is_some_and(|s| s > 0.0),
+            "{r}"
+        );
+        let per_cpu: u64 = r["cpu_records"]
+            .as_object()
+            .expect("cpu_records")
+            .values()
+            .filter_map(|v| v.as_u64())
+            .sum();
+        assert_eq!(per_cpu, 500, "{r}");
+    }
+    assert!(
+        entries(dir.path()).is_empty(),
+        "scratch left behind: {:?}",
+        entries(dir.path())
+    );
+}
+
+#[test]
+fn lock_and_ordered_keep_order_with_three_workers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, records) = run_json(
+        dir.path(),
+        &["--workers", "3", "--sync", "lock,ordered", "--lines", "600"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(records.len(), 4, "process and thread for lock and ordered");
+    for r in &records {
+        assert_eq!(r["success"], true, "{r}");
+        assert_eq!(
+            (u(r, "disorder"), u(r, "torn_records"), u(r, "missing")),
+            (0, 0, 0),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn process_workers_are_processes_and_thread_workers_are_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (output, records) = run_json(
+        dir.path(),
+        &["--workers", "3", "--sync", "none", "--lines", "3000"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let process = records
+        .iter()
+        .find(|r| r["backend"] == "process")
+        .expect("process run");
+    assert_eq!(u(process, "pids"), 3, "{process}");
+    assert_eq!(
+        u(process, "threads_max"),
+        1,
+        "each worker process is single-threaded: {process}"
+    );
+    let thread = records
+        .iter()
+        .find(|r| r["backend"] == "thread")
+        .expect("thread run");
+    assert_eq!(u(thread, "pids"), 1, "{thread}");
+    assert!(u(thread, "threads_min") >= 3, "{thread}");
+    for r in &records {
+        let cpus = r["cpu_records"].as_object().expect("cpu_records").len() as u64;
+        assert_eq!(u(r, "cpus_used"), cpus, "{r}");
+        assert!(
+            u(r, "voluntary_ctx_switches") + u(r, "involuntary_ctx_switches") > 0,
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn table_output_names_every_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = util::command()
+        .args([
+            "run",
+            "--workers",
+            "1,2",
+            "--sync",
+            "none",
+            "--backend",
+            "thread",
+            "--lines",
+            "200",
+            "--workdir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let table = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("backend") && lines[0].contains("speedup"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].contains("1.00x") && lines[1].ends_with("ok"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [&[&str]; 4] = [
+        &["--workers", "0"],
+        &["--backend", "fork"],
+        &["--lines", "0"],
+        &["--workdir", "/proc/copybench-not-writable"],
+    ];
+    for args in cases {
+        let output = util::command()
+            .arg("run")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(!output.status.success(), "{args:?} accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains("error"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?} printed results");
+    }
+}
+
+/// Starts a long run, waits for its worker processes, and returns the child and their pids.
+fn long_process_run(workdir: &std::path::Path) -> (std::process::Child, Vec<i32>) {
+    let child = util::command()
+        .args([
+            "run",
+            "--json",
+            "--backend",
+            "process",
+            "--sync",
+            "none",
+            "--workers",
+            "3",
+            "--lines",
+            "100000",
+            "--workdir",
+        ])
+        .arg(workdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start run");
+    let mut workers = Vec::new();
+    let started = wait_for(Duration::from_secs(20), || {
+        workers = children_of(child.id());
+        workers.len() == 3 && !entries(workdir).is_empty()
+    });
+    assert!(started, "worker processes did not appear");
+    (child, workers)
+}
+
+#[test]
+fn a_killed_worker_fails_the_run_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, workers) = long_process_run(dir.path());
+    kill(Pid::from_raw(workers[0]), Signal::SIGKILL).expect("kill a worker");
+    let output = child.wait_with_output().expect("wait for run");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON record");
+    assert_eq!(record["success"], false);
+    assert_eq!(record["failure"]["reason"], "worker_exit", "{record}");
+    let message = record["failure"]["message"].as_str().expect("message");
+    assert!(
+        message.contains(&workers[0].to_string()) && message.contains("SIGKILL"),
+        "{message}"
+    );
+    for pid in workers {
+        assert!(!exists(pid), "worker {pid} outlived the run");
+    }
+    assert!(
+        entries(dir.path()).is_empty(),
+        "scratch left behind: {:?}",
+        entries(dir.path())
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_and_cleans_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, workers) = long_process_run(dir.path());
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("interrupt");
+    let output = child.wait_with_output().expect("wait for run");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON record");
+    assert_eq!(record["failure"]["reason"], "cancelled", "{record}");
+    for pid in workers {
+        assert!(!exists(pid), "worker {pid} outlived the run");
+    }
+    assert!(
+        entries(dir.path()).is_empty(),
+        "scratch left behind: {:?}",
+        entries(dir.path())
+    );
+}
