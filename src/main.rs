@@ -1,10 +1,13 @@
-//! The `copybench_exporter` binary: parses the command line and hands over to the library.
+//! The `copybench_exporter` binary: parses the command line, sets up logging and hands over to
+//! the library. Errors end here, printed with their whole chain.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use copybench_exporter::cli::{self, Cli, Command};
-use copybench_exporter::config::{self, Config};
+use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
+use copybench_exporter::daemon::{self, Daemon};
 use copybench_exporter::workload::worker;
 
 fn main() -> ExitCode {
@@ -24,12 +27,54 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
         }
-        None => Err(anyhow::anyhow!(
-            "the daemon is not available yet; use `run`"
-        )),
+        None => run_daemon(&cli).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {
         eprintln!("copybench_exporter: error: {error:#}");
-        ExitCode::from(2)
+        ExitCode::FAILURE
     })
+}
+
+fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config_file.as_deref(), &cli.overrides())?;
+    init_logging(config.log.level, config.log.format);
+    let address = config.web.listen_address;
+    let exe = std::env::current_exe().context("cannot find this program's own executable")?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(address.0)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let bound = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+        let daemon = Daemon::new(config, cli.config_file.clone(), cli.overrides(), exe)?;
+        let signals = daemon::signals(daemon.clone());
+        daemon::run(daemon, listener, async {
+            if let Err(e) = signals.await {
+                tracing::error!("cannot watch signals: {e}");
+            }
+        })
+        .await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

@@ -140,6 +140,11 @@ impl RunRecord {
         }
     }
 
+    /// The record of a run that failed before it could measure anything.
+    pub fn failed(spec: &Spec, reason: FailureReason, message: String) -> Self {
+        RunRecord::new(spec, Some(Failure { reason, message }), None)
+    }
+
     fn new(spec: &Spec, failure: Option<Failure>, measurement: Option<Measurement>) -> Self {
         RunRecord {
             backend: spec.backend,

@@ -1,0 +1,558 @@
+//! Every metric the exporter publishes, declared once, and how a run record becomes samples.
+//!
+//! A sweep is far too heavy to run at scrape time, so run results are cached: they describe
+//! the last completed run of each combination, and every cached family's HELP says so, with
+//! `copybench_last_run_timestamp_seconds` telling their age. Probes get a fresh registry of
+//! their own holding only that probe's results.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::run::{FailureReason, Measurement, RunRecord};
+use crate::workload::Spec;
+
+/// Labels that identify a combination.
+const COMBINATION: [&str; 3] = ["backend", "sync", "workers"];
+
+/// Added to the HELP of every cached family.
+const CACHED: &str = " Cached from the last completed run of the combination; see copybench_last_run_timestamp_seconds for its age.";
+
+/// The gauges that describe one run's results, shared by the daemon's registry and probes.
+struct ResultFamilies {
+    duration: GaugeVec,
+    lines: GaugeVec,
+    disorder: GaugeVec,
+    duplicates: GaugeVec,
+    missing: GaugeVec,
+    torn: GaugeVec,
+    processes: GaugeVec,
+    threads_max: GaugeVec,
+    threads_min: GaugeVec,
+    cpu_records: Option<GaugeVec>,
+    cpus_used: GaugeVec,
+    migrations: GaugeVec,
+    context_switches: GaugeVec,
+}
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let family = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(family.clone()))?;
+    Ok(family)
+}
+
+fn labels(spec: &Spec) -> [String; 3] {
+    [
+        spec.backend.to_string(),
+        spec.sync.to_string(),
+        spec.workers.to_string(),
+    ]
+}
+
+impl ResultFamilies {
+    fn new(registry: &Registry, help_suffix: &str, per_cpu: bool) -> prometheus::Result<Self> {
+        let g = |name: &str, help: &str| {
+            gauge(
+                registry,
+                name,
+                &format!("{help}{help_suffix}"),
+                &COMBINATION,
+            )
+        };
+        let mut with_kind = COMBINATION.to_vec();
+        with_kind.push("kind");
+        let mut with_cpu = COMBINATION.to_vec();
+        with_cpu.push("cpu");
+        Ok(ResultFamilies {
+            duration: g(
+                "copybench_last_run_duration_seconds",
+                "Time from the first task handed out to the last task done.",
+            )?,
+            lines: g(
+                "copybench_last_run_lines",
+                "Input lines (and tasks) of the run.",
+            )?,
+            disorder: g(
+                "copybench_disorder_lines",
+                "Output lines out of position (line at position p is not line{p}).",
+            )?,
+            duplicates: g(
+                "copybench_duplicate_lines",
+                "Output lines beyond one per input line.",
+            )?,
+            missing: g(
+                "copybench_missing_lines",
+                "Input lines missing from the output.",
+            )?,
+            torn: g(
+                "copybench_torn_records",
+                "Records interleaved with another writer's.",
+            )?,
+            processes: g(
+                "copybench_worker_processes",
+                "Distinct worker pids in the output.",
+            )?,
+            threads_max: g(
+                "copybench_worker_threads_max",
+                "Most threads a record reported for its process.",
+            )?,
+            threads_min: g(
+                "copybench_worker_threads_min",
+                "Fewest threads a record reported for its process.",
+            )?,
+            cpu_records: if per_cpu {
+                Some(gauge(
+                    registry,
+                    "copybench_cpu_records",
+                    &format!("Records written per CPU number.{help_suffix}"),
+                    &with_cpu,
+                )?)
+            } else {
+                None
+            },
+            cpus_used: g("copybench_cpus_used", "Distinct CPUs the records name.")?,
+            migrations: g(
+                "copybench_cpu_migrations",
+                "Consecutive tasks of one worker on different CPUs.",
+            )?,
+            context_switches: gauge(
+                registry,
+                "copybench_context_switches",
+                &format!("Context switches of all workers during the run, by kind.{help_suffix}"),
+                &with_kind,
+            )?,
+        })
+    }
+
+    /// Sets every family for `spec` to NaN: known combination, no result yet.
+    fn unknown(&self, spec: &Spec) {
+        let l = labels(spec);
+        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+        for family in self.plain() {
+            family.with_label_values(&l).set(f64::NAN);
+        }
+        for kind in ["voluntary", "involuntary"] {
+            self.context_switches
+                .with_label_values(&[l[0], l[1], l[2], kind])
+                .set(f64::NAN);
+        }
+    }
+
+    fn plain(&self) -> [&GaugeVec; 11] {
+        [
+            &self.duration,
+            &self.lines,
+            &self.disorder,
+            &self.duplicates,
+            &self.missing,
+            &self.torn,
+            &self.processes,
+            &self.threads_max,
+            &self.threads_min,
+            &self.cpus_used,
+            &self.migrations,
+        ]
+    }
+
+    /// Publishes `m`; returns the CPUs it set, so stale CPU series can be removed.
+    fn set(&self, spec: &Spec, m: &Measurement) -> BTreeSet<u32> {
+        let l = labels(spec);
+        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+        let values = [
+            m.duration_seconds,
+            spec.lines as f64,
+            m.disorder as f64,
+            m.duplicates as f64,
+            m.missing as f64,
+            m.torn_records as f64,
+            m.pids as f64,
+            m.threads_max as f64,
+            m.threads_min as f64,
+            m.cpus_used as f64,
+            m.cpu_migrations as f64,
+        ];
+        for (family, value) in self.plain().into_iter().zip(values) {
+            family.with_label_values(&l).set(value);
+        }
+        for (kind, value) in [
+            ("voluntary", m.voluntary_ctx_switches),
+            ("involuntary", m.involuntary_ctx_switches),
+        ] {
+            self.context_switches
+                .with_label_values(&[l[0], l[1], l[2], kind])
+                .set(value as f64);
+        }
+        if let Some(family) = &self.cpu_records {
+            for (cpu, records) in &m.cpu_records {
+                family
+                    .with_label_values(&[l[0], l[1], l[2], &cpu.to_string()])
+                    .set(*records as f64);
+            }
+        }
+        m.cpu_records.keys().copied().collect()
+    }
+
+    fn forget_cpus(&self, spec: &Spec, cpus: impl IntoIterator<Item = u32>) {
+        if let Some(family) = &self.cpu_records {
+            let l = labels(spec);
+            for cpu in cpus {
+                let _ =
+                    family.remove_label_values(&[l[0].as_str(), &l[1], &l[2], &cpu.to_string()]);
+            }
+        }
+    }
+}
+
+/// The daemon's registry and every family in it.
+pub struct Metrics {
+    registry: Registry,
+    results: ResultFamilies,
+    success: GaugeVec,
+    finished: GaugeVec,
+    succeeded: GaugeVec,
+    durations: HistogramVec,
+    runs: IntCounterVec,
+    failures: IntCounterVec,
+    sweep_duration: Gauge,
+    sweeps: IntCounter,
+    in_progress: IntGauge,
+    reload_ok: Gauge,
+    reload_time: Gauge,
+    /// CPUs currently exported per combination.
+    cpus: Mutex<HashMap<Spec, BTreeSet<u32>>>,
+}
+
+impl Metrics {
+    /// Declares every family. `buckets` are the run duration histogram's upper bounds.
+    pub fn new(per_cpu: bool, buckets: Vec<f64>) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+                let family = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(family.clone()))?;
+                Ok(family)
+            };
+        let mut with_reason = COMBINATION.to_vec();
+        with_reason.push("reason");
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "copybench_run_duration_seconds",
+                "Durations of completed runs.",
+            )
+            .buckets(buckets),
+            &COMBINATION,
+        )?;
+        registry.register(Box::new(durations.clone()))?;
+        let sweep_duration = Gauge::new(
+            "copybench_sweep_duration_seconds",
+            "Wall time of the last complete sweep.",
+        )?;
+        let sweeps = IntCounter::new("copybench_sweeps_total", "Sweeps completed.")?;
+        let in_progress = IntGauge::new(
+            "copybench_run_in_progress",
+            "1 while a run (scheduled or probe) is executing.",
+        )?;
+        let reload_ok = Gauge::new(
+            "copybench_config_last_reload_successful",
+            "Whether the last configuration reload succeeded.",
+        )?;
+        let reload_time = Gauge::new(
+            "copybench_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+        )?;
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "copybench_build_info",
+                "A metric with a constant '1' value labeled by version, revision and rustc_version.",
+            ),
+            &["version", "revision", "rustc_version"],
+        )?;
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("COPYBENCH_REVISION"),
+                env!("COPYBENCH_RUSTC_VERSION"),
+            ])
+            .set(1.0);
+        let singles: [Box<dyn prometheus::core::Collector>; 6] = [
+            Box::new(sweep_duration.clone()),
+            Box::new(sweeps.clone()),
+            Box::new(in_progress.clone()),
+            Box::new(reload_ok.clone()),
+            Box::new(reload_time.clone()),
+            Box::new(build_info),
+        ];
+        for collector in singles {
+            registry.register(collector)?;
+        }
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
+            results: ResultFamilies::new(&registry, CACHED, per_cpu)?,
+            success: gauge(
+                &registry,
+                "copybench_last_run_success",
+                "Whether the latest run of the combination succeeded (1) or failed (0).",
+                &COMBINATION,
+            )?,
+            finished: gauge(
+                &registry,
+                "copybench_last_run_timestamp_seconds",
+                "Unix time the latest run of the combination ended.",
+                &COMBINATION,
+            )?,
+            succeeded: gauge(
+                &registry,
+                "copybench_last_success_timestamp_seconds",
+                "Unix time the latest successful run of the combination ended (0: none yet).",
+                &COMBINATION,
+            )?,
+            runs: counter(
+                "copybench_runs_total",
+                "Runs completed or failed.",
+                &COMBINATION,
+            )?,
+            failures: counter(
+                "copybench_run_failures_total",
+                "Failed runs by reason.",
+                &with_reason,
+            )?,
+            durations,
+            sweep_duration,
+            sweeps,
+            in_progress,
+            reload_ok,
+            reload_time,
+            cpus: Mutex::new(HashMap::new()),
+            registry,
+        })
+    }
+
+    /// Exports `specs` before their first run: zero counters, NaN results.
+    pub fn declare(&self, specs: &[Spec]) {
+        for spec in specs {
+            let l = labels(spec);
+            let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+            if self
+                .success
+                .get_metric_with_label_values(&l)
+                .is_ok_and(|g| g.get() != 0.0)
+            {
+                continue;
+            }
+            self.results.unknown(spec);
+            self.success.with_label_values(&l).set(0.0);
+            self.finished.with_label_values(&l).set(0.0);
+            self.succeeded.with_label_values(&l).set(0.0);
+            self.runs.with_label_values(&l);
+            self.durations.with_label_values(&l);
+            for reason in FailureReason::ALL {
+                self.failures
+                    .with_label_values(&[l[0], l[1], l[2], reason.as_str()]);
+            }
+        }
+    }
+
+    /// Records a run that just ended: counters, histogram and cached gauges.
+    pub fn observe(&self, record: &RunRecord) {
+        let spec = record.spec();
+        let l = labels(&spec);
+        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+        self.runs.with_label_values(&l).inc();
+        if let Some(failure) = &record.failure {
+            self.failures
+                .with_label_values(&[l[0], l[1], l[2], failure.reason.as_str()])
+                .inc();
+        }
+        if let Some(m) = &record.measurement {
+            self.durations
+                .with_label_values(&l)
+                .observe(m.duration_seconds);
+        }
+        self.restore(record);
+    }
+
+    /// Sets the cached gauges from `record` without counting it (used for saved state).
+    pub fn restore(&self, record: &RunRecord) {
+        let spec = record.spec();
+        let l = labels(&spec);
+        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+        self.success
+            .with_label_values(&l)
+            .set(if record.success { 1.0 } else { 0.0 });
+        self.finished.with_label_values(&l).set(record.finished_at);
+        if record.success {
+            self.succeeded.with_label_values(&l).set(record.finished_at);
+        }
+        if let Some(m) = &record.measurement {
+            let now = self.results.set(&spec, m);
+            let mut cpus = self.cpus.lock().unwrap_or_else(|p| p.into_inner());
+            let before = cpus.insert(spec, now.clone()).unwrap_or_default();
+            self.results
+                .forget_cpus(&spec, before.difference(&now).copied());
+        }
+    }
+
+    /// Records a complete sweep.
+    pub fn sweep_done(&self, seconds: f64) {
+        self.sweep_duration.set(seconds);
+        self.sweeps.inc();
+    }
+
+    /// Marks whether a run is executing now.
+    pub fn set_in_progress(&self, running: bool) {
+        self.in_progress.set(i64::from(running));
+    }
+
+    /// Records the outcome of a configuration (re)load.
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            self.reload_time.set(crate::run::unix_now());
+        }
+    }
+
+    /// The text exposition of every family.
+    pub fn render(&self) -> String {
+        encode(&self.registry)
+    }
+}
+
+/// The exposition of one probe: its success, its wall time and that run's results.
+pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> prometheus::Result<String> {
+    let registry = Registry::new();
+    let success = Gauge::new(
+        "copybench_probe_success",
+        "Whether the probe's run succeeded.",
+    )?;
+    let duration = Gauge::new(
+        "copybench_probe_duration_seconds",
+        "Wall time the probe took, set-up included.",
+    )?;
+    registry.register(Box::new(success.clone()))?;
+    registry.register(Box::new(duration.clone()))?;
+    success.set(if record.success { 1.0 } else { 0.0 });
+    duration.set(seconds);
+    let results = ResultFamilies::new(&registry, "", per_cpu)?;
+    if let Some(m) = &record.measurement {
+        results.set(&record.spec(), m);
+    }
+    Ok(encode(&registry))
+}
+
+fn encode(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    // Encoding families this module built cannot fail; an empty answer would show if it did.
+    let _ = TextEncoder::new().encode(&registry.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Histogram bounds sized for the configured workload: doublings around an estimate of one
+/// run's duration (quadratic in lines when re-reading, linear otherwise).
+pub fn duration_buckets(lines: u64, reread: bool) -> Vec<f64> {
+    let lines = lines as f64;
+    let per_task = if reread { lines * 2e-9 + 10e-6 } else { 10e-6 };
+    let estimate = (lines * per_task).max(1e-3);
+    (-4..=6).map(|k| estimate * 2f64.powi(k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Backend, SyncMode};
+
+    fn spec(workers: u32) -> Spec {
+        Spec {
+            backend: Backend::Thread,
+            sync: SyncMode::Lock,
+            workers,
+            lines: 10,
+            reread: true,
+        }
+    }
+
+    fn record(workers: u32, cpus: &[u32]) -> RunRecord {
+        let json = serde_json::json!({
+            "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
+            "finished_at": 1000.5, "success": true, "duration_seconds": 0.25, "lines_per_second": 40.0,
+            "disorder": 0, "duplicates": 0, "missing": 0, "torn_records": 0, "pids": 1,
+            "threads_min": 3, "threads_max": 4,
+            "cpu_records": cpus.iter().map(|c| (c.to_string(), serde_json::json!(5))).collect::<serde_json::Map<_, _>>(),
+            "cpus_used": cpus.len(), "cpu_migrations": 2, "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
+        });
+        serde_json::from_value(json).expect("record")
+    }
+
+    #[test]
+    fn declared_combinations_are_exported_before_any_run() {
+        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
+        metrics.declare(&[spec(1), spec(2)]);
+        let text = metrics.render();
+        assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
+        assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
+        assert!(
+            text.contains("# HELP copybench_disorder_lines")
+                && text.contains("Cached from the last completed run")
+        );
+        assert!(text.contains("copybench_build_info{"));
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn a_run_sets_results_and_cpu_series_follow_the_latest_run() {
+        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
+        metrics.declare(&[spec(2)]);
+        metrics.observe(&record(2, &[0, 1]));
+        let text = metrics.render();
+        assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#), "{text}");
+        assert!(
+            text.contains(
+                r#"copybench_cpu_records{backend="thread",cpu="1",sync="lock",workers="2"} 5"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#)
+        );
+        metrics.observe(&record(2, &[0]));
+        let text = metrics.render();
+        assert!(
+            !text.contains(r#"cpu="1""#),
+            "stale CPU series kept:\n{text}"
+        );
+        assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#));
+    }
+
+    #[test]
+    fn per_cpu_can_be_switched_off_and_probes_have_their_own_registry() {
+        let metrics = Metrics::new(false, duration_buckets(10, false)).expect("metrics");
+        metrics.observe(&record(1, &[0]));
+        assert!(!metrics.render().contains("copybench_cpu_records"));
+        let probe = render_probe(&record(1, &[0]), 0.5, true).expect("probe");
+        assert!(
+            probe.contains("copybench_probe_success 1")
+                && probe.contains("copybench_probe_duration_seconds 0.5")
+        );
+        assert!(probe.contains("copybench_disorder_lines{"));
+        assert!(!probe.contains("copybench_runs_total") && !probe.contains("process_"));
+    }
+
+    #[test]
+    fn buckets_grow_with_the_workload() {
+        let small = duration_buckets(300, true);
+        let big = duration_buckets(10_000, true);
+        assert_eq!(small.len(), 11);
+        assert!(big[5] > small[5] * 10.0);
+        assert!(small.windows(2).all(|w| w[0] < w[1]));
+    }
+}
