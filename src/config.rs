@@ -460,15 +460,24 @@ fn numbers_in_lists(value: &mut serde_json::Value) {
     }
 }
 
-/// Deserializes the merged settings; on failure, tries each key alone against the defaults
-/// so that every bad key is named, not only the first.
+/// Deserializes the merged settings and checks their values. When some keys cannot be read,
+/// each key is tried alone against the defaults, so that every bad key is named (not only the
+/// first), and the values of the good ones are still checked.
 fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, ConfigError> {
     let first_error = match serde_json::from_value::<Config>(merged.clone()) {
-        Ok(config) => return Ok(config),
+        Ok(config) => {
+            let problems = config.problems();
+            return if problems.is_empty() {
+                Ok(config)
+            } else {
+                Err(ConfigError::Invalid(problems))
+            };
+        }
         Err(e) => e,
     };
     let defaults =
         serde_json::to_value(Config::default()).map_err(|e| ConfigError::Load(e.to_string()))?;
+    let mut good = defaults.clone();
     let mut problems = Vec::new();
     let serde_json::Value::Object(sections) = merged else {
         return Err(ConfigError::Invalid(vec![first_error.to_string()]));
@@ -488,15 +497,21 @@ fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, 
                 continue;
             }
             let mut trial = defaults.clone();
-            trial[&section][&key] = value;
-            if let Err(e) = serde_json::from_value::<Config>(trial) {
-                problems.push(format!("{section}.{key}: {e}"));
+            trial[&section][&key] = value.clone();
+            match serde_json::from_value::<Config>(trial) {
+                Ok(_) => good[&section][&key] = value,
+                Err(e) => problems.push(format!("{section}.{key}: {e}")),
             }
         }
+    }
+    match serde_json::from_value::<Config>(good) {
+        Ok(config) => problems.extend(config.problems()),
+        Err(e) => problems.push(e.to_string()),
     }
     if problems.is_empty() {
         problems.push(first_error.to_string());
     }
+    problems.sort();
     Err(ConfigError::Invalid(problems))
 }
 

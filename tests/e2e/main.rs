@@ -1,5 +1,7 @@
 //! End-to-end tests: they run the real `copybench_exporter` binary, with real worker
 //! processes, real files and signals.
 
+mod daemon;
+mod prometheus;
 mod run_command;
 mod util;

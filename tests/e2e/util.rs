@@ -76,3 +76,258 @@ pub fn entries(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A running exporter daemon, killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub address: String,
+    pub dir: tempfile::TempDir,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Writes `config` into a fresh directory whose `scratch` subdirectory is the workdir, starts
+/// the daemon on 127.0.0.1:0 with `extra_env`, and waits until it listens.
+pub fn start_daemon(config: &str, extra_env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    start_daemon_in(dir, config, extra_env, &[])
+}
+
+/// Like [`start_daemon`], in `dir` (kept from an earlier daemon) and with extra flags.
+pub fn start_daemon_in(
+    dir: tempfile::TempDir,
+    config: &str,
+    extra_env: &[(&str, &str)],
+    flags: &[&str],
+) -> Daemon {
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let config_path = dir.path().join("copybench.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut command = command();
+    command
+        .arg("--config.file")
+        .arg(&config_path)
+        .args(["--log.format", "json"])
+        .env("COPYBENCH__WORKLOAD__WORKDIR", &scratch)
+        .env_remove("STATE_DIRECTORY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if !flags.iter().any(|f| f.starts_with("--web.listen-address")) {
+        command.args(["--web.listen-address", "127.0.0.1:0"]);
+    }
+    command.args(flags);
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start daemon");
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = std::sync::Arc::clone(&logs);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().expect("logs").push(line);
+        }
+    });
+    let mut daemon = Daemon {
+        child,
+        address: String::new(),
+        dir,
+        logs,
+    };
+    let listening = wait_for(Duration::from_secs(20), || {
+        daemon.address = daemon
+            .logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|l| l["fields"]["address"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        !daemon.address.is_empty()
+    });
+    assert!(
+        listening,
+        "daemon did not start listening; logs: {:?}",
+        daemon.logs()
+    );
+    daemon
+}
+
+impl Daemon {
+    /// Everything the daemon logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// `http://ADDRESS/PATH`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// GETs `path` and returns the status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http("GET", &self.url(path), &[])
+    }
+
+    /// The text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The value of the first sample of `/metrics` whose line starts with `series`.
+    pub fn sample(&self, series: &str) -> Option<f64> {
+        sample(&self.metrics(), series)
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
+            .expect("signal daemon");
+    }
+
+    /// Waits for the daemon to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut code = None;
+        let exited = wait_for(timeout, || match self.child.try_wait() {
+            Ok(Some(status)) => {
+                code = status.code();
+                true
+            }
+            _ => false,
+        });
+        assert!(exited, "daemon did not exit; logs: {:?}", self.logs());
+        code
+    }
+
+    /// The scratch directory runs use.
+    pub fn scratch(&self) -> std::path::PathBuf {
+        self.dir.path().join("scratch")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the first line of an exposition that starts with `series`.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// One HTTP request; returns the status and body, whatever the status.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut request = match method {
+        "POST" => agent.post(url),
+        _ => agent.get(url).force_send_body(),
+    };
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request
+        .send_empty()
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
+}
+
+/// A real Prometheus server (Debian's `prometheus`) on 127.0.0.1, killed when dropped.
+pub struct Prometheus {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts Prometheus scraping `target` every second as job `copybench`, loading `rule_files`.
+pub fn start_prometheus(target: &str, rule_files: &[std::path::PathBuf]) -> Prometheus {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let rules: Vec<String> = rule_files
+        .iter()
+        .map(|p| format!("  - {}\n", p.display()))
+        .collect();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n{}scrape_configs:\n  - job_name: copybench\n    static_configs:\n      - targets: ['{target}']\n",
+        if rules.is_empty() {
+            "  []\n".to_owned()
+        } else {
+            rules.concat()
+        }
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write prometheus.yml");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--web.enable-lifecycle", "--log.level=warn"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus must be installed (Debian package prometheus)");
+    let prometheus = Prometheus {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let ready = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http("GET", &format!("{}/-/ready", prometheus.url), &[]).0 == 200
+    });
+    assert!(ready, "prometheus did not become ready");
+    prometheus
+}
+
+impl Prometheus {
+    /// Runs an instant query; returns the HTTP status and the parsed answer.
+    pub fn query(&self, promql: &str) -> (u16, serde_json::Value) {
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.url,
+            form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>()
+        );
+        let (status, body) = http("GET", &url, &[]);
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The result vector of a successful instant query (empty on any error).
+    pub fn vector(&self, promql: &str) -> Vec<serde_json::Value> {
+        let (_, answer) = self.query(promql);
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,434 @@
+//! The exporter daemon: configuration, reloads, probes, timeouts, state and shutdown.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::util::{
+    self, children_of, entries, exists, sample, start_daemon, start_daemon_in, wait_for,
+};
+
+/// A small, fast workload that sweeps every second.
+const TINY: &str = r#"
+[schedule]
+interval = "1s"
+jitter = "0s"
+[workload]
+backends = ["process", "thread"]
+sync = ["none", "lock"]
+workers = [1, 2]
+lines = 300
+"#;
+
+/// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
+const IDLE: &str = r#"
+[schedule]
+interval = "1h"
+jitter = "0s"
+run_at_start = false
+[workload]
+backends = ["thread"]
+sync = ["none"]
+workers = [1]
+lines = 300
+"#;
+
+const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
+
+#[test]
+fn metrics_cover_every_combination_and_pass_promtool() {
+    let daemon = start_daemon(TINY, &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || daemon
+            .sample("copybench_sweeps_total")
+            .is_some_and(|n| n >= 1.0)),
+        "no sweep completed"
+    );
+    let text = daemon.metrics();
+    for backend in ["process", "thread"] {
+        for sync in ["none", "lock"] {
+            for workers in ["1", "2"] {
+                let series = format!(
+                    r#"copybench_last_run_duration_seconds{{backend="{backend}",sync="{sync}",workers="{workers}"}}"#
+                );
+                let value = sample(&text, &series).unwrap_or_else(|| panic!("{series} missing"));
+                assert!(value > 0.0, "{series} = {value}");
+            }
+        }
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("feed promtool");
+    let out = promtool.wait_with_output().expect("promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
+
+#[test]
+fn combinations_are_exported_before_their_first_run() {
+    let daemon = start_daemon(IDLE, &[]);
+    let text = daemon.metrics();
+    let duration = sample(
+        &text,
+        &format!("copybench_last_run_duration_seconds{SERIES}"),
+    )
+    .expect("declared");
+    assert!(duration.is_nan());
+    assert_eq!(
+        sample(&text, &format!("copybench_runs_total{SERIES}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "copybench_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert!(text.contains("copybench_build_info{"));
+    let (status, page) = daemon.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("href=\"metrics\"") && page.contains("not run yet"),
+        "{page}"
+    );
+    assert_eq!(daemon.get("/-/healthy").0, 200);
+    assert_eq!(daemon.get("/-/ready").0, 200);
+    assert_eq!(daemon.get("/nope").0, 404);
+}
+
+#[test]
+fn file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = IDLE
+        .replace("run_at_start = false", "run_at_start = true")
+        .replace(
+            "lines = 300",
+            "lines = 100\n[web]\nlisten_address = \"127.0.0.1:1\"",
+        );
+    let env = [
+        ("COPYBENCH__WORKLOAD__LINES", "200"),
+        ("COPYBENCH__WEB__LISTEN_ADDRESS", "127.0.0.1:2"),
+    ];
+    let daemon = start_daemon_in(dir, &config, &env, &["--web.listen-address=127.0.0.1:0"]);
+    assert!(
+        !daemon.address.ends_with(":1") && !daemon.address.ends_with(":2"),
+        "flag lost: {}",
+        daemon.address
+    );
+    let runs = format!("copybench_runs_total{SERIES}");
+    assert!(
+        wait_for(Duration::from_secs(20), || daemon.sample(&runs)
+            == Some(1.0)),
+        "no run"
+    );
+    assert_eq!(
+        daemon.sample(&format!("copybench_last_run_lines{SERIES}")),
+        Some(200.0),
+        "environment lost to the file"
+    );
+    let text = daemon.metrics();
+    assert!(
+        !text.contains(r#"workers="2""#),
+        "the file's workers = [1] lost to the defaults"
+    );
+}
+
+#[test]
+fn every_kind_of_bad_config_names_its_keys_and_exits_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("[workload]\nworkers = [0]\n", vec!["workload.workers"]),
+        (
+            "[workload]\nbackends = [\"fork\"]\n",
+            vec!["workload.backends"],
+        ),
+        ("[schedule]\ninterval = \"0s\"\n", vec!["schedule.interval"]),
+        (
+            "[web]\nlisten_address = \"127.0.0.1:70000\"\n",
+            vec!["web.listen_address"],
+        ),
+        ("[workload]\nlines = \"many\"\n", vec!["workload.lines"]),
+        (
+            "[workload]\ncolour = 1\n",
+            vec!["workload.colour: unknown key"],
+        ),
+        (
+            "[schedule]\ninterval = \"soon\"\n[probe]\nmax_lines = 0\n[log]\nlevel = \"loud\"\n",
+            vec!["schedule.interval", "probe.max_lines", "log.level"],
+        ),
+        ("[web\n", vec!["cannot load configuration"]),
+    ];
+    for (text, keys) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        for args in [
+            vec!["check-config".to_owned(), path.display().to_string()],
+            vec!["--config.file".to_owned(), path.display().to_string()],
+        ] {
+            let out = util::command().args(&args).output().expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?} with {text:?}: {stderr}"
+            );
+            for key in &keys {
+                assert!(
+                    stderr.contains(key),
+                    "{key} not named for {text:?}:\n{stderr}"
+                );
+            }
+        }
+    }
+    let out = util::command()
+        .arg("print-default-config")
+        .output()
+        .expect("print");
+    let default = dir.path().join("default.toml");
+    std::fs::write(&default, &out.stdout).expect("write default");
+    let check = util::command()
+        .arg("check-config")
+        .arg(&default)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
+    let daemon = start_daemon(IDLE, &[]);
+    let path = daemon.dir.path().join("copybench.toml");
+    std::fs::write(&path, IDLE.replace("workers = [1]", "workers = [1, 3]")).expect("rewrite");
+    daemon.signal(Signal::SIGHUP);
+    let three = r#"copybench_runs_total{backend="thread",sync="none",workers="3"}"#;
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon.sample(three).is_some()),
+        "SIGHUP reload not applied"
+    );
+
+    std::fs::write(&path, "[workload]\nworkers = [0]\n").expect("break");
+    let (status, body) = util::http("POST", &daemon.url("/-/reload"), &[]);
+    assert_eq!(status, 500);
+    assert!(body.contains("workload.workers"), "{body}");
+    assert_eq!(
+        daemon.sample("copybench_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert!(
+        daemon.sample(three).is_some(),
+        "running config replaced by a bad one"
+    );
+
+    std::fs::write(&path, IDLE).expect("fix");
+    assert_eq!(util::http("POST", &daemon.url("/-/reload"), &[]).0, 200);
+    assert_eq!(
+        daemon.sample("copybench_config_last_reload_successful"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn probes_answer_good_bad_and_busy() {
+    let daemon = start_daemon(IDLE, &[]);
+    let (status, body) = daemon.get("/probe?backend=process&sync=lock&workers=2&lines=500");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sample(&body, "copybench_probe_success"), Some(1.0));
+    assert_eq!(
+        sample(
+            &body,
+            r#"copybench_disorder_lines{backend="process",sync="lock",workers="2"}"#
+        ),
+        Some(0.0)
+    );
+    assert!(
+        !body.contains("copybench_runs_total"),
+        "probe carries daemon-wide metrics"
+    );
+
+    for query in ["backend=fork", "workers=9", "lines=0", "colour=red"] {
+        let (status, body) = daemon.get(&format!("/probe?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body.trim().lines().count(), 1, "{query}: {body}");
+    }
+
+    let slow = daemon.url("/probe?backend=thread&workers=1&lines=20000");
+    let first = std::thread::spawn(move || util::http("GET", &slow, &[]));
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .sample("copybench_run_in_progress")
+            == Some(1.0)),
+        "first probe never started"
+    );
+    let (status, body) = daemon.get("/probe?lines=10");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(first.join().expect("first probe").0, 200);
+}
+
+#[test]
+fn a_probe_that_outlives_the_scrape_timeout_fails_with_success_zero() {
+    let daemon = start_daemon(IDLE, &[]);
+    let url = daemon.url("/probe?backend=process&workers=2&lines=20000");
+    let (status, body) = util::http(
+        "GET",
+        &url,
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "0.7")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sample(&body, "copybench_probe_success"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "copybench_probe_duration_seconds").is_some_and(|s| s < 5.0),
+        "{body}"
+    );
+    assert!(entries(&daemon.scratch()).is_empty());
+}
+
+#[test]
+fn a_run_over_its_timeout_is_recorded_as_a_timeout() {
+    let config = IDLE
+        .replace(
+            "run_at_start = false",
+            "run_at_start = true\nrun_timeout = \"300ms\"",
+        )
+        .replace("lines = 300", "lines = 100000");
+    let daemon = start_daemon(&config, &[]);
+    let failures = r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="none",workers="1"}"#;
+    assert!(
+        wait_for(Duration::from_secs(20), || daemon.sample(failures)
+            == Some(1.0)),
+        "no timeout recorded"
+    );
+    assert_eq!(
+        daemon.sample(&format!("copybench_last_run_success{SERIES}")),
+        Some(0.0)
+    );
+    let (_, runs) = daemon.get("/api/v1/runs");
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("runs JSON");
+    assert_eq!(runs[0]["failure"]["reason"], "timeout", "{runs}");
+    assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
+}
+
+#[test]
+fn sigterm_during_a_run_stops_workers_after_the_grace_period() {
+    let config = r#"
+[schedule]
+interval = "1h"
+shutdown_grace = "500ms"
+[workload]
+backends = ["process"]
+sync = ["none"]
+workers = [2]
+lines = 100000
+"#;
+    let mut daemon = start_daemon(config, &[]);
+    let mut workers = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            workers = children_of(daemon.child.id());
+            workers.len() == 2
+        }),
+        "workers never started"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "logs: {:?}",
+        daemon.logs()
+    );
+    for pid in workers {
+        assert!(!exists(pid), "worker {pid} outlived the daemon");
+    }
+    assert!(
+        entries(&daemon.scratch()).is_empty(),
+        "scratch left behind: {:?}",
+        entries(&daemon.scratch())
+    );
+}
+
+#[test]
+fn recent_runs_survive_a_restart() {
+    let state_config = |run_at_start: bool| {
+        IDLE.replace(
+            "run_at_start = false",
+            &format!("run_at_start = {run_at_start}"),
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let state_env = state.display().to_string();
+    let env = [("COPYBENCH__STATE__DIR", state_env.as_str())];
+    let mut first = start_daemon_in(dir, &state_config(true), &env, &[]);
+    let runs = format!("copybench_runs_total{SERIES}");
+    assert!(
+        wait_for(Duration::from_secs(20), || first.sample(&runs) == Some(1.0)),
+        "first run never finished"
+    );
+    let duration = first
+        .sample(&format!("copybench_last_run_duration_seconds{SERIES}"))
+        .expect("duration");
+    first.signal(Signal::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(20)), Some(0));
+
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().expect("tempdir"));
+    drop(first);
+    let second = start_daemon_in(dir, &state_config(false), &env, &[]);
+    assert_eq!(
+        second.sample(&format!("copybench_last_run_duration_seconds{SERIES}")),
+        Some(duration)
+    );
+    let (_, runs) = second.get("/api/v1/runs");
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("runs JSON");
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+}
+
+#[test]
+fn a_corrupt_state_file_is_set_aside_not_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(state.join("runs.json"), "[{\"backend\":").expect("corrupt");
+    let state_env = state.display().to_string();
+    let daemon = start_daemon_in(
+        dir,
+        IDLE,
+        &[("COPYBENCH__STATE__DIR", state_env.as_str())],
+        &[],
+    );
+    assert_eq!(daemon.get("/api/v1/runs"), (200, "[]".to_owned()));
+    assert!(
+        daemon.logs().iter().any(|l| l.contains("corrupt")),
+        "{:?}",
+        daemon.logs()
+    );
+    assert!(
+        entries(&state)
+            .iter()
+            .any(|n| n.starts_with("runs.corrupt-")),
+        "{:?}",
+        entries(&state)
+    );
+}
