@@ -4,9 +4,16 @@
 //! the last completed run of each combination, and every cached family's HELP says so, with
 //! `copybench_last_run_timestamp_seconds` telling their age. Probes get a fresh registry of
 //! their own holding only that probe's results.
+//!
+//! Families that change only when a run ends (or the configuration is reloaded) live in one
+//! registry whose exposition is rendered once per change; a scrape sends that text plus a
+//! fresh rendering of the few live families (the process metrics, the run-in-progress gauge),
+//! so scraping stays cheap while a sweep keeps the CPUs busy.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
+
+use bytes::{Bytes, BytesMut};
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -212,9 +219,14 @@ impl ResultFamilies {
     }
 }
 
-/// The daemon's registry and every family in it.
+/// The daemon's registries and every family in them.
 pub struct Metrics {
+    /// Families that change only when a run ends or the configuration is reloaded.
     registry: Registry,
+    /// Families read fresh at every scrape.
+    live: Registry,
+    /// The rendered exposition of `registry`, refreshed after every change.
+    exposition: RwLock<Bytes>,
     results: ResultFamilies,
     success: GaugeVec,
     finished: GaugeVec,
@@ -283,10 +295,9 @@ impl Metrics {
                 env!("COPYBENCH_RUSTC_VERSION"),
             ])
             .set(1.0);
-        let singles: [Box<dyn prometheus::core::Collector>; 6] = [
+        let singles: [Box<dyn prometheus::core::Collector>; 5] = [
             Box::new(sweep_duration.clone()),
             Box::new(sweeps.clone()),
-            Box::new(in_progress.clone()),
             Box::new(reload_ok.clone()),
             Box::new(reload_time.clone()),
             Box::new(build_info),
@@ -294,7 +305,9 @@ impl Metrics {
         for collector in singles {
             registry.register(collector)?;
         }
-        registry.register(Box::new(
+        let live = Registry::new();
+        live.register(Box::new(in_progress.clone()))?;
+        live.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(Metrics {
@@ -334,8 +347,17 @@ impl Metrics {
             reload_ok,
             reload_time,
             cpus: Mutex::new(HashMap::new()),
+            exposition: RwLock::new(Bytes::new()),
             registry,
+            live,
         })
+        .inspect(Metrics::refresh)
+    }
+
+    /// Re-renders the cached families; called after every change to them.
+    fn refresh(&self) {
+        let text = Bytes::from(encode(&self.registry));
+        *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = text;
     }
 
     /// Exports `specs` before their first run: zero counters, NaN results.
@@ -361,6 +383,7 @@ impl Metrics {
                     .with_label_values(&[l[0], l[1], l[2], reason.as_str()]);
             }
         }
+        self.refresh();
     }
 
     /// Records a run that just ended: counters, histogram and cached gauges.
@@ -401,12 +424,14 @@ impl Metrics {
             self.results
                 .forget_cpus(&spec, before.difference(&now).copied());
         }
+        self.refresh();
     }
 
     /// Records a complete sweep.
     pub fn sweep_done(&self, seconds: f64) {
         self.sweep_duration.set(seconds);
         self.sweeps.inc();
+        self.refresh();
     }
 
     /// Marks whether a run is executing now.
@@ -420,11 +445,21 @@ impl Metrics {
         if ok {
             self.reload_time.set(crate::run::unix_now());
         }
+        self.refresh();
     }
 
-    /// The text exposition of every family.
-    pub fn render(&self) -> String {
-        encode(&self.registry)
+    /// The text exposition of every family: the cached text plus the live families.
+    pub fn render(&self) -> Bytes {
+        let cached = self
+            .exposition
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let live = encode(&self.live);
+        let mut text = BytesMut::with_capacity(cached.len() + live.len());
+        text.extend_from_slice(&cached);
+        text.extend_from_slice(live.as_bytes());
+        text.freeze()
     }
 }
 
@@ -497,7 +532,7 @@ mod tests {
     fn declared_combinations_are_exported_before_any_run() {
         let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
         metrics.declare(&[spec(1), spec(2)]);
-        let text = metrics.render();
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
         assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
         assert!(
@@ -513,7 +548,7 @@ mod tests {
         let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
         metrics.declare(&[spec(2)]);
         metrics.observe(&record(2, &[0, 1]));
-        let text = metrics.render();
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#), "{text}");
         assert!(
             text.contains(
@@ -525,7 +560,7 @@ mod tests {
             text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#)
         );
         metrics.observe(&record(2, &[0]));
-        let text = metrics.render();
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
         assert!(
             !text.contains(r#"cpu="1""#),
             "stale CPU series kept:\n{text}"
@@ -537,7 +572,7 @@ mod tests {
     fn per_cpu_can_be_switched_off_and_probes_have_their_own_registry() {
         let metrics = Metrics::new(false, duration_buckets(10, false)).expect("metrics");
         metrics.observe(&record(1, &[0]));
-        assert!(!metrics.render().contains("copybench_cpu_records"));
+        assert!(!String::from_utf8_lossy(&metrics.render()).contains("copybench_cpu_records"));
         let probe = render_probe(&record(1, &[0]), 0.5, true).expect("probe");
         assert!(
             probe.contains("copybench_probe_success 1")
