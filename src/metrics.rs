@@ -57,7 +57,14 @@ fn gauge(
     Ok(family)
 }
 
-fn labels(spec: &Spec) -> [String; 3] {
+/// The label values that identify a combination: backend, sync, workers.
+type Combination = [String; 3];
+
+fn refs(c: &Combination) -> [&str; 3] {
+    [&c[0], &c[1], &c[2]]
+}
+
+fn labels(spec: &Spec) -> Combination {
     [
         spec.backend.to_string(),
         spec.sync.to_string(),
@@ -140,10 +147,9 @@ impl ResultFamilies {
         })
     }
 
-    /// Sets every family for `spec` to NaN: known combination, no result yet.
-    fn unknown(&self, spec: &Spec) {
-        let l = labels(spec);
-        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+    /// Sets every family for `c` to NaN: known combination, no result yet.
+    fn unknown(&self, c: &Combination) {
+        let l = refs(c);
         for family in self.plain() {
             family.with_label_values(&l).set(f64::NAN);
         }
@@ -208,14 +214,28 @@ impl ResultFamilies {
         m.cpu_records.keys().copied().collect()
     }
 
-    fn forget_cpus(&self, spec: &Spec, cpus: impl IntoIterator<Item = u32>) {
+    /// Removes the series of `cpus` for `c`.
+    fn forget_cpus(&self, c: &Combination, cpus: impl IntoIterator<Item = u32>) {
         if let Some(family) = &self.cpu_records {
-            let l = labels(spec);
+            let l = refs(c);
             for cpu in cpus {
-                let _ =
-                    family.remove_label_values(&[l[0].as_str(), &l[1], &l[2], &cpu.to_string()]);
+                let _ = family.remove_label_values(&[l[0], l[1], l[2], &cpu.to_string()]);
             }
         }
+    }
+
+    /// Removes every series of `c`, with the given CPU series.
+    fn forget(&self, c: &Combination, cpus: impl IntoIterator<Item = u32>) {
+        let l = refs(c);
+        for family in self.plain() {
+            let _ = family.remove_label_values(&l);
+        }
+        for kind in ["voluntary", "involuntary"] {
+            let _ = self
+                .context_switches
+                .remove_label_values(&[l[0], l[1], l[2], kind]);
+        }
+        self.forget_cpus(c, cpus);
     }
 }
 
@@ -228,6 +248,7 @@ pub struct Metrics {
     /// The rendered exposition of `registry`, refreshed after every change.
     exposition: RwLock<Bytes>,
     results: ResultFamilies,
+    pool: GaugeVec,
     success: GaugeVec,
     finished: GaugeVec,
     succeeded: GaugeVec,
@@ -240,7 +261,9 @@ pub struct Metrics {
     reload_ok: Gauge,
     reload_time: Gauge,
     /// CPUs currently exported per combination.
-    cpus: Mutex<HashMap<Spec, BTreeSet<u32>>>,
+    cpus: Mutex<HashMap<Combination, BTreeSet<u32>>>,
+    /// Combinations currently exported.
+    declared: Mutex<BTreeSet<Combination>>,
 }
 
 impl Metrics {
@@ -312,6 +335,12 @@ impl Metrics {
         ))?;
         Ok(Metrics {
             results: ResultFamilies::new(&registry, CACHED, per_cpu)?,
+            pool: gauge(
+                &registry,
+                "copybench_pool_workers",
+                "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
+                &COMBINATION,
+            )?,
             success: gauge(
                 &registry,
                 "copybench_last_run_success",
@@ -347,6 +376,7 @@ impl Metrics {
             reload_ok,
             reload_time,
             cpus: Mutex::new(HashMap::new()),
+            declared: Mutex::new(BTreeSet::new()),
             exposition: RwLock::new(Bytes::new()),
             registry,
             live,
@@ -360,19 +390,22 @@ impl Metrics {
         *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = text;
     }
 
-    /// Exports `specs` before their first run: zero counters, NaN results.
+    /// Exports exactly the combinations of `specs`: new ones before their first run (zero
+    /// counters, NaN results), and no series of ones no longer configured.
     pub fn declare(&self, specs: &[Spec]) {
+        let wanted: BTreeSet<Combination> = specs.iter().map(labels).collect();
+        let mut declared = self.declared.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in declared.difference(&wanted) {
+            self.forget(gone);
+        }
         for spec in specs {
-            let l = labels(spec);
-            let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
-            if self
-                .success
-                .get_metric_with_label_values(&l)
-                .is_ok_and(|g| g.get() != 0.0)
-            {
+            let c = labels(spec);
+            if declared.contains(&c) {
                 continue;
             }
-            self.results.unknown(spec);
+            let l = refs(&c);
+            self.results.unknown(&c);
+            self.pool.with_label_values(&l).set(f64::from(spec.workers));
             self.success.with_label_values(&l).set(0.0);
             self.finished.with_label_values(&l).set(0.0);
             self.succeeded.with_label_values(&l).set(0.0);
@@ -383,7 +416,30 @@ impl Metrics {
                     .with_label_values(&[l[0], l[1], l[2], reason.as_str()]);
             }
         }
+        *declared = wanted;
+        drop(declared);
         self.refresh();
+    }
+
+    /// Removes every series of combination `c`.
+    fn forget(&self, c: &Combination) {
+        let cpus = self
+            .cpus
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(c);
+        self.results.forget(c, cpus.unwrap_or_default());
+        let l = refs(c);
+        for family in [&self.pool, &self.success, &self.finished, &self.succeeded] {
+            let _ = family.remove_label_values(&l);
+        }
+        let _ = self.runs.remove_label_values(&l);
+        let _ = self.durations.remove_label_values(&l);
+        for reason in FailureReason::ALL {
+            let _ = self
+                .failures
+                .remove_label_values(&[l[0], l[1], l[2], reason.as_str()]);
+        }
     }
 
     /// Records a run that just ended: counters, histogram and cached gauges.
@@ -419,10 +475,11 @@ impl Metrics {
         }
         if let Some(m) = &record.measurement {
             let now = self.results.set(&spec, m);
+            let c = labels(&spec);
             let mut cpus = self.cpus.lock().unwrap_or_else(|p| p.into_inner());
-            let before = cpus.insert(spec, now.clone()).unwrap_or_default();
+            let before = cpus.insert(c.clone(), now.clone()).unwrap_or_default();
             self.results
-                .forget_cpus(&spec, before.difference(&now).copied());
+                .forget_cpus(&c, before.difference(&now).copied());
         }
         self.refresh();
     }
@@ -540,6 +597,9 @@ mod tests {
                 && text.contains("Cached from the last completed run")
         );
         assert!(text.contains("copybench_build_info{"));
+        assert!(
+            text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="2"} 2"#)
+        );
         assert!(text.contains("process_resident_memory_bytes"));
     }
 
@@ -566,6 +626,26 @@ mod tests {
             "stale CPU series kept:\n{text}"
         );
         assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#));
+    }
+
+    #[test]
+    fn combinations_dropped_from_the_configuration_are_no_longer_exported() {
+        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
+        metrics.declare(&[spec(1), spec(2)]);
+        metrics.observe(&record(2, &[0, 1]));
+        metrics.declare(&[spec(1)]);
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        assert!(!text.contains(r#"workers="2""#), "{text}");
+        assert!(
+            text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="1"} 1"#)
+        );
+        metrics.observe(&record(1, &[0]));
+        metrics.declare(&[spec(1), spec(2)]);
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        assert!(
+            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#),
+            "a combination still configured keeps its counters:\n{text}"
+        );
     }
 
     #[test]
