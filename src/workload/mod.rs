@@ -161,6 +161,11 @@ impl Cancel {
 pub struct WorkerStats {
     /// Tasks this worker completed.
     pub tasks: u64,
+    /// When it took its first task (CLOCK_MONOTONIC, nanoseconds; the clock is shared by
+    /// every process of the machine).
+    pub first_task_ns: u64,
+    /// When it finished its last task (CLOCK_MONOTONIC, nanoseconds).
+    pub last_done_ns: u64,
     /// Consecutive tasks of this worker that ran on different CPUs.
     pub cpu_migrations: u64,
     /// Voluntary context switches of the worker (getrusage).

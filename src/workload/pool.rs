@@ -1,21 +1,27 @@
 //! Starts a run's workers (threads or child processes), watches them against the timeout and
 //! the cancel flag, and always cleans up: on every path out of [`execute`] the coordinator is
 //! stopped, child processes are killed and reaped, threads are joined, and the scratch directory
-//! is removed.
+//! is removed. The run's duration comes from the workers' own clocks: from the first task any
+//! of them took to the last task any of them finished.
 
+use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use nix::sys::stat::Mode;
+use nix::unistd::mkfifo;
+
 use super::coordinator::Coordinator;
 use super::scratch::Scratch;
 use super::task::{self, Files};
 use super::worker::{self, WorkerArgs};
-use super::{Backend, RawRun, RunOptions, Spec, WorkerStats, WorkloadError};
+use super::{Backend, RawRun, RunOptions, Spec, SyncMode, WorkerStats, WorkloadError};
 
 /// How often the watcher looks at the cancel flag while workers are busy.
 const POLL: Duration = Duration::from_millis(20);
@@ -33,13 +39,23 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
         threads: Vec::new(),
         children: Vec::new(),
     };
+    let tasks = match spec.backend {
+        Backend::Thread => None,
+        Backend::Process => {
+            let path = scratch.path().join("tasks");
+            let file = worker::write_task_file(&path, spec.lines)
+                .map_err(|e| WorkloadError::io(format!("write {}", path.display()), e))?;
+            Some(file)
+        }
+    };
     for index in 0..spec.workers as usize {
-        match spec.backend {
-            Backend::Thread => pool.spawn_thread(index, spec, &scratch.files, reports.clone())?,
-            Backend::Process => pool.spawn_process(
+        match &tasks {
+            None => pool.spawn_thread(index, spec, &scratch.files, reports.clone())?,
+            Some(tasks) => pool.spawn_process(
                 index,
                 spec,
-                &scratch.files,
+                &scratch,
+                tasks,
                 &options.worker_exe,
                 reports.clone(),
             )?,
@@ -48,14 +64,21 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
     drop(reports);
     let workers = pool.watch(&inbox, options)?;
     drop(pool);
-    let duration = coordinator.elapsed().ok_or_else(|| {
-        WorkloadError::WorkerExit("workers ended before every task was done".to_owned())
-    })?;
+    let done: u64 = workers.iter().map(|w| w.tasks).sum();
+    if done != spec.lines {
+        return Err(WorkloadError::WorkerExit(format!(
+            "workers ended after {done} of {} tasks",
+            spec.lines
+        )));
+    }
+    let busy = workers.iter().filter(|w| w.tasks > 0);
+    let first = busy.clone().map(|w| w.first_task_ns).min().unwrap_or(0);
+    let last = busy.map(|w| w.last_done_ns).max().unwrap_or(0);
     let output = std::fs::read(&scratch.files.output)
         .map_err(|e| WorkloadError::io(format!("read {}", scratch.files.output.display()), e))?;
     Ok(RawRun {
         output,
-        duration,
+        duration: Duration::from_nanos(last.saturating_sub(first)),
         workers,
     })
 }
@@ -103,20 +126,47 @@ impl Pool {
         &mut self,
         index: usize,
         spec: &Spec,
-        files: &Files,
-        exe: &std::path::Path,
+        scratch: &Scratch,
+        tasks: &File,
+        exe: &Path,
         reports: Sender<Report>,
     ) -> Result<(), WorkloadError> {
+        let io = |what: String| move |e| WorkloadError::io(what, e);
+        // In ordered mode the parent answers turn requests on a FIFO per worker, opened
+        // read-write here so that neither side's open blocks.
+        let replies = if spec.sync == SyncMode::Ordered {
+            let path = scratch.path().join(format!("replies-{index}"));
+            mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| {
+                WorkloadError::io(format!("make FIFO {}", path.display()), e.into())
+            })?;
+            let writer = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io(format!("open {}", path.display())))?;
+            Some((path, writer))
+        } else {
+            None
+        };
+        let stdin = tasks
+            .try_clone()
+            .map_err(io("share the task file".to_owned()))?;
+        let args = WorkerArgs::to_args(
+            &scratch.files,
+            spec.sync,
+            spec.reread,
+            replies.as_ref().map(|(path, _)| path.as_path()),
+        );
         let mut child = Command::new(exe)
-            .args(WorkerArgs::to_args(files, spec.sync, spec.reread))
-            .stdin(Stdio::piped())
+            .args(args)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| WorkloadError::io(format!("start worker process {}", exe.display()), e))?;
-        let pipes = (child.stdout.take(), child.stdin.take());
+            .map_err(io(format!("start worker process {}", exe.display())))?;
+        let requests = child.stdout.take();
         self.children.push(child);
-        let (Some(requests), Some(replies)) = pipes else {
+        let Some(requests) = requests else {
             return Err(WorkloadError::WorkerExit(
                 "worker process started without its pipes".to_owned(),
             ));
@@ -125,11 +175,12 @@ impl Pool {
         let handle = thread::Builder::new()
             .name(format!("copybench-serve-{index}"))
             .spawn(move || {
+                let replies = replies.map(|(_, writer)| writer);
                 let report = worker::serve(requests, replies, &coordinator)
                     .map_err(WorkloadError::WorkerExit);
                 let _ = reports.send((index, report));
             })
-            .map_err(|e| WorkloadError::io("start a worker pipe thread", e))?;
+            .map_err(io("start a worker pipe thread".to_owned()))?;
         self.threads.push(handle);
         Ok(())
     }

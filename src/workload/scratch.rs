@@ -16,7 +16,7 @@ pub(crate) const PREFIX: &str = "copybench-";
 
 /// A run's scratch directory; deleted with everything in it on drop.
 pub(crate) struct Scratch {
-    _dir: TempDir,
+    dir: TempDir,
     pub(crate) files: Files,
 }
 
@@ -43,7 +43,12 @@ impl Scratch {
             File::create(path)
                 .map_err(|e| WorkloadError::io(format!("create {}", path.display()), e))?;
         }
-        Ok(Scratch { _dir: dir, files })
+        Ok(Scratch { dir, files })
+    }
+
+    /// The directory itself.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 

@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::resource::{UsageWho, getrusage};
+use nix::time::{ClockId, clock_gettime};
 use procfs::FromRead;
 use procfs::process::Stat;
 
@@ -47,12 +48,15 @@ pub(crate) fn work(
     // Each worker holds its own open file description, so flock excludes threads as well as
     // processes.
     let lock = File::open(&files.lock).map_err(|e| context(e, "open lock file", &files.lock))?;
-    let mut tasks = 0;
+    let mut stats = WorkerStats::default();
     loop {
         if sync == SyncMode::Lock {
             lock.lock().map_err(|e| context(e, "lock", &files.lock))?;
         }
         let Some(task) = queue.next()? else { break };
+        if stats.tasks == 0 {
+            stats.first_task_ns = monotonic_ns()?;
+        }
         match sync {
             SyncMode::None | SyncMode::Lock => copier.copy(task)?,
             SyncMode::Ordered => {
@@ -68,15 +72,21 @@ pub(crate) fn work(
             lock.unlock()
                 .map_err(|e| context(e, "unlock", &files.lock))?;
         }
-        tasks += 1;
+        stats.tasks += 1;
+        stats.last_done_ns = monotonic_ns()?;
     }
     let usage = getrusage(UsageWho::RUSAGE_THREAD).map_err(io::Error::from)?;
-    Ok(WorkerStats {
-        tasks,
-        cpu_migrations: copier.migrations,
-        voluntary_ctx_switches: usage.voluntary_context_switches().try_into().unwrap_or(0),
-        involuntary_ctx_switches: usage.involuntary_context_switches().try_into().unwrap_or(0),
-    })
+    stats.cpu_migrations = copier.migrations;
+    stats.voluntary_ctx_switches = usage.voluntary_context_switches().try_into().unwrap_or(0);
+    stats.involuntary_ctx_switches = usage.involuntary_context_switches().try_into().unwrap_or(0);
+    Ok(stats)
+}
+
+/// Nanoseconds on the machine-wide monotonic clock, comparable between processes.
+fn monotonic_ns() -> io::Result<u64> {
+    let now = clock_gettime(ClockId::CLOCK_MONOTONIC).map_err(io::Error::from)?;
+    let ns = i128::from(now.tv_sec()) * 1_000_000_000 + i128::from(now.tv_nsec());
+    u64::try_from(ns).map_err(io::Error::other)
 }
 
 /// Per-worker state for the task body: reusable buffers and the handle used to count threads.

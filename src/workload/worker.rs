@@ -1,13 +1,22 @@
 //! The worker process: the hidden `worker` subcommand that the process backend starts once per
-//! worker, and the line protocol it speaks with its parent over stdin/stdout.
+//! worker, and the protocol it speaks with its parent.
 //!
-//! The worker asks `next` and gets `task N` or `end`; in ordered mode it asks `turn N` and
-//! gets `go` or `end`; it reports `done N` after each append and, last, `stats ...`. The parent
-//! end of the protocol, [`serve`], answers from the run's [`Coordinator`]. A worker whose stdin
-//! closes (its parent died) stops at once, so no worker outlives its run.
+//! Tasks come from the worker's stdin, which is the run's task file: one 8-byte record per
+//! task number, opened once by the parent and inherited by every worker process. The workers
+//! share that one open file description, so each `read` of a record takes the next task and
+//! advances the common offset atomically: a dynamic queue (a worker that finishes takes the
+//! next task) that needs no message to the parent per task.
+//!
+//! Over stdout the worker reports, in ordered mode, `turn N` (then reads `go` or `end` from its
+//! reply FIFO) and `done N`; and, last, `stats ...`. The parent end, [`serve`], answers from the
+//! run's [`Coordinator`]. A worker whose parent dies sees its task file run dry or its pipes
+//! close and stops, so no worker outlives its run.
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
 use super::coordinator::Coordinator;
 use super::task::{self, Files, Queue};
@@ -31,11 +40,19 @@ pub struct WorkerArgs {
     /// Whether each task re-reads the whole input.
     #[arg(long, action = clap::ArgAction::Set)]
     pub reread: bool,
+    /// FIFO the parent answers turn requests on (ordered mode).
+    #[arg(long)]
+    pub replies: Option<PathBuf>,
 }
 
 impl WorkerArgs {
-    pub(crate) fn to_args(files: &Files, sync: SyncMode, reread: bool) -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = vec!["worker".into()];
+    pub(crate) fn to_args(
+        files: &Files,
+        sync: SyncMode,
+        reread: bool,
+        replies: Option<&Path>,
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["worker".into()];
         for (flag, path) in [
             ("--input", &files.input),
             ("--output", &files.output),
@@ -46,167 +63,138 @@ impl WorkerArgs {
         }
         args.extend(["--sync".into(), sync.as_str().into()]);
         args.extend(["--reread".into(), reread.to_string().into()]);
+        if let Some(replies) = replies {
+            args.extend(["--replies".into(), replies.into()]);
+        }
         args
     }
 }
 
-/// Entry point of a worker process: runs tasks handed out over stdin until told to end.
+/// Entry point of a worker process: runs tasks from the shared task file on stdin.
 pub fn main(args: &WorkerArgs) -> io::Result<()> {
     let files = Files {
         input: args.input.clone(),
         output: args.output.clone(),
         lock: args.lock.clone(),
     };
-    let mut queue = Remote::new(
-        BufReader::new(io::stdin().lock()),
-        io::stdout().lock(),
-        args.sync,
-    );
+    // An unbuffered handle on stdin: a buffered read would take other workers' tasks.
+    let tasks = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let replies = match (&args.replies, args.sync) {
+        (Some(path), SyncMode::Ordered) => Some(BufReader::new(File::open(path)?)),
+        (None, SyncMode::Ordered) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ordered mode needs --replies",
+            ));
+        }
+        _ => None,
+    };
+    let mut queue = Remote {
+        tasks,
+        requests: io::stdout().lock(),
+        replies,
+        line: String::new(),
+    };
     let stats = task::work(&mut queue, &files, args.sync, args.reread)?;
-    queue.push(format_args!(
-        "stats {} {} {} {}",
+    queue.send(format_args!(
+        "stats {} {} {} {} {} {}",
         stats.tasks,
+        stats.first_task_ns,
+        stats.last_done_ns,
         stats.cpu_migrations,
         stats.voluntary_ctx_switches,
         stats.involuntary_ctx_switches
-    ));
-    queue.flush()
+    ))
+}
+
+/// Writes the task file of a run over `lines` lines and returns it open for reading at its
+/// start, ready to be every worker process's stdin.
+pub(crate) fn write_task_file(path: &Path, lines: u64) -> io::Result<File> {
+    let mut writer = io::BufWriter::new(File::create(path)?);
+    for task in 1..=lines {
+        writer.write_all(&task.to_le_bytes())?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_data()?;
+    File::open(path)
 }
 
 /// The worker's end of the protocol.
-///
-/// Like an executor's call queue, it asks for its next task before starting the current one,
-/// so the parent's answer arrives while the worker is busy; and it batches a `done` with the
-/// following request. Neither applies where order needs them off: in lock mode a task may
-/// only be taken under the lock, and in ordered mode `done` passes the turn on at once.
-struct Remote<R, W> {
-    replies: R,
+struct Remote<T, W, R> {
+    tasks: T,
     requests: W,
+    /// Answers to turn requests; only in ordered mode.
+    replies: Option<R>,
     line: String,
-    /// Requests written but not yet sent.
-    outbox: Vec<u8>,
-    /// Whether a `next` has been sent whose answer is still to be read.
-    asked: bool,
-    /// An answer to `next` read early, while waiting for a turn.
-    ahead: Option<Option<u64>>,
-    prefetch: bool,
-    eager_done: bool,
 }
 
-impl<R: BufRead, W: Write> Remote<R, W> {
-    fn new(replies: R, requests: W, sync: SyncMode) -> Self {
-        Remote {
-            replies,
-            requests,
-            line: String::new(),
-            outbox: Vec::new(),
-            asked: false,
-            ahead: None,
-            prefetch: sync != SyncMode::Lock,
-            eager_done: sync == SyncMode::Ordered,
-        }
-    }
-
-    fn push(&mut self, message: std::fmt::Arguments<'_>) {
-        // Writing to a Vec cannot fail.
-        let _ = writeln!(self.outbox, "{message}");
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.outbox.is_empty() {
-            self.requests.write_all(&self.outbox)?;
-            self.outbox.clear();
-        }
+impl<T: Read, W: Write, R: BufRead> Remote<T, W, R> {
+    fn send(&mut self, message: std::fmt::Arguments<'_>) -> io::Result<()> {
+        writeln!(self.requests, "{message}")?;
         self.requests.flush()
     }
-
-    /// Reads the answer to a `next`: a task, or `None` for the end of the work.
-    fn read_task(&mut self) -> io::Result<Option<u64>> {
-        self.asked = false;
-        let reply = self.reply()?;
-        if reply == "end" {
-            return Ok(None);
-        }
-        reply
-            .strip_prefix("task ")
-            .and_then(|n| n.parse().ok())
-            .map(Some)
-            .ok_or_else(|| protocol_error(reply))
-    }
-
-    fn reply(&mut self) -> io::Result<&str> {
-        self.line.clear();
-        if self.replies.read_line(&mut self.line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the parent closed the task pipe",
-            ));
-        }
-        Ok(self.line.trim_end())
-    }
 }
 
-impl<R: BufRead, W: Write> Queue for Remote<R, W> {
+impl<T: Read, W: Write, R: BufRead> Queue for Remote<T, W, R> {
     fn next(&mut self) -> io::Result<Option<u64>> {
-        let task = match self.ahead.take() {
-            Some(task) => task,
-            None => {
-                if !self.asked {
-                    self.push(format_args!("next"));
-                    self.flush()?;
-                }
-                self.read_task()?
+        let mut record = [0u8; 8];
+        // One read per record: the offset is shared, so a read that came back short and was
+        // continued could take bytes of another worker's record.
+        let n = loop {
+            match self.tasks.read(&mut record) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
             }
         };
-        match task {
-            None => self.flush()?,
-            Some(_) if self.prefetch => {
-                self.push(format_args!("next"));
-                self.flush()?;
-                self.asked = true;
-            }
-            Some(_) => {}
+        match n {
+            0 => Ok(None),
+            8 => Ok(Some(u64::from_le_bytes(record))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "task file ended inside a record",
+            )),
         }
-        Ok(task)
     }
 
     fn wait_turn(&mut self, task: u64) -> io::Result<bool> {
-        if self.asked {
-            // Answers come in the order asked: the early `next` first.
-            self.ahead = Some(self.read_task()?);
+        self.send(format_args!("turn {task}"))?;
+        let Some(replies) = self.replies.as_mut() else {
+            return Err(io::Error::other("no reply channel for turn requests"));
+        };
+        self.line.clear();
+        if replies.read_line(&mut self.line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the parent closed the reply channel",
+            ));
         }
-        self.push(format_args!("turn {task}"));
-        self.flush()?;
-        match self.reply()? {
+        match self.line.trim_end() {
             "go" => Ok(true),
             "end" => Ok(false),
-            other => Err(protocol_error(other)),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected reply {other:?}"),
+            )),
         }
     }
 
     fn done(&mut self, task: u64) -> io::Result<()> {
-        self.push(format_args!("done {task}"));
-        if self.eager_done {
-            self.flush()
-        } else {
-            Ok(())
+        // Only the turnstile needs to hear of each task.
+        if self.replies.is_some() {
+            self.send(format_args!("done {task}"))?;
         }
+        Ok(())
     }
 }
 
-fn protocol_error(message: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("unexpected message {message:?}"),
-    )
-}
-
-/// The parent's end of the protocol for one worker process: answers its requests from
-/// `coordinator` until it reports its statistics. An error means the worker died or broke the
-/// protocol; the message says which.
+/// The parent's end of the protocol for one worker process: answers its turn requests from
+/// `coordinator` on `replies` until it reports its statistics. An error means the worker died
+/// or broke the protocol; the message says which.
 pub(crate) fn serve(
     requests: impl Read,
-    mut replies: impl Write,
+    mut replies: Option<impl Write>,
     coordinator: &Coordinator,
 ) -> Result<WorkerStats, String> {
     let mut requests = BufReader::new(requests);
@@ -219,31 +207,30 @@ pub(crate) fn serve(
             Err(e) => return Err(format!("could not be read from: {e}")),
         }
         let request = line.trim_end();
-        let reply = match request.split_once(' ') {
-            None if request == "next" => match coordinator.next_task() {
-                Some(task) => format!("task {task}"),
-                None => "end".to_owned(),
-            },
-            Some(("turn", task)) => match task.parse() {
-                Ok(task) if coordinator.wait_turn(task) => "go".to_owned(),
-                Ok(_) => "end".to_owned(),
-                Err(_) => return Err(format!("sent a bad request {request:?}")),
-            },
-            Some(("done", task)) => match task.parse() {
-                Ok(task) => {
-                    coordinator.task_done(task);
-                    continue;
-                }
-                Err(_) => return Err(format!("sent a bad request {request:?}")),
-            },
+        let bad = || format!("sent a bad request {request:?}");
+        match request.split_once(' ') {
+            Some(("turn", task)) => {
+                let task = task.parse().map_err(|_| bad())?;
+                let Some(out) = replies.as_mut() else {
+                    return Err(format!(
+                        "asked for a turn without a reply channel: {request:?}"
+                    ));
+                };
+                let reply = if coordinator.wait_turn(task) {
+                    "go"
+                } else {
+                    "end"
+                };
+                writeln!(out, "{reply}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("could not be answered: {e}"))?;
+            }
+            Some(("done", task)) => coordinator.task_done(task.parse().map_err(|_| bad())?),
             Some(("stats", fields)) => {
                 return parse_stats(fields)
                     .ok_or_else(|| format!("sent bad statistics {request:?}"));
             }
             _ => return Err(format!("sent an unknown request {request:?}")),
-        };
-        if let Err(e) = writeln!(replies, "{reply}").and_then(|()| replies.flush()) {
-            return Err(format!("could not be written to: {e}"));
         }
     }
 }
@@ -252,6 +239,8 @@ fn parse_stats(fields: &str) -> Option<WorkerStats> {
     let mut numbers = fields.split(' ').map(|n| n.parse::<u64>().ok());
     let stats = WorkerStats {
         tasks: numbers.next()??,
+        first_task_ns: numbers.next()??,
+        last_done_ns: numbers.next()??,
         cpu_migrations: numbers.next()??,
         voluntary_ctx_switches: numbers.next()??,
         involuntary_ctx_switches: numbers.next()??,
@@ -263,82 +252,115 @@ fn parse_stats(fields: &str) -> Option<WorkerStats> {
 mod tests {
     use super::*;
 
+    fn tasks(numbers: &[u64]) -> Vec<u8> {
+        numbers.iter().flat_map(|n| n.to_le_bytes()).collect()
+    }
+
     #[test]
-    fn serve_answers_a_scripted_worker_and_returns_its_stats() {
+    fn serve_answers_turns_and_returns_the_stats() {
         let coordinator = Coordinator::new(2);
-        let script = "next\nturn 1\ndone 1\nnext\nturn 2\ndone 2\nnext\nstats 2 1 5 3\n";
+        let script = "turn 1\ndone 1\nturn 2\ndone 2\nstats 2 10 20 1 5 3\n";
         let mut replies = Vec::new();
-        let stats = serve(script.as_bytes(), &mut replies, &coordinator).expect("stats");
-        assert_eq!(
-            String::from_utf8(replies).expect("utf8"),
-            "task 1\ngo\ntask 2\ngo\nend\n"
-        );
-        assert_eq!(
-            stats,
-            WorkerStats {
-                tasks: 2,
-                cpu_migrations: 1,
-                voluntary_ctx_switches: 5,
-                involuntary_ctx_switches: 3
-            }
-        );
-        assert!(coordinator.elapsed().is_some());
+        let stats = serve(script.as_bytes(), Some(&mut replies), &coordinator).expect("stats");
+        assert_eq!(String::from_utf8(replies).expect("utf8"), "go\ngo\n");
+        let expected = WorkerStats {
+            tasks: 2,
+            first_task_ns: 10,
+            last_done_ns: 20,
+            cpu_migrations: 1,
+            voluntary_ctx_switches: 5,
+            involuntary_ctx_switches: 3,
+        };
+        assert_eq!(stats, expected);
     }
 
     #[test]
     fn serve_reports_a_worker_that_vanishes_or_talks_nonsense() {
         let coordinator = Coordinator::new(5);
-        let eof = serve("next\n".as_bytes(), Vec::new(), &coordinator).expect_err("eof");
+        let none: Option<Vec<u8>> = None;
+        let eof = serve("done 1\n".as_bytes(), none.clone(), &coordinator).expect_err("eof");
         assert!(eof.contains("closed its pipe"), "{eof}");
-        let junk = serve("hello\n".as_bytes(), Vec::new(), &coordinator).expect_err("junk");
+        let junk = serve("hello\n".as_bytes(), none.clone(), &coordinator).expect_err("junk");
         assert!(junk.contains("unknown request"), "{junk}");
-        let stats = serve("stats 1 2\n".as_bytes(), Vec::new(), &coordinator).expect_err("short");
-        assert!(stats.contains("bad statistics"), "{stats}");
+        let short = serve("stats 1 2\n".as_bytes(), none.clone(), &coordinator).expect_err("short");
+        assert!(short.contains("bad statistics"), "{short}");
+        let turn = serve("turn 1\n".as_bytes(), none, &coordinator).expect_err("no channel");
+        assert!(turn.contains("without a reply channel"), "{turn}");
     }
 
     #[test]
-    fn remote_queue_parses_replies_and_fails_on_eof() {
-        let mut queue = Remote::new("task 7\ngo\nend\n".as_bytes(), Vec::new(), SyncMode::Lock);
-        assert_eq!(queue.next().expect("task"), Some(7));
-        assert!(queue.wait_turn(7).expect("go"));
-        queue.done(7).expect("done");
-        assert_eq!(queue.next().expect("end"), None);
-        assert_eq!(
-            queue.next().expect_err("eof").kind(),
-            io::ErrorKind::UnexpectedEof
-        );
-        let sent = String::from_utf8(queue.requests).expect("utf8");
-        assert_eq!(sent, "next\nturn 7\ndone 7\nnext\nnext\n");
-    }
-
-    #[test]
-    fn remote_queue_asks_ahead_and_batches_done_without_lock() {
-        let mut queue = Remote::new(
-            "task 1\ntask 2\nend\n".as_bytes(),
-            Vec::new(),
-            SyncMode::None,
-        );
+    fn remote_takes_records_from_the_task_file_until_it_runs_dry() {
+        let mut queue = Remote {
+            tasks: &tasks(&[3, 1])[..],
+            requests: Vec::new(),
+            replies: None::<&[u8]>,
+            line: String::new(),
+        };
+        assert_eq!(queue.next().expect("task"), Some(3));
+        queue.done(3).expect("done");
         assert_eq!(queue.next().expect("task"), Some(1));
-        queue.done(1).expect("done");
-        assert_eq!(queue.next().expect("task"), Some(2));
-        queue.done(2).expect("done");
         assert_eq!(queue.next().expect("end"), None);
-        let sent = String::from_utf8(queue.requests).expect("utf8");
-        assert_eq!(sent, "next\nnext\ndone 1\nnext\ndone 2\n");
+        assert!(
+            queue.requests.is_empty(),
+            "no message per task outside ordered mode"
+        );
+
+        let mut torn = Remote {
+            tasks: &[1u8, 0, 0][..],
+            requests: Vec::new(),
+            replies: None::<&[u8]>,
+            line: String::new(),
+        };
+        assert_eq!(
+            torn.next().expect_err("torn").kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[test]
-    fn remote_queue_keeps_an_early_answer_while_waiting_for_its_turn() {
-        let mut queue = Remote::new(
-            "task 1\ntask 2\ngo\nend\n".as_bytes(),
-            Vec::new(),
-            SyncMode::Ordered,
-        );
+    fn remote_asks_for_turns_and_reports_done_in_ordered_mode() {
+        let mut queue = Remote {
+            tasks: &tasks(&[1, 2])[..],
+            requests: Vec::new(),
+            replies: Some("go\nend\n".as_bytes()),
+            line: String::new(),
+        };
         assert_eq!(queue.next().expect("task"), Some(1));
         assert!(queue.wait_turn(1).expect("go"));
         queue.done(1).expect("done");
-        assert_eq!(queue.next().expect("early answer"), Some(2));
+        assert_eq!(queue.next().expect("task"), Some(2));
+        assert!(!queue.wait_turn(2).expect("end"));
         let sent = String::from_utf8(queue.requests).expect("utf8");
-        assert_eq!(sent, "next\nnext\nturn 1\ndone 1\nnext\n");
+        assert_eq!(sent, "turn 1\ndone 1\nturn 2\n");
+    }
+
+    #[test]
+    fn workers_sharing_one_task_file_take_each_task_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write_task_file(&dir.path().join("tasks"), 1000).expect("task file");
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let shared = file.try_clone().expect("dup");
+                std::thread::spawn(move || {
+                    let mut queue = Remote {
+                        tasks: shared,
+                        requests: Vec::new(),
+                        replies: None::<&[u8]>,
+                        line: String::new(),
+                    };
+                    let mut taken = Vec::new();
+                    while let Some(task) = queue.next().expect("read") {
+                        taken.push(task);
+                    }
+                    taken
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = readers
+            .into_iter()
+            .flat_map(|r| r.join().expect("reader"))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=1000).collect::<Vec<u64>>());
     }
 }
