@@ -1,7 +1,7 @@
 //! The scrape path under load: `/metrics` latency with 50 concurrent keep-alive connections
 //! on loopback while a sweep saturates the CPUs, and the daemon's resident memory when idle.
 //!
-//! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 200).
+//! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +31,7 @@ fn main() {
     let requests: usize = std::env::var("COPYBENCH_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(1000);
     let dir = tempfile::tempdir().expect("tempdir");
 
     let (mut idle, idle_address) = start(dir.path(), "idle", IDLE);

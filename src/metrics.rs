@@ -12,9 +12,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::process_collector::ProcessCollector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
@@ -330,9 +334,7 @@ impl Metrics {
         }
         let live = Registry::new();
         live.register(Box::new(in_progress.clone()))?;
-        live.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        live.register(Box::new(ProcessMetrics::default()))?;
         Ok(Metrics {
             results: ResultFamilies::new(&registry, CACHED, per_cpu)?,
             pool: gauge(
@@ -520,6 +522,44 @@ impl Metrics {
     }
 }
 
+/// The standard `process_*` metrics, read from `/proc` at most once per [`PROCESS_MAX_AGE`]:
+/// a burst of concurrent scrapes shares one reading instead of each one opening and
+/// formatting five `/proc` files; any scraper slower than that still sees a fresh reading.
+struct ProcessMetrics {
+    collector: ProcessCollector,
+    last: Mutex<Option<(Instant, Vec<MetricFamily>)>>,
+}
+
+/// How long one reading of the process metrics serves.
+const PROCESS_MAX_AGE: Duration = Duration::from_millis(100);
+
+impl Default for ProcessMetrics {
+    fn default() -> Self {
+        ProcessMetrics {
+            collector: ProcessCollector::for_self(),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Collector for ProcessMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        self.collector.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match &*last {
+            Some((at, families)) if at.elapsed() < PROCESS_MAX_AGE => families.clone(),
+            _ => {
+                let families = self.collector.collect();
+                *last = Some((Instant::now(), families.clone()));
+                families
+            }
+        }
+    }
+}
+
 /// The exposition of one probe: its success, its wall time and that run's results.
 pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> prometheus::Result<String> {
     let registry = Registry::new();
@@ -550,12 +590,12 @@ fn encode(registry: &Registry) -> String {
 }
 
 /// Histogram bounds sized for the configured workload: doublings around an estimate of one
-/// run's duration (quadratic in lines when re-reading, linear otherwise).
+/// run's duration (quadratic in lines when re-reading, linear otherwise), from 1/8 to 16 times it.
 pub fn duration_buckets(lines: u64, reread: bool) -> Vec<f64> {
     let lines = lines as f64;
     let per_task = if reread { lines * 2e-9 + 10e-6 } else { 10e-6 };
     let estimate = (lines * per_task).max(1e-3);
-    (-4..=6).map(|k| estimate * 2f64.powi(k)).collect()
+    (-3..=4).map(|k| estimate * 2f64.powi(k)).collect()
 }
 
 #[cfg(test)]
@@ -666,7 +706,7 @@ mod tests {
     fn buckets_grow_with_the_workload() {
         let small = duration_buckets(300, true);
         let big = duration_buckets(10_000, true);
-        assert_eq!(small.len(), 11);
+        assert_eq!(small.len(), 8);
         assert!(big[5] > small[5] * 10.0);
         assert!(small.windows(2).all(|w| w[0] < w[1]));
     }
