@@ -5,20 +5,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::util::{
-    self, children_of, entries, exists, sample, start_daemon, start_daemon_in, wait_for,
+    self, TINY, children_of, entries, exists, sample, start_daemon, start_daemon_in, wait_for,
 };
-
-/// A small, fast workload that sweeps every second.
-const TINY: &str = r#"
-[schedule]
-interval = "1s"
-jitter = "0s"
-[workload]
-backends = ["process", "thread"]
-sync = ["none", "lock"]
-workers = [1, 2]
-lines = 300
-"#;
 
 /// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
 const IDLE: &str = r#"

@@ -2,24 +2,12 @@
 
 use std::time::Duration;
 
-use crate::util::{start_daemon, start_prometheus, wait_for};
+use crate::util::{TINY, start_daemon, start_prometheus, wait_for};
 
 #[test]
 fn prometheus_scrapes_every_combination_and_lock_keeps_order() {
-    let daemon = start_daemon(
-        r#"
-[schedule]
-interval = "1s"
-jitter = "0s"
-[workload]
-backends = ["process", "thread"]
-sync = ["none", "lock"]
-workers = [1, 2]
-lines = 300
-"#,
-        &[],
-    );
-    let prometheus = start_prometheus(&daemon.address, &[]);
+    let daemon = start_daemon(TINY, &[]);
+    let prometheus = start_prometheus(&daemon.address);
     let measured = wait_for(Duration::from_secs(60), || {
         prometheus
             .vector("copybench_last_run_duration_seconds{job=\"copybench\"} > 0")

@@ -5,6 +5,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// A small, fast workload that sweeps every second.
+pub const TINY: &str = r#"
+[schedule]
+interval = "1s"
+jitter = "0s"
+[workload]
+backends = ["process", "thread"]
+sync = ["none", "lock"]
+workers = [1, 2]
+lines = 300
+"#;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_copybench_exporter");
 
@@ -254,24 +266,15 @@ pub struct Prometheus {
     _dir: tempfile::TempDir,
 }
 
-/// Starts Prometheus scraping `target` every second as job `copybench`, loading `rule_files`.
-pub fn start_prometheus(target: &str, rule_files: &[std::path::PathBuf]) -> Prometheus {
+/// Starts Prometheus scraping `target` every second as job `copybench`.
+pub fn start_prometheus(target: &str) -> Prometheus {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let rules: Vec<String> = rule_files
-        .iter()
-        .map(|p| format!("  - {}\n", p.display()))
-        .collect();
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n{}scrape_configs:\n  - job_name: copybench\n    static_configs:\n      - targets: ['{target}']\n",
-        if rules.is_empty() {
-            "  []\n".to_owned()
-        } else {
-            rules.concat()
-        }
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: copybench\n    static_configs:\n      - targets: ['{target}']\n"
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).expect("write prometheus.yml");

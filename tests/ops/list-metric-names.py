@@ -53,15 +53,8 @@ def load_yaml_module(repo):
 def dashboard_exprs(path):
     with open(path) as f:
         dash = json.load(f)
-
-    def walk(panels):
-        for p in panels:
-            yield from walk(p.get("panels", []))
-            for t in p.get("targets", []) or []:
-                if t.get("expr"):
-                    yield t["expr"]
-
-    yield from walk(dash.get("panels", []))
+    for _, _, expr in promqlscan.panel_targets(path):
+        yield expr
     for v in dash.get("templating", {}).get("list", []):
         if v.get("type") == "query":
             expr = promqlscan.variable_query_expr(v.get("query"))

@@ -1,4 +1,4 @@
-"""Small PromQL scanner shared by the dashboard lint and list-metric-names.py.
+"""Small PromQL scanner shared by the dashboard lint, list-metric-names.py and query-check.py.
 
 It is not a full parser: it finds the vector selectors of an expression (metric
 name plus label matchers), the function calls with the range selectors passed
@@ -6,7 +6,23 @@ to them, and the template variables used. That is all the checks need, and it
 keeps the checks free of third-party packages.
 """
 
+import json
 import re
+
+
+def panel_targets(path):
+    """Every (panel title, refId, expr) of a dashboard file, nested rows included."""
+    with open(path) as f:
+        dash = json.load(f)
+
+    def walk(panels):
+        for p in panels:
+            yield from walk(p.get("panels", []))
+            for t in p.get("targets", []) or []:
+                if t.get("expr"):
+                    yield p.get("title"), t.get("refId"), t["expr"]
+
+    return list(walk(dash.get("panels", [])))
 
 TOKEN_RE = re.compile(
     r"""

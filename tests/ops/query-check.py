@@ -23,6 +23,8 @@ import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import promqlscan  # noqa: E402
 SUBSTITUTIONS = [
     ("${datasource}", ""), ("$datasource", ""),
     ("$__rate_interval", "1m"), ("${__rate_interval}", "1m"),
@@ -53,20 +55,6 @@ def substitute(expr):
     return expr
 
 
-def targets(path):
-    with open(path) as f:
-        dash = json.load(f)
-
-    def walk(panels):
-        for p in panels:
-            yield from walk(p.get("panels", []))
-            for t in p.get("targets", []) or []:
-                if t.get("expr"):
-                    yield p.get("title"), t.get("refId"), t["expr"]
-
-    return list(walk(dash.get("panels", [])))
-
-
 def wait_for(base, expr, what):
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
@@ -92,7 +80,7 @@ def main(argv):
 
     n = 0
     for path in dashboards:
-        for title, ref, expr in targets(path):
+        for title, ref, expr in promqlscan.panel_targets(path):
             n += 1
             q = substitute(expr)
             res = api(base, "/api/v1/query", query=q)
