@@ -22,6 +22,9 @@ pub const DEFAULT_TOML: &str = include_str!("../config/copybench.toml");
 /// Prefix of environment overrides: `COPYBENCH__SECTION__KEY`.
 pub const ENV_PREFIX: &str = "COPYBENCH";
 
+/// Longest duration accepted for any setting: beyond it, clock arithmetic could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Largest pool size accepted anywhere.
 pub const MAX_WORKERS: u32 = 1024;
 
@@ -368,13 +371,7 @@ impl Config {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         numbers_in_lists(&mut merged);
-        let config = deserialize_reporting_every_key(merged)?;
-        let problems = config.problems();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        deserialize_reporting_every_key(merged)
     }
 
     /// Every impossible value, each naming its key.
@@ -386,6 +383,15 @@ impl Config {
             }
         };
         let s = &self.schedule;
+        for (key, value) in [
+            ("schedule.interval", s.interval),
+            ("schedule.jitter", s.jitter),
+            ("schedule.run_timeout", s.run_timeout),
+            ("schedule.shutdown_grace", s.shutdown_grace),
+            ("probe.timeout", self.probe.timeout),
+        ] {
+            check(value <= MAX_DURATION, key, "must be at most 366 days");
+        }
         check(
             !s.interval.is_zero(),
             "schedule.interval",
@@ -609,6 +615,9 @@ mod tests {
                 .starts_with("schedule.jitter")
         );
         assert!(invalid("[workload]\nbackends = []\n")[0].starts_with("workload.backends"));
+        assert!(
+            invalid("[schedule]\nrun_timeout = \"1000y\"\n")[0].starts_with("schedule.run_timeout")
+        );
     }
 
     #[test]

@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{OwnedMutexGuard, watch};
 
 use crate::config::{Config, ConfigError, Overrides};
 use crate::metrics::{self, Metrics};
 use crate::run::{self, FailureReason, RunRecord};
 use crate::state::Store;
 use crate::sweep;
-use crate::workload::{Cancel, RunOptions, Spec};
+use crate::workload::{Cancel, CancelOnDrop, RunOptions, Spec};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +35,10 @@ pub struct Daemon {
     /// The published metrics.
     pub metrics: Metrics,
     store: Mutex<Store>,
-    /// Held by whichever run (sweep or probe) is executing.
-    run_lock: tokio::sync::Mutex<()>,
+    /// Held by whichever run (scheduled or probe) is executing, until its workers are gone.
+    run_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises reloads.
+    reload_lock: tokio::sync::Mutex<()>,
     cancel: Cancel,
     worker_exe: PathBuf,
 }
@@ -67,6 +70,17 @@ impl Daemon {
                 "no state directory configured; recent runs are not kept across restarts"
             ),
         }
+        let workdir = config.workload.workdir();
+        match crate::workload::remove_stale_scratch(&workdir) {
+            Ok(removed) => {
+                for dir in removed {
+                    tracing::warn!(dir = %dir.display(), "removed a scratch directory left by a killed process");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(dir = %workdir.display(), "cannot look for stale scratch directories: {e}")
+            }
+        }
         let specs = sweep::combinations(&config.workload);
         metrics.declare(&specs);
         let mut restored: Vec<&RunRecord> = Vec::new();
@@ -86,7 +100,8 @@ impl Daemon {
             overrides,
             metrics,
             store: Mutex::new(store),
-            run_lock: tokio::sync::Mutex::new(()),
+            run_lock: Arc::new(tokio::sync::Mutex::new(())),
+            reload_lock: tokio::sync::Mutex::new(()),
             cancel: Cancel::default(),
             worker_exe,
         }))
@@ -97,10 +112,15 @@ impl Daemon {
         self.config.borrow().clone()
     }
 
-    /// Re-reads the configuration file; a valid one applies from the next sweep, an invalid
-    /// one leaves the running configuration in place.
-    pub fn reload(&self) -> Result<(), ConfigError> {
-        match Config::load(self.config_path.as_deref(), &self.overrides) {
+    /// Re-reads the configuration file (off the async runtime); a valid one applies from the
+    /// next sweep, an invalid one leaves the running configuration in place.
+    pub async fn reload(&self) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
+        let loaded = tokio::task::spawn_blocking(move || Config::load(path.as_deref(), &overrides))
+            .await
+            .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
+        match loaded {
             Ok(config) => {
                 if config.web.listen_address != self.config().web.listen_address {
                     tracing::warn!("web.listen_address changed; it applies after a restart");
@@ -125,54 +145,72 @@ impl Daemon {
         store.newest_first().cloned().collect()
     }
 
-    /// Runs `spec` on a blocking thread; the caller holds the run lock.
-    async fn execute(&self, spec: Spec, timeout: Duration) -> RunRecord {
+    /// Runs `spec` on a blocking thread. The run lock guard moves into that thread, so the
+    /// lock is released only when the run has ended, even if the caller stops waiting (a
+    /// client that hangs up on a probe).
+    async fn execute(
+        &self,
+        lock: OwnedMutexGuard<()>,
+        spec: Spec,
+        timeout: Duration,
+        cancel: Cancel,
+    ) -> RunRecord {
         let options = RunOptions {
             workdir: self.config().workload.workdir(),
             worker_exe: self.worker_exe.clone(),
             timeout,
-            cancel: self.cancel.clone(),
+            cancel,
         };
-        self.metrics.set_in_progress(true);
-        let record = tokio::task::spawn_blocking(move || run::execute(&spec, &options))
-            .await
-            .unwrap_or_else(|e| {
-                RunRecord::failed(&spec, FailureReason::Io, format!("run task failed: {e}"))
-            });
-        self.metrics.set_in_progress(false);
-        record
+        let running = self.metrics.running();
+        tokio::task::spawn_blocking(move || {
+            let _held = (lock, running);
+            run::execute(&spec, &options)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            RunRecord::failed(&spec, FailureReason::Io, format!("run task failed: {e}"))
+        })
     }
 
-    /// Runs one probe unless another run is executing (`None`).
+    /// Runs one probe unless another run is executing (`None`). If the caller stops waiting
+    /// (the scraper hung up), the run is cancelled, as blackbox_exporter cancels a probe.
     pub async fn probe(&self, spec: Spec, timeout: Duration) -> Option<RunRecord> {
-        let _running = self.run_lock.try_lock().ok()?;
-        Some(self.execute(spec, timeout).await)
+        let lock = Arc::clone(&self.run_lock).try_lock_owned().ok()?;
+        let cancel = self.cancel.child();
+        let _abandoned = CancelOnDrop(cancel.clone());
+        Some(self.execute(lock, spec, timeout, cancel).await)
     }
 
-    /// Runs every configured combination once, recording each run.
+    /// Runs every configured combination once, one run at a time, recording each run.
     async fn sweep(&self, stop: &watch::Receiver<bool>) {
-        let _running = self.run_lock.lock().await;
         let config = self.config();
         let started = Instant::now();
         for spec in sweep::combinations(&config.workload) {
             if *stop.borrow() {
                 return;
             }
-            let record = self.execute(spec, config.schedule.run_timeout).await;
+            let lock = Arc::clone(&self.run_lock).lock_owned().await;
+            let timeout = config.schedule.run_timeout;
+            let record = self.execute(lock, spec, timeout, self.cancel.clone()).await;
             match &record.failure {
                 None => tracing::debug!(%spec.backend, %spec.sync, spec.workers, "run succeeded"),
-                Some(f) => {
-                    tracing::warn!(%spec.backend, %spec.sync, spec.workers, reason = f.reason.as_str(), "run failed: {}", f.message)
-                }
+                Some(f) => tracing::warn!(
+                    %spec.backend, %spec.sync, spec.workers, reason = f.reason.as_str(),
+                    "run failed: {}", f.message
+                ),
             }
             self.metrics.observe(&record);
-            let saved = self
+            let snapshot = self
                 .store
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(record);
-            if let Err(e) = saved {
-                tracing::warn!("{e}");
+            if let Some(snapshot) = snapshot {
+                match tokio::task::spawn_blocking(move || snapshot.save()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!("{e}"),
+                    Err(e) => tracing::warn!("state save task failed: {e}"),
+                }
             }
         }
         self.metrics.sweep_done(started.elapsed().as_secs_f64());
@@ -213,34 +251,56 @@ fn jittered(config: &Config) -> Duration {
 }
 
 /// Serves `listener` and runs the schedule until `shutdown` resolves, then stops accepting,
-/// gives a run in progress the grace period, and kills its workers after that.
+/// gives a run in progress (scheduled or probe) the grace period, and kills its workers after
+/// that.
 pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let (stop, stopped) = watch::channel(false);
-    let mut schedule = tokio::spawn(Arc::clone(&daemon).schedule(stopped.clone()));
+    let schedule = tokio::spawn(Arc::clone(&daemon).schedule(stopped.clone()));
     let server = tokio::spawn(crate::http::serve(listener, Arc::clone(&daemon), stopped));
     shutdown.await;
     tracing::info!("shutting down");
     stop.send_replace(true);
+    let runs_ended = async {
+        let _ = schedule.await;
+        let _ = daemon.run_lock.lock().await;
+    };
+    tokio::pin!(runs_ended);
     let grace = daemon.config().schedule.shutdown_grace;
-    if tokio::time::timeout(grace, &mut schedule).await.is_err() {
+    if tokio::time::timeout(grace, &mut runs_ended).await.is_err() {
         tracing::warn!("run still going after the {grace:?} grace period; stopping its workers");
         daemon.cancel.cancel();
-        let _ = schedule.await;
+        runs_ended.await;
     }
     let _ = server.await;
 }
 
-/// Resolves on SIGTERM or SIGINT; reloads the configuration on every SIGHUP meanwhile.
-pub async fn signals(daemon: Arc<Daemon>) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => { let _ = daemon.reload(); }
+/// The signals the daemon acts on, installed before it starts serving so that none arrives
+/// unhandled: SIGTERM and SIGINT stop it, SIGHUP reloads the configuration.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Resolves on SIGTERM or SIGINT; reloads `daemon`'s configuration on every SIGHUP
+    /// meanwhile.
+    pub async fn serve(mut self, daemon: Arc<Daemon>) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => { let _ = daemon.reload().await; }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,6 +21,10 @@ use tokio::sync::watch;
 use crate::daemon::Daemon;
 use crate::metrics;
 use crate::workload::{Backend, Spec, SyncMode};
+
+/// A connection that has not sent a request's headers this long after opening (or after its
+/// previous response) is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Content type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -34,13 +38,21 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>, mut stop: watch::
                 let stream = match accepted {
                     Ok((stream, _)) => stream,
                     Err(e) => {
+                        // Out of file descriptors, most likely: give connections time to
+                        // close instead of spinning.
                         tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
                 let daemon = Arc::clone(&daemon);
                 let service = service_fn(move |req| handle(Arc::clone(&daemon), req));
-                let connection = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+                // The timer lets hyper close connections that send no request headers in time.
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!("connection ended with an error: {e}");
@@ -81,7 +93,7 @@ async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answer, I
         ),
         (&Method::GET, "/-/healthy") => text(StatusCode::OK, "Healthy"),
         (&Method::GET, "/-/ready") => ready(&daemon).await,
-        (&Method::POST, "/-/reload") => match daemon.reload() {
+        (&Method::POST, "/-/reload") => match daemon.reload().await {
             Ok(()) => text(StatusCode::OK, "configuration reloaded"),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
@@ -129,8 +141,10 @@ async fn probe(daemon: &Daemon, req: &Request<Incoming>) -> Answer {
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite());
     let mut timeout = config.probe.timeout;
-    if let Some(seconds) = scrape_timeout {
-        timeout = timeout.min(Duration::from_secs_f64((seconds - 0.5).max(0.1)));
+    if let Some(limit) =
+        scrape_timeout.and_then(|s| Duration::try_from_secs_f64((s - 0.5).max(0.1)).ok())
+    {
+        timeout = timeout.min(limit);
     }
     let started = Instant::now();
     let Some(record) = daemon.probe(spec, timeout).await else {

@@ -2,6 +2,8 @@
 //! the library. Errors end here, printed with their whole chain.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -41,25 +43,23 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
     let address = config.web.listen_address;
     let exe = std::env::current_exe().context("cannot find this program's own executable")?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served: anyhow::Result<()> = runtime.block_on(async {
+        let signals = daemon::Signals::install().context("cannot install signal handlers")?;
         let listener = tokio::net::TcpListener::bind(address.0)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
         let daemon = Daemon::new(config, cli.config_file.clone(), cli.overrides(), exe)?;
-        let signals = daemon::signals(daemon.clone());
-        daemon::run(daemon, listener, async {
-            if let Err(e) = signals.await {
-                tracing::error!("cannot watch signals: {e}");
-            }
-        })
-        .await;
-        tracing::info!("stopped");
+        tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+        daemon::run(Arc::clone(&daemon), listener, signals.serve(daemon)).await;
         Ok(())
-    })
+    });
+    // Runs end within the grace period; this only bounds a stuck blocking task.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    tracing::info!("stopped");
+    served
 }
 
 fn init_logging(level: LogLevel, format: LogFormat) {

@@ -31,7 +31,7 @@ use crate::workload::Spec;
 const COMBINATION: [&str; 3] = ["backend", "sync", "workers"];
 
 /// Added to the HELP of every cached family.
-const CACHED: &str = " Cached from the last completed run of the combination; see copybench_last_run_timestamp_seconds for its age.";
+const CACHED: &str = " Cached from the latest run of the combination (NaN if it measured nothing); copybench_last_run_timestamp_seconds gives its age.";
 
 /// The gauges that describe one run's results, shared by the daemon's registry and probes.
 struct ResultFamilies {
@@ -181,12 +181,11 @@ impl ResultFamilies {
     }
 
     /// Publishes `m`; returns the CPUs it set, so stale CPU series can be removed.
-    fn set(&self, spec: &Spec, m: &Measurement) -> BTreeSet<u32> {
-        let l = labels(spec);
-        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+    fn set(&self, c: &Combination, lines: u64, m: &Measurement) -> BTreeSet<u32> {
+        let l = refs(c);
         let values = [
             m.duration_seconds,
-            spec.lines as f64,
+            lines as f64,
             m.disorder as f64,
             m.duplicates as f64,
             m.missing as f64,
@@ -388,8 +387,9 @@ impl Metrics {
 
     /// Re-renders the cached families; called after every change to them.
     fn refresh(&self) {
-        let text = Bytes::from(encode(&self.registry));
-        *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = text;
+        // Encoding under the lock keeps two refreshes from storing out of order.
+        let mut exposition = self.exposition.write().unwrap_or_else(|p| p.into_inner());
+        *exposition = Bytes::from(encode(&self.registry));
     }
 
     /// Exports exactly the combinations of `specs`: new ones before their first run (zero
@@ -446,28 +446,37 @@ impl Metrics {
 
     /// Records a run that just ended: counters, histogram and cached gauges.
     pub fn observe(&self, record: &RunRecord) {
-        let spec = record.spec();
-        let l = labels(&spec);
-        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
-        self.runs.with_label_values(&l).inc();
-        if let Some(failure) = &record.failure {
-            self.failures
-                .with_label_values(&[l[0], l[1], l[2], failure.reason.as_str()])
-                .inc();
-        }
-        if let Some(m) = &record.measurement {
-            self.durations
-                .with_label_values(&l)
-                .observe(m.duration_seconds);
-        }
-        self.restore(record);
+        self.apply(record, true);
     }
 
     /// Sets the cached gauges from `record` without counting it (used for saved state).
     pub fn restore(&self, record: &RunRecord) {
+        self.apply(record, false);
+    }
+
+    /// Publishes `record`, counting it if `count`. A combination that is no longer
+    /// configured (a reload removed it while its run went on) is left out.
+    fn apply(&self, record: &RunRecord, count: bool) {
         let spec = record.spec();
-        let l = labels(&spec);
-        let l = [l[0].as_str(), l[1].as_str(), l[2].as_str()];
+        let c = labels(&spec);
+        let declared = self.declared.lock().unwrap_or_else(|p| p.into_inner());
+        if !declared.contains(&c) {
+            return;
+        }
+        let l = refs(&c);
+        if count {
+            self.runs.with_label_values(&l).inc();
+            if let Some(failure) = &record.failure {
+                self.failures
+                    .with_label_values(&[l[0], l[1], l[2], failure.reason.as_str()])
+                    .inc();
+            }
+            if let Some(m) = &record.measurement {
+                self.durations
+                    .with_label_values(&l)
+                    .observe(m.duration_seconds);
+            }
+        }
         self.success
             .with_label_values(&l)
             .set(if record.success { 1.0 } else { 0.0 });
@@ -475,14 +484,18 @@ impl Metrics {
         if record.success {
             self.succeeded.with_label_values(&l).set(record.finished_at);
         }
-        if let Some(m) = &record.measurement {
-            let now = self.results.set(&spec, m);
-            let c = labels(&spec);
-            let mut cpus = self.cpus.lock().unwrap_or_else(|p| p.into_inner());
-            let before = cpus.insert(c.clone(), now.clone()).unwrap_or_default();
-            self.results
-                .forget_cpus(&c, before.difference(&now).copied());
-        }
+        let now = match &record.measurement {
+            Some(m) => self.results.set(&c, spec.lines, m),
+            None => {
+                self.results.unknown(&c);
+                BTreeSet::new()
+            }
+        };
+        let mut cpus = self.cpus.lock().unwrap_or_else(|p| p.into_inner());
+        let before = cpus.insert(c.clone(), now.clone()).unwrap_or_default();
+        self.results
+            .forget_cpus(&c, before.difference(&now).copied());
+        drop((cpus, declared));
         self.refresh();
     }
 
@@ -493,9 +506,10 @@ impl Metrics {
         self.refresh();
     }
 
-    /// Marks whether a run is executing now.
-    pub fn set_in_progress(&self, running: bool) {
-        self.in_progress.set(i64::from(running));
+    /// Marks a run as executing until the returned guard is dropped.
+    pub fn running(&self) -> Running {
+        self.in_progress.set(1);
+        Running(self.in_progress.clone())
     }
 
     /// Records the outcome of a configuration (re)load.
@@ -577,9 +591,18 @@ pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> promethe
     duration.set(seconds);
     let results = ResultFamilies::new(&registry, "", per_cpu)?;
     if let Some(m) = &record.measurement {
-        results.set(&record.spec(), m);
+        results.set(&labels(&record.spec()), record.lines, m);
     }
     Ok(encode(&registry))
+}
+
+/// Keeps `copybench_run_in_progress` at 1 while alive.
+pub struct Running(IntGauge);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.set(0);
+    }
 }
 
 fn encode(registry: &Registry) -> String {
@@ -634,7 +657,7 @@ mod tests {
         assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
         assert!(
             text.contains("# HELP copybench_disorder_lines")
-                && text.contains("Cached from the last completed run")
+                && text.contains("Cached from the latest run")
         );
         assert!(text.contains("copybench_build_info{"));
         assert!(
@@ -689,10 +712,49 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_measured_nothing_clears_the_results_and_undeclared_runs_are_ignored() {
+        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
+        metrics.declare(&[spec(1)]);
+        metrics.observe(&record(1, &[0]));
+        let failed: RunRecord = serde_json::from_value(serde_json::json!({
+            "backend": "thread", "sync": "lock", "workers": 1, "lines": 10, "reread": true,
+            "finished_at": 2000.0, "success": false, "failure": {"reason": "timeout", "message": "slow"}
+        }))
+        .expect("record");
+        metrics.observe(&failed);
+        metrics.observe(&record(2, &[0]));
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let series = r#"{backend="thread",sync="lock",workers="1"}"#;
+        assert!(
+            text.contains(&format!("copybench_last_run_duration_seconds{series} NaN")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "copybench_last_run_timestamp_seconds{series} 2000"
+        )));
+        assert!(text.contains(&format!(
+            "copybench_last_success_timestamp_seconds{series} 1000.5"
+        )));
+        assert!(
+            !text.contains("cpu=\""),
+            "CPU series of the measured run kept:\n{text}"
+        );
+        assert!(
+            !text.contains(r#"workers="2""#),
+            "an undeclared combination was exported"
+        );
+    }
+
+    #[test]
     fn per_cpu_can_be_switched_off_and_probes_have_their_own_registry() {
         let metrics = Metrics::new(false, duration_buckets(10, false)).expect("metrics");
+        metrics.declare(&[spec(1)]);
         metrics.observe(&record(1, &[0]));
-        assert!(!String::from_utf8_lossy(&metrics.render()).contains("copybench_cpu_records"));
+        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        assert!(
+            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#)
+        );
+        assert!(!text.contains("copybench_cpu_records"));
         let probe = render_probe(&record(1, &[0]), 0.5, true).expect("probe");
         assert!(
             probe.contains("copybench_probe_success 1")

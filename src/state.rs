@@ -19,6 +19,32 @@ pub struct StateError {
     source: std::io::Error,
 }
 
+/// The recent runs as they were after one push, to be written to the state directory.
+pub struct Snapshot {
+    dir: PathBuf,
+    path: PathBuf,
+    json: serde_json::Result<Vec<u8>>,
+}
+
+impl Snapshot {
+    /// Writes the runs atomically: a temporary file in the same directory, flushed to disk
+    /// and renamed over the old one.
+    pub fn save(self) -> Result<(), StateError> {
+        let path = self.path;
+        let fail = |source| StateError {
+            path: path.clone(),
+            source,
+        };
+        let json = self.json.map_err(|e| fail(e.into()))?;
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir).map_err(fail)?;
+        file.write_all(&json).map_err(fail)?;
+        file.as_file().sync_all().map_err(fail)?;
+        file.persist(&path).map_err(|e| fail(e.error))?;
+        Ok(())
+    }
+}
+
 /// The recent runs, newest last.
 #[derive(Debug)]
 pub struct Store {
@@ -78,28 +104,17 @@ impl Store {
         }
     }
 
-    /// Adds a run and saves the whole list.
-    pub fn push(&mut self, record: RunRecord) -> Result<(), StateError> {
+    /// Adds a run. Returns what to write to disk, if state is kept: the caller saves it off
+    /// the async runtime, and saves one snapshot at a time, in order.
+    pub fn push(&mut self, record: RunRecord) -> Option<Snapshot> {
         self.runs.push_back(record);
         self.trim();
-        self.save()
-    }
-
-    fn save(&self) -> Result<(), StateError> {
-        let (Some(dir), Some(path)) = (&self.dir, self.path()) else {
-            return Ok(());
-        };
-        let fail = |source| StateError {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(fail)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-        serde_json::to_writer(&mut file, &self.runs).map_err(|e| fail(e.into()))?;
-        file.flush().map_err(fail)?;
-        file.as_file().sync_all().map_err(fail)?;
-        file.persist(&path).map_err(|e| fail(e.error))?;
-        Ok(())
+        let (dir, path) = (self.dir.clone()?, self.path()?);
+        Some(Snapshot {
+            dir,
+            path,
+            json: serde_json::to_vec(&self.runs),
+        })
     }
 
     /// Recent runs, newest first.
@@ -131,7 +146,7 @@ mod tests {
         let (mut store, warning) = Store::open(Some(dir.path().to_owned()), 2);
         assert!(warning.is_none());
         for w in 1..=3 {
-            store.push(record(w)).expect("save");
+            store.push(record(w)).expect("kept").save().expect("save");
         }
         let (store, warning) = Store::open(Some(dir.path().to_owned()), 2);
         assert!(warning.is_none());
@@ -150,7 +165,11 @@ mod tests {
             "{warning}"
         );
         assert_eq!(store.newest_first().count(), 0);
-        store.push(record(1)).expect("save after corruption");
+        store
+            .push(record(1))
+            .expect("kept")
+            .save()
+            .expect("save after corruption");
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .expect("dir")
             .filter_map(Result::ok)

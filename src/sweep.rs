@@ -37,11 +37,16 @@ pub fn run(specs: &[Spec], options: &RunOptions, mut each: impl FnMut(RunRecord)
     }
 }
 
-/// Speedup of `record` against the 1-worker run of the same backend and sync among `records`.
+/// Speedup of `record` against the first successful 1-worker run among `records` of the same
+/// backend, sync mode and input.
 pub fn speedup(record: &RunRecord, records: &[RunRecord]) -> Option<f64> {
     let own = record.measurement.as_ref()?.duration_seconds;
     let base = records.iter().find(|r| {
-        r.workers == 1 && r.backend == record.backend && r.sync == record.sync && r.success
+        let same = Spec {
+            workers: 1,
+            ..record.spec()
+        };
+        r.spec() == same && r.success
     })?;
     let base = base.measurement.as_ref()?.duration_seconds;
     (own > 0.0).then(|| base / own)

@@ -140,19 +140,45 @@ pub struct RunOptions {
     pub cancel: Cancel,
 }
 
-/// A flag that asks a run in progress to stop; cheap to clone and share across threads.
+/// A flag that asks a run in progress to stop; cheap to clone and share across threads. A
+/// child flag is also set by its parent's.
 #[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel {
+    own: Arc<AtomicBool>,
+    parent: Option<Arc<AtomicBool>>,
+}
 
 impl Cancel {
-    /// Asks every run holding this flag to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// A flag that [`Cancel::cancel`] on `self` sets too, and that can be set on its own.
+    pub fn child(&self) -> Cancel {
+        Cancel {
+            own: Arc::default(),
+            parent: Some(Arc::clone(&self.own)),
+        }
     }
 
-    /// Whether [`Cancel::cancel`] has been called.
+    /// Asks every run holding this flag (or a child of it) to stop.
+    pub fn cancel(&self) {
+        self.own.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this flag or its parent has been set.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.own.load(Ordering::SeqCst)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|p| p.load(Ordering::SeqCst))
+    }
+}
+
+/// Sets a [`Cancel`] flag when dropped: ties a run to the life of whatever waits for it.
+#[derive(Debug)]
+pub struct CancelOnDrop(pub Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -214,6 +240,12 @@ impl WorkloadError {
             source,
         }
     }
+}
+
+/// Removes scratch directories in `workdir` left by processes that are no longer running
+/// (killed before they could clean up), and returns them.
+pub fn remove_stale_scratch(workdir: &std::path::Path) -> io::Result<Vec<PathBuf>> {
+    scratch::remove_stale(workdir)
 }
 
 /// Checks that scratch directories can be made in `workdir` by making and removing one.

@@ -192,11 +192,17 @@ impl Pool {
         inbox: &Receiver<Report>,
         options: &RunOptions,
     ) -> Result<Vec<WorkerStats>, WorkloadError> {
-        let deadline = Instant::now() + options.timeout;
+        // A timeout too large to add to the clock means no deadline.
+        let deadline = Instant::now().checked_add(options.timeout);
         let mut stats = Vec::new();
         let mut failure = None;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now()).min(POLL);
+            let wait = match deadline {
+                Some(deadline) if failure.is_none() => {
+                    deadline.saturating_duration_since(Instant::now()).min(POLL)
+                }
+                _ => POLL,
+            };
             let cause = match inbox.recv_timeout(wait) {
                 Ok((_, Ok(worker))) => {
                     stats.push(worker);
@@ -207,7 +213,7 @@ impl Pool {
                 Err(RecvTimeoutError::Timeout) if options.cancel.is_cancelled() => {
                     WorkloadError::Cancelled
                 }
-                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                Err(RecvTimeoutError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => {
                     WorkloadError::Timeout(options.timeout)
                 }
                 Err(RecvTimeoutError::Timeout) => continue,

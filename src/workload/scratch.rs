@@ -4,14 +4,16 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
 use super::WorkloadError;
 use super::task::Files;
 
-/// Name prefix of every scratch directory, so stray ones are easy to recognise.
+/// Name prefix of every scratch directory. The name goes on with the pid of the process
+/// that made it, so that directories left by a process that was killed can be recognised and
+/// removed ([`remove_stale`]).
 pub(crate) const PREFIX: &str = "copybench-";
 
 /// A run's scratch directory; deleted with everything in it on drop.
@@ -24,7 +26,7 @@ impl Scratch {
     /// Makes the directory and writes an input of `lines` lines plus an empty output.
     pub(crate) fn create(workdir: &Path, lines: u64) -> Result<Self, WorkloadError> {
         let dir = tempfile::Builder::new()
-            .prefix(PREFIX)
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
             .tempdir_in(workdir)
             .map_err(|e| {
                 WorkloadError::io(
@@ -50,6 +52,31 @@ impl Scratch {
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Removes scratch directories in `workdir` whose maker is no longer running, and returns
+/// them.
+pub(crate) fn remove_stale(workdir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(workdir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() && path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 fn write_input(path: &Path, lines: u64) -> std::io::Result<()> {
@@ -81,6 +108,19 @@ mod tests {
             std::fs::read_dir(workdir.path()).expect("workdir").count(),
             0
         );
+    }
+
+    #[test]
+    fn only_directories_of_processes_that_are_gone_are_stale() {
+        let workdir = tempfile::tempdir().expect("tempdir");
+        let live = Scratch::create(workdir.path(), 1).expect("scratch");
+        let gone = workdir.path().join(format!("{PREFIX}{}-abc", u32::MAX));
+        std::fs::create_dir(&gone).expect("stale dir");
+        let unrelated = workdir.path().join("copybench.toml");
+        std::fs::write(&unrelated, "").expect("unrelated file");
+        let removed = remove_stale(workdir.path()).expect("remove");
+        assert_eq!(removed, vec![gone.clone()]);
+        assert!(!gone.exists() && live.path().exists() && unrelated.exists());
     }
 
     #[test]

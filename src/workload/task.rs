@@ -192,7 +192,10 @@ impl Copier {
 
     /// Finds line `task` (1-based), re-reading the whole input first when so configured.
     fn read_line(&mut self, task: u64) -> io::Result<LineRef> {
-        let index = usize::try_from(task - 1).map_err(io::Error::other)?;
+        let index = task
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(|| missing_line(task, &self.files.input))?;
         if self.reread {
             self.load_input()?;
             return nth_line(self.input(), index)

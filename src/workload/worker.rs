@@ -18,6 +18,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use nix::unistd::{Pid, getppid};
+
 use super::coordinator::Coordinator;
 use super::task::{self, Files, Queue};
 use super::{SyncMode, WorkerStats};
@@ -94,6 +96,7 @@ pub fn main(args: &WorkerArgs) -> io::Result<()> {
         requests: io::stdout().lock(),
         replies,
         line: String::new(),
+        parent: getppid(),
     };
     let stats = task::work(&mut queue, &files, args.sync, args.reread)?;
     queue.send(format_args!(
@@ -128,6 +131,8 @@ struct Remote<T, W, R> {
     /// Answers to turn requests; only in ordered mode.
     replies: Option<R>,
     line: String,
+    /// The process that started this worker: if it dies, the worker is reparented and stops.
+    parent: Pid,
 }
 
 impl<T: Read, W: Write, R: BufRead> Remote<T, W, R> {
@@ -139,6 +144,9 @@ impl<T: Read, W: Write, R: BufRead> Remote<T, W, R> {
 
 impl<T: Read, W: Write, R: BufRead> Queue for Remote<T, W, R> {
     fn next(&mut self) -> io::Result<Option<u64>> {
+        if getppid() != self.parent {
+            return Err(io::Error::other("the parent process exited"));
+        }
         let mut record = [0u8; 8];
         // One read per record: the offset is shared, so a read that came back short and was
         // continued could take bytes of another worker's record.
@@ -295,6 +303,7 @@ mod tests {
             requests: Vec::new(),
             replies: None::<&[u8]>,
             line: String::new(),
+            parent: getppid(),
         };
         assert_eq!(queue.next().expect("task"), Some(3));
         queue.done(3).expect("done");
@@ -310,6 +319,7 @@ mod tests {
             requests: Vec::new(),
             replies: None::<&[u8]>,
             line: String::new(),
+            parent: getppid(),
         };
         assert_eq!(
             torn.next().expect_err("torn").kind(),
@@ -324,6 +334,7 @@ mod tests {
             requests: Vec::new(),
             replies: Some("go\nend\n".as_bytes()),
             line: String::new(),
+            parent: getppid(),
         };
         assert_eq!(queue.next().expect("task"), Some(1));
         assert!(queue.wait_turn(1).expect("go"));
@@ -347,6 +358,7 @@ mod tests {
                         requests: Vec::new(),
                         replies: None::<&[u8]>,
                         line: String::new(),
+                        parent: getppid(),
                     };
                     let mut taken = Vec::new();
                     while let Some(task) = queue.next().expect("read") {

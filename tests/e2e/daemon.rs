@@ -19,7 +19,12 @@ backends = ["thread"]
 sync = ["none"]
 workers = [1]
 lines = 300
+[probe]
+max_lines = 200000
 "#;
+
+/// A probe that runs until the scrape timeout it is given stops it.
+const SLOW_PROBE: &str = "/probe?backend=thread&workers=1&lines=200000";
 
 const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 
@@ -259,8 +264,14 @@ fn probes_answer_good_bad_and_busy() {
         assert_eq!(body.trim().lines().count(), 1, "{query}: {body}");
     }
 
-    let slow = daemon.url("/probe?backend=thread&workers=1&lines=20000");
-    let first = std::thread::spawn(move || util::http("GET", &slow, &[]));
+    let slow = daemon.url(SLOW_PROBE);
+    let first = std::thread::spawn(move || {
+        util::http(
+            "GET",
+            &slow,
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+        )
+    });
     assert!(
         wait_for(Duration::from_secs(10), || daemon
             .sample("copybench_run_in_progress")
@@ -275,7 +286,7 @@ fn probes_answer_good_bad_and_busy() {
 #[test]
 fn a_probe_that_outlives_the_scrape_timeout_fails_with_success_zero() {
     let daemon = start_daemon(IDLE, &[]);
-    let url = daemon.url("/probe?backend=process&workers=2&lines=20000");
+    let url = daemon.url("/probe?backend=process&workers=2&lines=200000");
     let (status, body) = util::http(
         "GET",
         &url,
@@ -340,12 +351,18 @@ lines = 100000
         }),
         "workers never started"
     );
+    let signalled = std::time::Instant::now();
     daemon.signal(Signal::SIGTERM);
     assert_eq!(
         daemon.wait_exit(Duration::from_secs(20)),
         Some(0),
         "logs: {:?}",
         daemon.logs()
+    );
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(10),
+        "exit {took:?} after SIGTERM; the run should get its 500ms grace and no more"
     );
     for pid in workers {
         assert!(!exists(pid), "worker {pid} outlived the daemon");
@@ -418,5 +435,91 @@ fn a_corrupt_state_file_is_set_aside_not_fatal() {
             .any(|n| n.starts_with("runs.corrupt-")),
         "{:?}",
         entries(&state)
+    );
+}
+
+#[test]
+fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
+    let config = IDLE.replace(
+        "run_at_start = false",
+        "run_at_start = false\nshutdown_grace = \"500ms\"",
+    );
+    let mut daemon = start_daemon(&config, &[]);
+    let slow = daemon.url(SLOW_PROBE);
+    let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .sample("copybench_run_in_progress")
+            == Some(1.0)),
+        "probe never started"
+    );
+    let signalled = std::time::Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "logs: {:?}",
+        daemon.logs()
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "grace period ignored"
+    );
+    let (status, body) = probe.join().expect("probe thread");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sample(&body, "copybench_probe_success"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
+}
+
+#[test]
+fn a_probe_whose_scraper_hangs_up_is_cancelled() {
+    let daemon = start_daemon(IDLE, &[]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .build()
+        .into();
+    assert!(
+        agent.get(&daemon.url(SLOW_PROBE)).call().is_err(),
+        "the slow probe answered in time"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .sample("copybench_run_in_progress")
+            == Some(0.0)),
+        "the abandoned run went on"
+    );
+    let (status, body) = daemon.get("/probe?lines=100");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sample(&body, "copybench_probe_success"),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || entries(&daemon.scratch())
+            .is_empty()),
+        "scratch left behind"
+    );
+}
+
+#[test]
+fn scratch_left_by_a_killed_daemon_is_removed_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir
+        .path()
+        .join("scratch")
+        .join(format!("copybench-{}-left", u32::MAX));
+    std::fs::create_dir_all(&stale).expect("stale scratch");
+    let daemon = start_daemon_in(dir, IDLE, &[], &[]);
+    assert!(!stale.exists(), "stale scratch kept");
+    assert!(
+        daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("left by a killed process"))
     );
 }

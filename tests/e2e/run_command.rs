@@ -257,3 +257,21 @@ fn ctrl_c_cancels_the_run_and_cleans_up() {
         entries(dir.path())
     );
 }
+
+#[test]
+fn workers_stop_when_their_parent_is_killed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, workers) = long_process_run(dir.path());
+    child.kill().expect("kill the run with SIGKILL");
+    child.wait().expect("reap the run");
+    let gone = wait_for(Duration::from_secs(10), || {
+        workers.iter().all(|&pid| !exists(pid) || is_zombie(pid))
+    });
+    assert!(gone, "workers {workers:?} outlived their killed parent");
+}
+
+fn is_zombie(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| s.state == 'Z')
+}

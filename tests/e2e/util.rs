@@ -222,8 +222,17 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops the daemon as a service manager would (SIGTERM, so it reaps its workers), and
+    /// kills it only if it has not exited within ten seconds.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let exited = wait_for(Duration::from_secs(10), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
