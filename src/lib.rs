@@ -15,6 +15,8 @@
 //!
 //! [`cli`] and [`report`] serve the command line and the one-shot `run` command.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod daemon;

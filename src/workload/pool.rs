@@ -31,6 +31,9 @@ type Report = (usize, Result<WorkerStats, WorkloadError>);
 
 /// Runs the copy workload described by `spec` once and returns its raw output.
 pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadError> {
+    if options.cancel.is_cancelled() {
+        return Err(WorkloadError::Cancelled);
+    }
     let scratch = Scratch::create(&options.workdir, spec.lines)?;
     let coordinator = Arc::new(Coordinator::new(spec.lines));
     let (reports, inbox) = mpsc::channel();
