@@ -351,15 +351,7 @@ lines = 100000
         }),
         "workers never started"
     );
-    let signalled = std::time::Instant::now();
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(20)),
-        Some(0),
-        "logs: {:?}",
-        daemon.logs()
-    );
-    let took = signalled.elapsed();
+    let took = daemon.terminate();
     assert!(
         took >= Duration::from_millis(450) && took < Duration::from_secs(10),
         "exit {took:?} after SIGTERM; the run should get its 500ms grace and no more"
@@ -395,8 +387,7 @@ fn recent_runs_survive_a_restart() {
     let duration = first
         .sample(&format!("copybench_last_run_duration_seconds{SERIES}"))
         .expect("duration");
-    first.signal(Signal::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(20)), Some(0));
+    first.terminate();
 
     let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().expect("tempdir"));
     drop(first);
@@ -453,17 +444,10 @@ fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
             == Some(1.0)),
         "probe never started"
     );
-    let signalled = std::time::Instant::now();
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(20)),
-        Some(0),
-        "logs: {:?}",
-        daemon.logs()
-    );
+    let took = daemon.terminate();
     assert!(
-        signalled.elapsed() < Duration::from_secs(10),
-        "grace period ignored"
+        took >= Duration::from_millis(450) && took < Duration::from_secs(10),
+        "exit {took:?} after SIGTERM; the probe should get its 500ms grace and no more"
     );
     let (status, body) = probe.join().expect("probe thread");
     assert_eq!(status, 200, "{body}");

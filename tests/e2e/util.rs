@@ -201,6 +201,15 @@ impl Daemon {
             .expect("signal daemon");
     }
 
+    /// Sends SIGTERM, requires a clean exit (status 0) and returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let signalled = std::time::Instant::now();
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let code = self.wait_exit(Duration::from_secs(20));
+        assert_eq!(code, Some(0), "logs: {:?}", self.logs());
+        signalled.elapsed()
+    }
+
     /// Waits for the daemon to exit and returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let mut code = None;
