@@ -74,7 +74,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Web {
-    /// Address to listen on; `:PORT` means all interfaces.
+    /// Address to listen on; `:PORT` means every interface.
     pub listen_address: ListenAddress,
 }
 
@@ -185,32 +185,55 @@ pub enum LogFormat {
     Json,
 }
 
-/// A socket address that also accepts node_exporter's `:PORT` for all interfaces.
+/// Where to listen: node_exporter's `:PORT` form (every interface) or one socket address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ListenAddress(pub SocketAddr);
+pub enum ListenAddress {
+    /// `:PORT`: every interface, IPv6 as well as IPv4 where the host has IPv6.
+    AllInterfaces(u16),
+    /// `HOST:PORT`: that address only.
+    Socket(SocketAddr),
+}
+
+impl ListenAddress {
+    /// The addresses to try binding, in order. For `:PORT`: the IPv6 wildcard, which on Linux
+    /// takes IPv4 connections too, then the IPv4 one for hosts without IPv6.
+    pub fn candidates(&self) -> Vec<SocketAddr> {
+        match *self {
+            ListenAddress::AllInterfaces(port) => vec![
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+                SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+            ],
+            ListenAddress::Socket(addr) => vec![addr],
+        }
+    }
+}
 
 impl FromStr for ListenAddress {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let full = if s.starts_with(':') {
-            format!("0.0.0.0{s}")
-        } else {
-            s.to_owned()
-        };
-        let mut addrs = full
+        if let Some(port) = s.strip_prefix(':') {
+            return port
+                .parse()
+                .map(ListenAddress::AllInterfaces)
+                .map_err(|e| format!("{s:?} is not :PORT with a port from 0 to 65535 ({e})"));
+        }
+        let mut addrs = s
             .to_socket_addrs()
             .map_err(|e| format!("{s:?} is not a host:port address ({e})"))?;
         addrs
             .next()
-            .map(ListenAddress)
+            .map(ListenAddress::Socket)
             .ok_or_else(|| format!("{s:?} resolves to no address"))
     }
 }
 
 impl fmt::Display for ListenAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        match self {
+            ListenAddress::AllInterfaces(port) => write!(f, ":{port}"),
+            ListenAddress::Socket(addr) => addr.fmt(f),
+        }
     }
 }
 
@@ -231,7 +254,7 @@ impl<'de> Deserialize<'de> for ListenAddress {
 impl Default for Web {
     fn default() -> Self {
         Web {
-            listen_address: ListenAddress(SocketAddr::from(([0, 0, 0, 0], 10720))),
+            listen_address: ListenAddress::AllInterfaces(10720),
         }
     }
 }
@@ -574,7 +597,12 @@ mod tests {
             ..Overrides::default()
         };
         let with_flags = Config::from_sources(text, vars, &flags).expect("flags");
-        assert_eq!(with_flags.web.listen_address.to_string(), "0.0.0.0:3333");
+        assert_eq!(
+            with_flags.web.listen_address,
+            ListenAddress::AllInterfaces(3333)
+        );
+        assert_eq!(with_flags.web.listen_address.to_string(), ":3333");
+        assert_eq!(with_flags.web.listen_address.candidates().len(), 2);
         assert_eq!(with_flags.log.format, LogFormat::Json);
     }
 

@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::config::ListenAddress;
 use crate::daemon::Daemon;
 use crate::metrics;
 use crate::workload::{Backend, Spec, SyncMode};
@@ -28,6 +29,18 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Content type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Binds the first of `address`'s candidate sockets that the host allows.
+pub async fn bind(address: &ListenAddress) -> std::io::Result<TcpListener> {
+    let mut error = None;
+    for candidate in address.candidates() {
+        match TcpListener::bind(candidate).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => error = Some(e),
+        }
+    }
+    Err(error.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
+}
 
 /// Accepts connections until `stop` turns true, then lets open requests finish (up to 5 s).
 pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {

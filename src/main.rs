@@ -10,6 +10,7 @@ use clap::Parser;
 use copybench_exporter::cli::{self, Cli, Command};
 use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
 use copybench_exporter::daemon::{self, Daemon};
+use copybench_exporter::http;
 use copybench_exporter::workload::worker;
 
 fn main() -> ExitCode {
@@ -45,7 +46,7 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served: anyhow::Result<()> = runtime.block_on(async {
         let signals = daemon::Signals::install().context("cannot install signal handlers")?;
-        let listener = tokio::net::TcpListener::bind(address.0)
+        let listener = http::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener
