@@ -3,6 +3,7 @@
 //! SIGHUP or `POST /-/reload`; and shuts down in three steps (stop accepting, let a run in
 //! progress finish within the grace period, then kill its workers).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -83,15 +84,12 @@ impl Daemon {
         }
         let specs = sweep::combinations(&config.workload);
         metrics.declare(&specs);
-        let mut restored: Vec<&RunRecord> = Vec::new();
+        // The newest saved run of each configured combination.
+        let mut restored = HashSet::new();
         for record in store.newest_first() {
-            if specs.contains(&record.spec()) && !restored.iter().any(|r| r.spec() == record.spec())
-            {
-                restored.push(record);
+            if specs.contains(&record.spec()) && restored.insert(record.spec()) {
+                metrics.restore(record);
             }
-        }
-        for record in restored {
-            metrics.restore(record);
         }
         let (config, _) = watch::channel(Arc::new(config));
         Ok(Arc::new(Daemon {

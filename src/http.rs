@@ -128,9 +128,12 @@ async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answer, I
 /// directories can be made in the workdir.
 async fn ready(daemon: &Daemon) -> Answer {
     let workdir = daemon.config().workload.workdir();
-    match tokio::task::spawn_blocking(move || crate::workload::check_workdir(&workdir)).await {
-        Ok(Ok(())) => text(StatusCode::OK, "Ready"),
-        Ok(Err(e)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")),
+    let checked = tokio::task::spawn_blocking(move || crate::workload::check_workdir(&workdir))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|result| result.map_err(|e| e.to_string()));
+    match checked {
+        Ok(()) => text(StatusCode::OK, "Ready"),
         Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")),
     }
 }

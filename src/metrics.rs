@@ -50,15 +50,22 @@ struct ResultFamilies {
     context_switches: GaugeVec,
 }
 
+/// Registers `collector` in `registry` and hands it back for use.
+fn register<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
+}
+
 fn gauge(
     registry: &Registry,
     name: &str,
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<GaugeVec> {
-    let family = GaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(family.clone()))?;
-    Ok(family)
+    register(registry, GaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 /// The label values that identify a combination: backend, sync, workers.
@@ -273,46 +280,57 @@ impl Metrics {
     /// Declares every family. `buckets` are the run duration histogram's upper bounds.
     pub fn new(per_cpu: bool, buckets: Vec<f64>) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let counter =
-            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-                let family = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(family.clone()))?;
-                Ok(family)
-            };
+        let r = &registry;
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register(r, IntCounterVec::new(Opts::new(name, help), labels)?)
+        };
         let mut with_reason = COMBINATION.to_vec();
         with_reason.push("reason");
-        let durations = HistogramVec::new(
-            HistogramOpts::new(
-                "copybench_run_duration_seconds",
-                "Durations of completed runs.",
-            )
-            .buckets(buckets),
-            &COMBINATION,
+        let durations = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "copybench_run_duration_seconds",
+                    "Durations of completed runs.",
+                )
+                .buckets(buckets),
+                &COMBINATION,
+            )?,
         )?;
-        registry.register(Box::new(durations.clone()))?;
-        let sweep_duration = Gauge::new(
-            "copybench_sweep_duration_seconds",
-            "Wall time of the last complete sweep.",
+        let sweep_duration = register(
+            r,
+            Gauge::new(
+                "copybench_sweep_duration_seconds",
+                "Wall time of the last complete sweep.",
+            )?,
         )?;
-        let sweeps = IntCounter::new("copybench_sweeps_total", "Sweeps completed.")?;
-        let in_progress = IntGauge::new(
-            "copybench_run_in_progress",
-            "1 while a run (scheduled or probe) is executing.",
+        let sweeps = register(
+            r,
+            IntCounter::new("copybench_sweeps_total", "Sweeps completed.")?,
         )?;
-        let reload_ok = Gauge::new(
-            "copybench_config_last_reload_successful",
-            "Whether the last configuration reload succeeded.",
+        let reload_ok = register(
+            r,
+            Gauge::new(
+                "copybench_config_last_reload_successful",
+                "Whether the last configuration reload succeeded.",
+            )?,
         )?;
-        let reload_time = Gauge::new(
-            "copybench_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load.",
+        let reload_time = register(
+            r,
+            Gauge::new(
+                "copybench_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load.",
+            )?,
         )?;
-        let build_info = GaugeVec::new(
-            Opts::new(
-                "copybench_build_info",
-                "A metric with a constant '1' value labeled by version, revision and rustc_version.",
-            ),
-            &["version", "revision", "rustc_version"],
+        let build_info = register(
+            r,
+            GaugeVec::new(
+                Opts::new(
+                    "copybench_build_info",
+                    "A metric with a constant '1' value labeled by version, revision and rustc_version.",
+                ),
+                &["version", "revision", "rustc_version"],
+            )?,
         )?;
         build_info
             .with_label_values(&[
@@ -321,18 +339,14 @@ impl Metrics {
                 env!("COPYBENCH_RUSTC_VERSION"),
             ])
             .set(1.0);
-        let singles: [Box<dyn prometheus::core::Collector>; 5] = [
-            Box::new(sweep_duration.clone()),
-            Box::new(sweeps.clone()),
-            Box::new(reload_ok.clone()),
-            Box::new(reload_time.clone()),
-            Box::new(build_info),
-        ];
-        for collector in singles {
-            registry.register(collector)?;
-        }
         let live = Registry::new();
-        live.register(Box::new(in_progress.clone()))?;
+        let in_progress = register(
+            &live,
+            IntGauge::new(
+                "copybench_run_in_progress",
+                "1 while a run (scheduled or probe) is executing.",
+            )?,
+        )?;
         live.register(Box::new(ProcessMetrics::default()))?;
         Ok(Metrics {
             results: ResultFamilies::new(&registry, CACHED, per_cpu)?,
@@ -585,10 +599,8 @@ pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> promethe
         "copybench_probe_duration_seconds",
         "Wall time the probe took, set-up included.",
     )?;
-    registry.register(Box::new(success.clone()))?;
-    registry.register(Box::new(duration.clone()))?;
-    success.set(if record.success { 1.0 } else { 0.0 });
-    duration.set(seconds);
+    register(&registry, success)?.set(if record.success { 1.0 } else { 0.0 });
+    register(&registry, duration)?.set(seconds);
     let results = ResultFamilies::new(&registry, "", per_cpu)?;
     if let Some(m) = &record.measurement {
         results.set(&labels(&record.spec()), record.lines, m);
@@ -636,6 +648,10 @@ mod tests {
         }
     }
 
+    fn exposition(metrics: &Metrics) -> String {
+        String::from_utf8_lossy(&metrics.render()).into_owned()
+    }
+
     fn record(workers: u32, cpus: &[u32]) -> RunRecord {
         let json = serde_json::json!({
             "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
@@ -652,7 +668,7 @@ mod tests {
     fn declared_combinations_are_exported_before_any_run() {
         let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
         metrics.declare(&[spec(1), spec(2)]);
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
         assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
         assert!(
@@ -671,7 +687,7 @@ mod tests {
         let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
         metrics.declare(&[spec(2)]);
         metrics.observe(&record(2, &[0, 1]));
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#), "{text}");
         assert!(
             text.contains(
@@ -683,7 +699,7 @@ mod tests {
             text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#)
         );
         metrics.observe(&record(2, &[0]));
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(
             !text.contains(r#"cpu="1""#),
             "stale CPU series kept:\n{text}"
@@ -697,14 +713,14 @@ mod tests {
         metrics.declare(&[spec(1), spec(2)]);
         metrics.observe(&record(2, &[0, 1]));
         metrics.declare(&[spec(1)]);
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(!text.contains(r#"workers="2""#), "{text}");
         assert!(
             text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="1"} 1"#)
         );
         metrics.observe(&record(1, &[0]));
         metrics.declare(&[spec(1), spec(2)]);
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(
             text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#),
             "a combination still configured keeps its counters:\n{text}"
@@ -723,7 +739,7 @@ mod tests {
         .expect("record");
         metrics.observe(&failed);
         metrics.observe(&record(2, &[0]));
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         let series = r#"{backend="thread",sync="lock",workers="1"}"#;
         assert!(
             text.contains(&format!("copybench_last_run_duration_seconds{series} NaN")),
@@ -750,7 +766,7 @@ mod tests {
         let metrics = Metrics::new(false, duration_buckets(10, false)).expect("metrics");
         metrics.declare(&[spec(1)]);
         metrics.observe(&record(1, &[0]));
-        let text = String::from_utf8_lossy(&metrics.render()).into_owned();
+        let text = exposition(&metrics);
         assert!(
             text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#)
         );

@@ -80,7 +80,7 @@ impl Queue for &Coordinator {
         Ok(Coordinator::wait_turn(self, task))
     }
 
-    fn done(&mut self, task: u64) -> io::Result<()> {
+    fn pass_turn(&mut self, task: u64) -> io::Result<()> {
         self.task_done(task);
         Ok(())
     }

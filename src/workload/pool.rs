@@ -211,7 +211,9 @@ impl Pool {
                     stats.push(worker);
                     continue;
                 }
-                Ok((index, Err(e))) => self.explain(index, e),
+                Ok((index, Err(e))) if failure.is_none() => self.explain(index, e),
+                // Workers stopped because of the first failure end with errors of their own.
+                Ok((_, Err(_))) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) if options.cancel.is_cancelled() => {
                     WorkloadError::Cancelled

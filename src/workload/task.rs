@@ -20,10 +20,10 @@ use super::{SyncMode, WorkerStats};
 pub(crate) trait Queue {
     /// The next task (a 1-based input line number), or `None` when there is no more work.
     fn next(&mut self) -> io::Result<Option<u64>>;
-    /// Blocks until `task` may append (ordered mode); `false` means the run is stopping.
+    /// Ordered mode: blocks until `task` may append; `false` means the run is stopping.
     fn wait_turn(&mut self, task: u64) -> io::Result<bool>;
-    /// Reports `task` as appended.
-    fn done(&mut self, task: u64) -> io::Result<()>;
+    /// Ordered mode: reports `task` as appended, passing the turn to the next task.
+    fn pass_turn(&mut self, task: u64) -> io::Result<()>;
 }
 
 /// The files one run shares between its workers.
@@ -65,9 +65,9 @@ pub(crate) fn work(
                     break;
                 }
                 copier.append(task, line)?;
+                queue.pass_turn(task)?;
             }
         }
-        queue.done(task)?;
         if sync == SyncMode::Lock {
             lock.unlock()
                 .map_err(|e| context(e, "unlock", &files.lock))?;

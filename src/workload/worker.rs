@@ -9,8 +9,8 @@
 //!
 //! Over stdout the worker reports, in ordered mode, `turn N` (then reads `go` or `end` from its
 //! reply FIFO) and `done N`; and, last, `stats ...`. The parent end, [`serve`], answers from the
-//! run's [`Coordinator`]. A worker whose parent dies sees its task file run dry or its pipes
-//! close and stops, so no worker outlives its run.
+//! run's [`Coordinator`]. A worker checks before each task that its parent is still the
+//! process that started it, and stops if not, so no worker outlives its run.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -188,12 +188,8 @@ impl<T: Read, W: Write, R: BufRead> Queue for Remote<T, W, R> {
         }
     }
 
-    fn done(&mut self, task: u64) -> io::Result<()> {
-        // Only the turnstile needs to hear of each task.
-        if self.replies.is_some() {
-            self.send(format_args!("done {task}"))?;
-        }
-        Ok(())
+    fn pass_turn(&mut self, task: u64) -> io::Result<()> {
+        self.send(format_args!("done {task}"))
     }
 }
 
@@ -260,6 +256,17 @@ fn parse_stats(fields: &str) -> Option<WorkerStats> {
 mod tests {
     use super::*;
 
+    /// A worker's queue over `tasks`, sending into a Vec, with `replies` in ordered mode.
+    fn remote<T: Read>(tasks: T, replies: Option<&[u8]>) -> Remote<T, Vec<u8>, &[u8]> {
+        Remote {
+            tasks,
+            requests: Vec::new(),
+            replies,
+            line: String::new(),
+            parent: getppid(),
+        }
+    }
+
     fn tasks(numbers: &[u64]) -> Vec<u8> {
         numbers.iter().flat_map(|n| n.to_le_bytes()).collect()
     }
@@ -298,29 +305,13 @@ mod tests {
 
     #[test]
     fn remote_takes_records_from_the_task_file_until_it_runs_dry() {
-        let mut queue = Remote {
-            tasks: &tasks(&[3, 1])[..],
-            requests: Vec::new(),
-            replies: None::<&[u8]>,
-            line: String::new(),
-            parent: getppid(),
-        };
+        let mut queue = remote(io::Cursor::new(tasks(&[3, 1])), None);
         assert_eq!(queue.next().expect("task"), Some(3));
-        queue.done(3).expect("done");
         assert_eq!(queue.next().expect("task"), Some(1));
         assert_eq!(queue.next().expect("end"), None);
-        assert!(
-            queue.requests.is_empty(),
-            "no message per task outside ordered mode"
-        );
+        assert!(queue.requests.is_empty(), "taking tasks sends nothing");
 
-        let mut torn = Remote {
-            tasks: &[1u8, 0, 0][..],
-            requests: Vec::new(),
-            replies: None::<&[u8]>,
-            line: String::new(),
-            parent: getppid(),
-        };
+        let mut torn = remote(&[1u8, 0, 0][..], None);
         assert_eq!(
             torn.next().expect_err("torn").kind(),
             io::ErrorKind::InvalidData
@@ -329,16 +320,13 @@ mod tests {
 
     #[test]
     fn remote_asks_for_turns_and_reports_done_in_ordered_mode() {
-        let mut queue = Remote {
-            tasks: &tasks(&[1, 2])[..],
-            requests: Vec::new(),
-            replies: Some("go\nend\n".as_bytes()),
-            line: String::new(),
-            parent: getppid(),
-        };
+        let mut queue = remote(
+            io::Cursor::new(tasks(&[1, 2])),
+            Some("go\nend\n".as_bytes()),
+        );
         assert_eq!(queue.next().expect("task"), Some(1));
         assert!(queue.wait_turn(1).expect("go"));
-        queue.done(1).expect("done");
+        queue.pass_turn(1).expect("done");
         assert_eq!(queue.next().expect("task"), Some(2));
         assert!(!queue.wait_turn(2).expect("end"));
         let sent = String::from_utf8(queue.requests).expect("utf8");
@@ -353,13 +341,7 @@ mod tests {
             .map(|_| {
                 let shared = file.try_clone().expect("dup");
                 std::thread::spawn(move || {
-                    let mut queue = Remote {
-                        tasks: shared,
-                        requests: Vec::new(),
-                        replies: None::<&[u8]>,
-                        line: String::new(),
-                        parent: getppid(),
-                    };
+                    let mut queue = remote(shared, None);
                     let mut taken = Vec::new();
                     while let Some(task) = queue.next().expect("read") {
                         taken.push(task);

@@ -125,11 +125,7 @@ fn file_then_environment_then_flags() {
         daemon.address
     );
     let runs = format!("copybench_runs_total{SERIES}");
-    assert!(
-        wait_for(Duration::from_secs(20), || daemon.sample(&runs)
-            == Some(1.0)),
-        "no run"
-    );
+    assert!(daemon.wait_sample(&runs, 1.0), "no run");
     assert_eq!(
         daemon.sample(&format!("copybench_last_run_lines{SERIES}")),
         Some(200.0),
@@ -273,9 +269,7 @@ fn probes_answer_good_bad_and_busy() {
         )
     });
     assert!(
-        wait_for(Duration::from_secs(10), || daemon
-            .sample("copybench_run_in_progress")
-            == Some(1.0)),
+        daemon.wait_sample("copybench_run_in_progress", 1.0),
         "first probe never started"
     );
     let (status, body) = daemon.get("/probe?lines=10");
@@ -315,11 +309,7 @@ fn a_run_over_its_timeout_is_recorded_as_a_timeout() {
         .replace("lines = 300", "lines = 100000");
     let daemon = start_daemon(&config, &[]);
     let failures = r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="none",workers="1"}"#;
-    assert!(
-        wait_for(Duration::from_secs(20), || daemon.sample(failures)
-            == Some(1.0)),
-        "no timeout recorded"
-    );
+    assert!(daemon.wait_sample(failures, 1.0), "no timeout recorded");
     assert_eq!(
         daemon.sample(&format!("copybench_last_run_success{SERIES}")),
         Some(0.0)
@@ -380,10 +370,7 @@ fn recent_runs_survive_a_restart() {
     let env = [("COPYBENCH__STATE__DIR", state_env.as_str())];
     let mut first = start_daemon_in(dir, &state_config(true), &env, &[]);
     let runs = format!("copybench_runs_total{SERIES}");
-    assert!(
-        wait_for(Duration::from_secs(20), || first.sample(&runs) == Some(1.0)),
-        "first run never finished"
-    );
+    assert!(first.wait_sample(&runs, 1.0), "first run never finished");
     let duration = first
         .sample(&format!("copybench_last_run_duration_seconds{SERIES}"))
         .expect("duration");
@@ -439,9 +426,7 @@ fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
     let slow = daemon.url(SLOW_PROBE);
     let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));
     assert!(
-        wait_for(Duration::from_secs(10), || daemon
-            .sample("copybench_run_in_progress")
-            == Some(1.0)),
+        daemon.wait_sample("copybench_run_in_progress", 1.0),
         "probe never started"
     );
     let took = daemon.terminate();
@@ -471,9 +456,7 @@ fn a_probe_whose_scraper_hangs_up_is_cancelled() {
         "the slow probe answered in time"
     );
     assert!(
-        wait_for(Duration::from_secs(10), || daemon
-            .sample("copybench_run_in_progress")
-            == Some(0.0)),
+        daemon.wait_sample("copybench_run_in_progress", 0.0),
         "the abandoned run went on"
     );
     let (status, body) = daemon.get("/probe?lines=100");

@@ -195,6 +195,13 @@ impl Daemon {
         sample(&self.metrics(), series)
     }
 
+    /// Waits (up to 20 s) until the sample of `series` equals `value`.
+    pub fn wait_sample(&self, series: &str, value: f64) -> bool {
+        wait_for(Duration::from_secs(20), || {
+            self.sample(series) == Some(value)
+        })
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)

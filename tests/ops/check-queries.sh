@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Dashboard queries and rules against the real exporter and a real Prometheus:
-#   - the exporter (target/debug/copybench_exporter, built here) sweeps a small workload
+#   - the exporter (built by need_exporter_binary) sweeps a small workload
 #     every second on 127.0.0.1; Prometheus scrapes it every second and evaluates
 #     config/prometheus/copybench.rules.yml every second
 #   - every dashboard query (template variables substituted) must be accepted and return
@@ -28,8 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building the exporter"
-(cd "$REPO" && cargo build --quiet) || fail "cargo build failed"
+need_exporter_binary
 cat >"$OPS_TMP/copybench.toml" <<EOF
 [web]
 listen_address = "127.0.0.1:$EXPORTER_PORT"
@@ -43,7 +42,7 @@ workers = [1, 2, 3]
 lines = 300
 workdir = "$OPS_TMP"
 EOF
-"$REPO/target/debug/copybench_exporter" --config.file="$OPS_TMP/copybench.toml" >"$OPS_TMP/exporter.log" 2>&1 &
+"$COPYBENCH_BIN" --config.file="$OPS_TMP/copybench.toml" >"$OPS_TMP/exporter.log" 2>&1 &
 PIDS+=($!)
 
 cp "$REPO/config/prometheus/copybench.rules.yml" "$OPS_TMP/copybench.rules.yml"

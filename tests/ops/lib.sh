@@ -78,23 +78,27 @@ unlock_tools() {
   exec 9>&-
 }
 
+# installed_as DIR WANT: whether DIR holds exactly the package list WANT.
+installed_as() {
+  [[ -f "$1/.installed" && "$(cat "$1/.installed")" == "$2" ]]
+}
+
 # Installs NPM_PACKAGES into $TOOLS/node; sets NODE_BIN and NODE_PATH.
 need_npm_tools() {
   need_cmd node nodejs
   need_cmd npm npm
   lock_tools
-  local dir="$TOOLS/node" stamp want
+  local dir="$TOOLS/node" want
   want="$(printf '%s\n' "${NPM_PACKAGES[@]}")"
-  stamp="$dir/.installed"
-  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -d "$dir/node_modules" ]]; then
+  if ! installed_as "$dir" "$want" || [[ ! -d "$dir/node_modules" ]]; then
     log "installing npm packages into ${dir#"$REPO"/}"
     mkdir -p "$dir"
-    rm -f "$stamp"
+    rm -f "$dir/.installed"
     [[ -f "$dir/package.json" ]] || printf '{"name":"copybench-ops-tools","private":true}\n' >"$dir/package.json"
     if ! (cd "$dir" && npm install --no-audit --no-fund --loglevel=error "${NPM_PACKAGES[@]}" >/dev/null); then
       missing_tool "npm packages ${NPM_PACKAGES[*]}"
     fi
-    printf '%s' "$want" >"$stamp"
+    printf '%s' "$want" >"$dir/.installed"
   fi
   unlock_tools
   # shellcheck disable=SC2034 # used by the sourcing check scripts
@@ -106,19 +110,18 @@ need_npm_tools() {
 need_venv() {
   need_cmd python3 python3
   lock_tools
-  local dir="$TOOLS/venv" stamp want
+  local dir="$TOOLS/venv" want
   want="$(printf '%s\n' "${PIP_PACKAGES[@]}")"
-  stamp="$dir/.installed"
-  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -x "$dir/bin/python" ]]; then
+  if ! installed_as "$dir" "$want" || [[ ! -x "$dir/bin/python" ]]; then
     log "installing Python packages into ${dir#"$REPO"/}"
     if [[ ! -x "$dir/bin/python" ]]; then
       python3 -m venv "$dir" 2>/dev/null || { apt_install python3-venv || true; python3 -m venv "$dir"; } ||
         missing_tool "python3 venv (Debian package python3-venv)"
     fi
-    rm -f "$stamp"
+    rm -f "$dir/.installed"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" ||
       missing_tool "pip packages ${PIP_PACKAGES[*]}"
-    printf '%s' "$want" >"$stamp"
+    printf '%s' "$want" >"$dir/.installed"
   fi
   unlock_tools
   # shellcheck disable=SC2034 # used by the sourcing check scripts
