@@ -20,7 +20,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use copybench_exporter::run;
-use copybench_exporter::workload::{Backend, Cancel, RunOptions, Spec, SyncMode};
+use copybench_exporter::workload::{Backend, RunOptions, Spec, SyncMode};
+use tokio_util::sync::CancellationToken;
 
 fn main() {
     let rounds = env_number("COPYBENCH_BENCH_ROUNDS", 5);
@@ -30,7 +31,7 @@ fn main() {
         workdir: workdir.path().to_owned(),
         worker_exe: env!("CARGO_BIN_EXE_copybench_exporter").into(),
         timeout: Duration::from_secs(600),
-        cancel: Cancel::default(),
+        cancel: CancellationToken::new(),
     };
     let spec = |backend| Spec {
         backend,

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{self, MAX_WORKERS, Overrides};
-use crate::report;
-use crate::run::RunRecord;
-use crate::sweep;
+use crate::results::{Results, StoreError};
 use crate::workload::worker::WorkerArgs;
-use crate::workload::{Backend, Cancel, RunOptions, SyncMode, WorkloadError};
+use crate::workload::{Backend, RunOptions, SyncMode, WorkloadError};
+use crate::{metrics, report, schedule};
 
 /// Measures parallel copy workloads and exports the results as Prometheus metrics.
 #[derive(Debug, Parser)]
@@ -68,10 +69,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Worker pools, comma-separated: process, thread.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',')]
     pub backend: Option<Vec<Backend>>,
     /// Sync modes, comma-separated: none, lock, ordered.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',')]
     pub sync: Option<Vec<SyncMode>>,
     /// Pool sizes, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WORKERS)))]
@@ -91,6 +92,10 @@ pub struct RunArgs {
     /// Print one JSON object per run instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also keep the runs in this run history database (SQLite; created if missing), e.g.
+    /// the daemon's `history.sqlite`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Why the `run` command could not start.
@@ -102,6 +107,9 @@ pub enum RunCommandError {
     /// The scratch directory cannot be made.
     #[error("workdir is not usable: {0}")]
     Workdir(WorkloadError),
+    /// The run history cannot be opened or read.
+    #[error(transparent)]
+    History(#[from] StoreError),
     /// Setting up the command failed.
     #[error("{0}")]
     Setup(#[from] io::Error),
@@ -122,10 +130,15 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
         workdir: workload.workdir(),
         worker_exe: std::env::current_exe()?,
         timeout: args.timeout.unwrap_or(config.schedule.run_timeout),
-        cancel: Cancel::default(),
+        cancel: CancellationToken::new(),
     };
     crate::workload::check_workdir(&options.workdir).map_err(RunCommandError::Workdir)?;
-    let specs = sweep::combinations(&workload);
+    let results = Results::open(
+        args.record.as_deref(),
+        config.state.retention,
+        metrics::duration_buckets(workload.lines, workload.reread),
+    )?;
+    let specs = schedule::combinations(&workload);
 
     let progress = indicatif::ProgressBar::new(specs.len() as u64);
     progress.set_style(
@@ -135,36 +148,47 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let sweep_options = options.clone();
     let json = args.json;
     let cancel = options.cancel.clone();
-    let records = runtime.block_on(async move {
+    let results = std::sync::Arc::new(results);
+    let sweep_results = std::sync::Arc::clone(&results);
+    let sweep_options = options.clone();
+    let swept = runtime.block_on(async move {
         let sweep = tokio::task::spawn_blocking(move || {
-            let mut records = Vec::new();
-            sweep::run(&specs, &sweep_options, |record| {
-                if json {
-                    let _ = report::json_line(&mut io::stdout().lock(), &record);
-                }
-                progress.inc(1);
-                progress.set_message(format!(
-                    "{} {} {}",
-                    record.backend, record.sync, record.workers
-                ));
-                records.push(record);
-            });
+            let stop = sweep_options.cancel.clone();
+            let swept = schedule::sweep(
+                &specs,
+                &sweep_options,
+                &sweep_results,
+                &stop,
+                || (),
+                |record| {
+                    if json {
+                        let _ = report::json_line(&mut io::stdout().lock(), record);
+                    }
+                    progress.inc(1);
+                    let spec = &record.spec;
+                    progress
+                        .set_message(format!("{} {} {}", spec.backend, spec.sync, spec.workers));
+                },
+            );
             progress.finish_and_clear();
-            records
+            swept
         });
         tokio::pin!(sweep);
         tokio::select! {
-            records = &mut sweep => records,
+            swept = &mut sweep => swept,
             _ = tokio::signal::ctrl_c() => {
                 cancel.cancel();
                 sweep.await
             }
         }
     });
-    let records: Vec<RunRecord> = records.map_err(io::Error::other)?;
+    let swept = swept.map_err(io::Error::other)?;
+    let Some(id) = swept.id else {
+        return Err(io::Error::other("the run history could not record the sweep").into());
+    };
+    let records = results.sweep_runs(id)?;
     if !json {
         report::table(&mut io::stdout().lock(), &records)?;
     }

@@ -143,10 +143,11 @@ pub struct Metrics {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct State {
-    /// Where recent runs are kept; empty means `$STATE_DIRECTORY`, or nowhere.
+    /// Where the run history database is kept; empty means `$STATE_DIRECTORY`, or nowhere.
     pub dir: PathBuf,
-    /// How many recent runs to keep.
-    pub keep_runs: usize,
+    /// Runs older than this are deleted from the history.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 /// `[log]`
@@ -160,7 +161,7 @@ pub struct Log {
 }
 
 /// Log verbosity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Errors only.
@@ -176,7 +177,7 @@ pub enum LogLevel {
 }
 
 /// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -305,7 +306,7 @@ impl Default for State {
     fn default() -> Self {
         State {
             dir: PathBuf::new(),
-            keep_runs: 200,
+            retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -412,6 +413,7 @@ impl Config {
             ("schedule.run_timeout", s.run_timeout),
             ("schedule.shutdown_grace", s.shutdown_grace),
             ("probe.timeout", self.probe.timeout),
+            ("state.retention", self.state.retention),
         ] {
             check(value <= MAX_DURATION, key, "must be at most 366 days");
         }
@@ -465,9 +467,9 @@ impl Config {
             "must be greater than 0",
         );
         check(
-            self.state.keep_runs > 0,
-            "state.keep_runs",
-            "must be at least 1",
+            self.state.retention >= Duration::from_secs(3600),
+            "state.retention",
+            "must be at least 1h",
         );
         p
     }
@@ -627,14 +629,14 @@ mod tests {
     #[test]
     fn impossible_values_name_their_keys() {
         let problems = invalid(
-            "[workload]\nworkers = [0]\nlines = 0\n[schedule]\ninterval = \"0s\"\n[state]\nkeep_runs = 0\n",
+            "[workload]\nworkers = [0]\nlines = 0\n[schedule]\ninterval = \"0s\"\n[state]\nretention = \"5m\"\n",
         );
         let joined = problems.join("\n");
         for key in [
             "workload.workers",
             "workload.lines",
             "schedule.interval",
-            "state.keep_runs",
+            "state.retention",
         ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }

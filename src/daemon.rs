@@ -1,24 +1,26 @@
-//! The long-running exporter: owns the live configuration, the metrics and the recent runs;
-//! runs sweeps on a jittered schedule and probes on demand, one run at a time; reloads on
-//! SIGHUP or `POST /-/reload`; and shuts down in three steps (stop accepting, let a run in
-//! progress finish within the grace period, then kill its workers).
+//! The long-running exporter: wires the live configuration, the results model, the metrics
+//! and the HTTP server together; runs sweeps on a jittered schedule and probes on demand, one
+//! run at a time; reloads on SIGHUP or `POST /-/reload`; and shuts down in three steps (stop
+//! accepting, let a run in progress finish within the grace period, then kill its workers).
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Overrides};
-use crate::metrics::{self, Metrics};
-use crate::run::{self, FailureReason, RunRecord};
-use crate::state::Store;
-use crate::sweep;
-use crate::workload::{Cancel, CancelOnDrop, RunOptions, Spec};
+use crate::http::{self, Refusal};
+use crate::metrics::{self, ConfigStatus, Metrics};
+use crate::results::{Results, RunFilter, StoreError};
+use crate::run::{self, FailureReason, RunRecord, unix_now};
+use crate::workload::{RunOptions, Spec};
+use crate::{probe, report, schedule};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum DaemonError {
     /// The metric registry rejected a family (a programming error).
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The run history cannot be opened.
+    #[error(transparent)]
+    History(#[from] StoreError),
 }
 
 /// Everything the schedule and the HTTP handlers share.
@@ -33,42 +38,42 @@ pub struct Daemon {
     config: watch::Sender<Arc<Config>>,
     config_path: Option<PathBuf>,
     overrides: Overrides,
-    /// The published metrics.
-    pub metrics: Metrics,
-    store: Mutex<Store>,
+    config_status: Mutex<ConfigStatus>,
+    metrics: Metrics,
+    results: Results,
     /// Held by whichever run (scheduled or probe) is executing, until its workers are gone.
     run_lock: Arc<tokio::sync::Mutex<()>>,
     /// Serialises reloads.
     reload_lock: tokio::sync::Mutex<()>,
-    cancel: Cancel,
+    /// Cancelled when shutdown begins: no new run starts.
+    stop: CancellationToken,
+    /// Cancelled when the grace period is over: runs in progress are killed.
+    kill: CancellationToken,
     worker_exe: PathBuf,
 }
 
 impl Daemon {
-    /// Sets up metrics and loads saved runs for `config`.
+    /// Opens the run history, cleans up after a killed predecessor and publishes the
+    /// configured specs' latest results.
     pub fn new(
         config: Config,
         config_path: Option<PathBuf>,
         overrides: Overrides,
         worker_exe: PathBuf,
     ) -> Result<Arc<Daemon>, DaemonError> {
-        let metrics = Metrics::new(
-            config.metrics.per_cpu,
-            metrics::duration_buckets(config.workload.lines, config.workload.reread),
-        )?;
-        metrics.config_loaded(true);
+        let metrics = Metrics::new(config.metrics.per_cpu)?;
         let state_env = std::env::var("STATE_DIRECTORY").ok();
-        let (store, warning) = Store::open(
-            config.state.resolved_dir(state_env.as_deref()),
-            config.state.keep_runs,
-        );
-        if let Some(warning) = warning {
-            tracing::warn!("{warning}");
-        }
-        match store.dir() {
-            Some(dir) => tracing::info!(dir = %dir.display(), "keeping recent runs"),
+        let state_dir = config.state.resolved_dir(state_env.as_deref());
+        let buckets = metrics::duration_buckets(config.workload.lines, config.workload.reread);
+        let retention = config.state.retention;
+        let results = match &state_dir {
+            Some(dir) => Results::open_state_dir(dir, retention, buckets)?,
+            None => Results::open(None, retention, buckets)?,
+        };
+        match &state_dir {
+            Some(dir) => tracing::info!(dir = %dir.display(), "keeping the run history"),
             None => tracing::info!(
-                "no state directory configured; recent runs are not kept across restarts"
+                "no state directory configured; the run history is kept in memory only"
             ),
         }
         let workdir = config.workload.workdir();
@@ -82,27 +87,25 @@ impl Daemon {
                 tracing::warn!(dir = %workdir.display(), "cannot look for stale scratch directories: {e}")
             }
         }
-        let specs = sweep::combinations(&config.workload);
-        metrics.declare(&specs);
-        // The newest saved run of each configured combination.
-        let mut restored = HashSet::new();
-        for record in store.newest_first() {
-            if specs.contains(&record.spec()) && restored.insert(record.spec()) {
-                metrics.restore(record);
-            }
-        }
         let (config, _) = watch::channel(Arc::new(config));
-        Ok(Arc::new(Daemon {
+        let daemon = Arc::new(Daemon {
             config,
             config_path,
             overrides,
+            config_status: Mutex::new(ConfigStatus {
+                last_reload_ok: true,
+                last_success_at: unix_now(),
+            }),
             metrics,
-            store: Mutex::new(store),
+            results,
             run_lock: Arc::new(tokio::sync::Mutex::new(())),
             reload_lock: tokio::sync::Mutex::new(()),
-            cancel: Cancel::default(),
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
             worker_exe,
-        }))
+        });
+        daemon.publish();
+        Ok(daemon)
     }
 
     /// The configuration in force.
@@ -110,86 +113,105 @@ impl Daemon {
         self.config.borrow().clone()
     }
 
+    /// Re-renders the cached metrics from the results model and the configuration status.
+    /// Reads the history, so it runs off the async runtime or at start-up.
+    fn publish(&self) {
+        let specs = schedule::combinations(&self.config().workload);
+        let status = *self.config_status.lock().unwrap_or_else(|p| p.into_inner());
+        match self.results.snapshot(&specs) {
+            Ok(snapshot) => self.metrics.update(&snapshot, &status),
+            Err(e) => tracing::warn!("cannot read the run history for the metrics: {e}"),
+        }
+    }
+
+    /// Runs `f` on the blocking pool (history reads and writes, runs); a task that panicked
+    /// becomes a 500.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Daemon) -> T + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let daemon = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&daemon))
+            .await
+            .map_err(|e| Refusal::Failed(format!("task failed: {e}")))
+    }
+
     /// Re-reads the configuration file (off the async runtime); a valid one applies from the
     /// next sweep, an invalid one leaves the running configuration in place.
-    pub async fn reload(&self) -> Result<(), ConfigError> {
+    pub async fn reload(self: &Arc<Self>) -> Result<(), ConfigError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
         let loaded = tokio::task::spawn_blocking(move || Config::load(path.as_deref(), &overrides))
             .await
             .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
-        match loaded {
+        let result = match loaded {
             Ok(config) => {
                 if config.web.listen_address != self.config().web.listen_address {
                     tracing::warn!("web.listen_address changed; it applies after a restart");
                 }
-                self.metrics.declare(&sweep::combinations(&config.workload));
                 self.config.send_replace(Arc::new(config));
-                self.metrics.config_loaded(true);
                 tracing::info!("configuration reloaded");
                 Ok(())
             }
             Err(e) => {
-                self.metrics.config_loaded(false);
                 tracing::error!("configuration reload failed, keeping the running one: {e}");
                 Err(e)
             }
+        };
+        {
+            let mut status = self.config_status.lock().unwrap_or_else(|p| p.into_inner());
+            status.last_reload_ok = result.is_ok();
+            if result.is_ok() {
+                status.last_success_at = unix_now();
+            }
         }
+        let _ = self.blocking(|daemon| daemon.publish()).await;
+        result
     }
 
-    /// Recent runs, newest first.
-    pub fn recent_runs(&self) -> Vec<RunRecord> {
-        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.newest_first().cloned().collect()
+    /// Runs one probe unless another run is executing (`None`). If the caller stops waiting
+    /// (the scraper hung up), the run is cancelled, as blackbox_exporter cancels a probe. The
+    /// run lock moves into the blocking task, so it is released only when the run has ended.
+    async fn run_probe(self: &Arc<Self>, spec: Spec, options: RunOptions) -> Option<RunRecord> {
+        let lock = Arc::clone(&self.run_lock).try_lock_owned().ok()?;
+        let _abandoned = options.cancel.clone().drop_guard();
+        let record = self
+            .blocking(move |daemon| {
+                let _held = (lock, daemon.metrics.running());
+                run::execute(&spec, &options)
+            })
+            .await;
+        Some(record.unwrap_or_else(|_| {
+            let why = "the run's task panicked".to_owned();
+            RunRecord::failed(&spec, unix_now(), FailureReason::Io, why)
+        }))
     }
 
-    /// Runs `spec` on a blocking thread. The run lock guard moves into that thread, so the
-    /// lock is released only when the run has ended, even if the caller stops waiting (a
-    /// client that hangs up on a probe).
-    async fn execute(
-        &self,
-        lock: OwnedMutexGuard<()>,
-        spec: Spec,
-        timeout: Duration,
-        cancel: Cancel,
-    ) -> RunRecord {
-        let options = RunOptions {
+    /// The options of a run under the configuration in force.
+    fn run_options(&self, timeout: std::time::Duration, cancel: CancellationToken) -> RunOptions {
+        RunOptions {
             workdir: self.config().workload.workdir(),
             worker_exe: self.worker_exe.clone(),
             timeout,
             cancel,
-        };
-        let running = self.metrics.running();
-        tokio::task::spawn_blocking(move || {
-            let _held = (lock, running);
-            run::execute(&spec, &options)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            RunRecord::failed(&spec, FailureReason::Io, format!("run task failed: {e}"))
-        })
+        }
     }
 
-    /// Runs one probe unless another run is executing (`None`). If the caller stops waiting
-    /// (the scraper hung up), the run is cancelled, as blackbox_exporter cancels a probe.
-    pub async fn probe(&self, spec: Spec, timeout: Duration) -> Option<RunRecord> {
-        let lock = Arc::clone(&self.run_lock).try_lock_owned().ok()?;
-        let cancel = self.cancel.child();
-        let _abandoned = CancelOnDrop(cancel.clone());
-        Some(self.execute(lock, spec, timeout, cancel).await)
-    }
-
-    /// Runs every configured combination once, one run at a time, recording each run.
-    async fn sweep(&self, stop: &watch::Receiver<bool>) {
+    /// Runs every configured combination once, one run at a time, recording each run and
+    /// publishing the metrics after each.
+    fn sweep(&self) {
         let config = self.config();
+        let specs = schedule::combinations(&config.workload);
+        let options = self.run_options(config.schedule.run_timeout, self.kill.clone());
+        let hold = || {
+            (
+                Arc::clone(&self.run_lock).blocking_lock_owned(),
+                self.metrics.running(),
+            )
+        };
         let started = Instant::now();
-        for spec in sweep::combinations(&config.workload) {
-            if *stop.borrow() {
-                return;
-            }
-            let lock = Arc::clone(&self.run_lock).lock_owned().await;
-            let timeout = config.schedule.run_timeout;
-            let record = self.execute(lock, spec, timeout, self.cancel.clone()).await;
+        let each = |record: &RunRecord| {
+            let spec = &record.spec;
             match &record.failure {
                 None => tracing::debug!(%spec.backend, %spec.sync, spec.workers, "run succeeded"),
                 Some(f) => tracing::warn!(
@@ -197,67 +219,118 @@ impl Daemon {
                     "run failed: {}", f.message
                 ),
             }
-            self.metrics.observe(&record);
-            let snapshot = self
-                .store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(record);
-            if let Some(snapshot) = snapshot {
-                match tokio::task::spawn_blocking(move || snapshot.save()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!("{e}"),
-                    Err(e) => tracing::warn!("state save task failed: {e}"),
-                }
-            }
+            self.publish();
+        };
+        if schedule::sweep(&specs, &options, &self.results, &self.stop, hold, each).complete {
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "sweep done");
+            self.publish();
         }
-        self.metrics.sweep_done(started.elapsed().as_secs_f64());
     }
 
-    /// Runs sweeps on the schedule until `stop` turns true.
-    pub async fn schedule(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Runs sweeps on the schedule until shutdown begins.
+    async fn schedule(self: Arc<Self>) {
         let mut next = if self.config().schedule.run_at_start {
             tokio::time::Instant::now()
         } else {
-            tokio::time::Instant::now() + jittered(&self.config())
+            tokio::time::Instant::now() + schedule::jittered(&self.config().schedule)
         };
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
+                () = self.stop.cancelled() => return,
             }
             let started = tokio::time::Instant::now();
-            self.sweep(&stop).await;
-            next = (started + jittered(&self.config())).max(tokio::time::Instant::now());
+            if self.blocking(|daemon| daemon.sweep()).await.is_err() {
+                tracing::error!("a sweep ended in a panic");
+            }
+            if self.stop.is_cancelled() {
+                return;
+            }
+            next = (started + schedule::jittered(&self.config().schedule))
+                .max(tokio::time::Instant::now());
         }
     }
 }
 
-/// The interval plus a uniform random offset within +-jitter.
-fn jittered(config: &Config) -> Duration {
-    let s = &config.schedule;
-    let jitter = s.jitter.as_secs_f64();
-    let offset = if jitter > 0.0 {
-        rand::random_range(-jitter..=jitter)
-    } else {
-        0.0
-    };
-    Duration::from_secs_f64((s.interval.as_secs_f64() + offset).max(0.001))
+impl http::Exporter for Daemon {
+    fn metrics(self: Arc<Self>) -> Bytes {
+        self.metrics.render()
+    }
+
+    async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {
+        self.blocking(|daemon| {
+            let specs = schedule::combinations(&daemon.config().workload);
+            daemon.results.snapshot(&specs)
+        })
+        .await?
+        .map(|snapshot| report::landing_page(&snapshot.series))
+        .map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
+        let filter = RunFilter::from_query(query).map_err(Refusal::BadRequest)?;
+        let runs = self
+            .blocking(move |daemon| daemon.results.runs(&filter))
+            .await?
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        serde_json::to_vec(&runs).map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn probe(
+        self: Arc<Self>,
+        query: &str,
+        scrape_timeout: Option<f64>,
+    ) -> Result<String, Refusal> {
+        let config = self.config();
+        if !config.probe.enabled {
+            return Err(Refusal::NotFound(
+                "probes are disabled (probe.enabled = false)".to_owned(),
+            ));
+        }
+        let spec = probe::spec(query, &config.probe).map_err(Refusal::BadRequest)?;
+        let options = self.run_options(
+            probe::timeout(&config.probe, scrape_timeout),
+            self.kill.child_token(),
+        );
+        let started = Instant::now();
+        let record = self.run_probe(spec, options).await.ok_or_else(|| {
+            Refusal::Unavailable("another run is in progress; try again later".to_owned())
+        })?;
+        Ok(metrics::render_probe(
+            &record,
+            started.elapsed().as_secs_f64(),
+            config.metrics.per_cpu,
+        ))
+    }
+
+    async fn reload(self: Arc<Self>) -> Result<(), Refusal> {
+        Daemon::reload(&self)
+            .await
+            .map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    /// Ready once the configuration is loaded (it is, or the daemon would not run) and
+    /// scratch directories can be made in the workdir.
+    async fn ready(self: Arc<Self>) -> Result<(), Refusal> {
+        self.blocking(|daemon| crate::workload::check_workdir(&daemon.config().workload.workdir()))
+            .await?
+            .map_err(|e| Refusal::Unavailable(format!("not ready: {e}")))
+    }
 }
 
 /// Serves `listener` and runs the schedule until `shutdown` resolves, then stops accepting,
 /// gives a run in progress (scheduled or probe) the grace period, and kills its workers after
 /// that.
 pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let (stop, stopped) = watch::channel(false);
-    let schedule = tokio::spawn(Arc::clone(&daemon).schedule(stopped.clone()));
-    let server = tokio::spawn(crate::http::serve(listener, Arc::clone(&daemon), stopped));
+    let schedule = tokio::spawn(Arc::clone(&daemon).schedule());
+    let server = tokio::spawn(http::serve(
+        listener,
+        Arc::clone(&daemon),
+        daemon.stop.clone(),
+    ));
     shutdown.await;
     tracing::info!("shutting down");
-    stop.send_replace(true);
+    daemon.stop.cancel();
     let runs_ended = async {
         let _ = schedule.await;
         let _ = daemon.run_lock.lock().await;
@@ -266,7 +339,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, shutdown: impl Futu
     let grace = daemon.config().schedule.shutdown_grace;
     if tokio::time::timeout(grace, &mut runs_ended).await.is_err() {
         tracing::warn!("run still going after the {grace:?} grace period; stopping its workers");
-        daemon.cancel.cancel();
+        daemon.kill.cancel();
         runs_ended.await;
     }
     let _ = server.await;
@@ -300,23 +373,5 @@ impl Signals {
                 _ = self.hup.recv() => { let _ = daemon.reload().await; }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_bounds() {
-        let mut config = Config::default();
-        config.schedule.interval = Duration::from_secs(10);
-        config.schedule.jitter = Duration::from_secs(2);
-        for _ in 0..200 {
-            let d = jittered(&config).as_secs_f64();
-            assert!((8.0..=12.0).contains(&d), "{d}");
-        }
-        config.schedule.jitter = Duration::ZERO;
-        assert_eq!(jittered(&config), Duration::from_secs(10));
     }
 }

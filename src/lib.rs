@@ -4,27 +4,64 @@
 //! Data flows through the modules in this order:
 //!
 //! - [`config`]: settings from file, environment and flags, checked once;
-//! - [`daemon`]: the schedule, probes, reloads and shutdown of the long-running exporter;
-//! - [`sweep`]: which runs one sweep makes;
+//! - [`schedule`]: which runs a sweep makes, the sweep loop, and when sweeps start;
 //! - [`workload`]: one run of the copy workload with real processes or threads;
 //! - [`verify`]: judges a run's output;
 //! - [`run`]: the record of a run, the one shape every consumer reads;
-//! - [`state`]: recent runs kept across restarts;
-//! - [`metrics`]: every published metric, declared once;
-//! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface.
+//! - [`results`]: what the runs said, over the SQLite run history ([`results::store`]);
+//! - [`metrics`]: every published metric, declared once, rendered from the results;
+//! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
+//!   edge over an [`http::Exporter`].
 //!
-//! [`cli`] and [`report`] serve the command line and the one-shot `run` command.
+//! [`daemon`] wires these together for the long-running exporter; [`cli`] and [`report`]
+//! serve the command line; [`probe`] and [`query`] read what HTTP requests ask for.
 
 #![warn(missing_docs)]
+
+/// Implements the label string, `Display` and `FromStr` of a closed set of names.
+macro_rules! names {
+    ($type:ident, $what:literal, $($variant:ident => $name:literal),+) => {
+        impl $type {
+            /// Every value, in label order.
+            pub const ALL: &[$type] = &[$($type::$variant),+];
+
+            /// The label value used in metrics, JSON, flags and queries.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $type {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {s:?}; expected one of {}", $what, names.join(", "))
+                })
+            }
+        }
+    };
+}
 
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod metrics;
+pub mod probe;
+pub mod query;
 pub mod report;
+pub mod results;
 pub mod run;
-pub mod state;
-pub mod sweep;
+pub mod schedule;
 pub mod verify;
 pub mod workload;

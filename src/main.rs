@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         Some(Command::Worker(args)) => worker::main(args)
             .map(|()| ExitCode::SUCCESS)
             .map_err(anyhow::Error::from),
-        Some(Command::Run(args)) => cli::run_command(&cli, args).map_err(anyhow::Error::from),
+        Some(Command::Run(args)) => {
+            init_logging(LogLevel::Warn, LogFormat::Text);
+            cli::run_command(&cli, args).map_err(anyhow::Error::from)
+        }
         Some(Command::CheckConfig { file }) => Config::load(Some(file), &cli.overrides())
             .map(|_| {
                 println!("{}: configuration is valid", file.display());

@@ -1,538 +1,396 @@
-//! Every metric the exporter publishes, declared once, and how a run record becomes samples.
+//! Every metric the exporter publishes, declared once, and rendered from the results model.
 //!
 //! A sweep is far too heavy to run at scrape time, so run results are cached: they describe
-//! the last completed run of each combination, and every cached family's HELP says so, with
-//! `copybench_last_run_timestamp_seconds` telling their age. Probes get a fresh registry of
-//! their own holding only that probe's results.
-//!
-//! Families that change only when a run ends (or the configuration is reloaded) live in one
-//! registry whose exposition is rendered once per change; a scrape sends that text plus a
-//! fresh rendering of the few live families (the process metrics, the run-in-progress gauge),
-//! so scraping stays cheap while a sweep keeps the CPUs busy.
+//! the latest run of each configured spec, and every cached family's HELP says so, with
+//! `copybench_last_run_timestamp_seconds` telling their age. As node_exporter's collectors do,
+//! the families are built afresh from the current state (a [`Snapshot`] of the results model)
+//! each time it changes, so no series outlives the spec it describes and nothing keeps its own
+//! copy of a result. The rendered text is kept; a scrape sends it plus a fresh rendering of
+//! the few live families (the process metrics, the run-in-progress gauge), so scraping stays
+//! cheap while a sweep keeps the CPUs busy. Probes get families of their own holding only that
+//! probe's results.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-
 use prometheus::core::{Collector, Desc};
 use prometheus::process_collector::ProcessCollector;
-use prometheus::proto::MetricFamily;
-use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
-};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
+use crate::results::{SeriesState, Snapshot};
 use crate::run::{FailureReason, Measurement, RunRecord};
 use crate::workload::Spec;
-
-/// Labels that identify a combination.
-const COMBINATION: [&str; 3] = ["backend", "sync", "workers"];
 
 /// Added to the HELP of every cached family.
 const CACHED: &str = " Cached from the latest run of the combination (NaN if it measured nothing); copybench_last_run_timestamp_seconds gives its age.";
 
-/// The gauges that describe one run's results, shared by the daemon's registry and probes.
+/// A result gauge: name, HELP, and its value in a run's measurement.
+type ResultGauge = (&'static str, &'static str, fn(&Spec, &Measurement) -> f64);
+
+/// The gauges that describe one run's results, shared by the daemon and probes.
+const RESULT_GAUGES: &[ResultGauge] = &[
+    (
+        "copybench_last_run_duration_seconds",
+        "Time from the first task handed out to the last task done.",
+        |_, m| m.duration_seconds,
+    ),
+    (
+        "copybench_last_run_lines",
+        "Input lines (and tasks) of the run.",
+        |s, _| s.lines as f64,
+    ),
+    (
+        "copybench_disorder_lines",
+        "Output lines out of position (line at position p is not line{p}).",
+        |_, m| m.output.disorder as f64,
+    ),
+    (
+        "copybench_duplicate_lines",
+        "Output lines beyond one per input line.",
+        |_, m| m.output.duplicates as f64,
+    ),
+    (
+        "copybench_missing_lines",
+        "Input lines missing from the output.",
+        |_, m| m.output.missing as f64,
+    ),
+    (
+        "copybench_torn_records",
+        "Records interleaved with another writer's.",
+        |_, m| m.output.torn_records as f64,
+    ),
+    (
+        "copybench_worker_processes",
+        "Distinct worker pids in the output.",
+        |_, m| m.output.pids as f64,
+    ),
+    (
+        "copybench_worker_threads_max",
+        "Most threads a record reported for its process.",
+        |_, m| m.output.threads_max as f64,
+    ),
+    (
+        "copybench_worker_threads_min",
+        "Fewest threads a record reported for its process.",
+        |_, m| m.output.threads_min as f64,
+    ),
+    (
+        "copybench_cpus_used",
+        "Distinct CPUs the records name.",
+        |_, m| m.output.cpus_used as f64,
+    ),
+    (
+        "copybench_cpu_migrations",
+        "Consecutive tasks of one worker on different CPUs.",
+        |_, m| m.cpu_migrations as f64,
+    ),
+];
+
+const CONTEXT_SWITCHES: (&str, &str) = (
+    "copybench_context_switches",
+    "Context switches of all workers during the run, by kind.",
+);
+
+const CPU_RECORDS: (&str, &str) = ("copybench_cpu_records", "Records written per CPU number.");
+
+/// One metric family under construction.
+struct Family(MetricFamily);
+
+impl Family {
+    fn new(name: &str, help: &str, kind: MetricType) -> Family {
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_owned());
+        family.set_help(help.to_owned());
+        family.set_field_type(kind);
+        Family(family)
+    }
+
+    /// Adds a sample; label pairs are sorted by name, as the registry would.
+    fn add(&mut self, labels: &[(&str, &str)], set: impl FnOnce(&mut proto::Metric)) {
+        let mut pairs: Vec<proto::LabelPair> = labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = proto::LabelPair::default();
+                pair.set_name((*name).to_owned());
+                pair.set_value((*value).to_owned());
+                pair
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut metric = proto::Metric::default();
+        metric.set_label(pairs);
+        set(&mut metric);
+        self.0.mut_metric().push(metric);
+    }
+
+    fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.add(labels, |m| {
+            let mut gauge = proto::Gauge::default();
+            gauge.set_value(value);
+            m.set_gauge(gauge);
+        });
+    }
+
+    fn counter(&mut self, labels: &[(&str, &str)], value: u64) {
+        self.add(labels, |m| {
+            let mut counter = proto::Counter::default();
+            counter.set_value(value as f64);
+            m.set_counter(counter);
+        });
+    }
+}
+
+/// The label pairs that identify a spec's series: backend, sync, workers.
+struct SeriesLabels {
+    backend: &'static str,
+    sync: &'static str,
+    workers: String,
+}
+
+impl SeriesLabels {
+    fn of(spec: &Spec) -> Self {
+        SeriesLabels {
+            backend: spec.backend.as_str(),
+            sync: spec.sync.as_str(),
+            workers: spec.workers.to_string(),
+        }
+    }
+
+    fn with<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut labels = vec![
+            ("backend", self.backend),
+            ("sync", self.sync),
+            ("workers", self.workers.as_str()),
+        ];
+        labels.extend_from_slice(extra);
+        labels
+    }
+}
+
+/// The result families of runs: one gauge family per [`RESULT_GAUGES`] entry, context
+/// switches by kind and, if wanted, records per CPU.
 struct ResultFamilies {
-    duration: GaugeVec,
-    lines: GaugeVec,
-    disorder: GaugeVec,
-    duplicates: GaugeVec,
-    missing: GaugeVec,
-    torn: GaugeVec,
-    processes: GaugeVec,
-    threads_max: GaugeVec,
-    threads_min: GaugeVec,
-    cpu_records: Option<GaugeVec>,
-    cpus_used: GaugeVec,
-    migrations: GaugeVec,
-    context_switches: GaugeVec,
-}
-
-/// Registers `collector` in `registry` and hands it back for use.
-fn register<C: Collector + Clone + 'static>(
-    registry: &Registry,
-    collector: C,
-) -> prometheus::Result<C> {
-    registry.register(Box::new(collector.clone()))?;
-    Ok(collector)
-}
-
-fn gauge(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<GaugeVec> {
-    register(registry, GaugeVec::new(Opts::new(name, help), labels)?)
-}
-
-/// The label values that identify a combination: backend, sync, workers.
-type Combination = [String; 3];
-
-fn refs(c: &Combination) -> [&str; 3] {
-    [&c[0], &c[1], &c[2]]
-}
-
-fn labels(spec: &Spec) -> Combination {
-    [
-        spec.backend.to_string(),
-        spec.sync.to_string(),
-        spec.workers.to_string(),
-    ]
+    gauges: Vec<Family>,
+    context_switches: Family,
+    cpu_records: Option<Family>,
 }
 
 impl ResultFamilies {
-    fn new(registry: &Registry, help_suffix: &str, per_cpu: bool) -> prometheus::Result<Self> {
-        let g = |name: &str, help: &str| {
-            gauge(
-                registry,
-                name,
-                &format!("{help}{help_suffix}"),
-                &COMBINATION,
-            )
+    fn new(help_suffix: &str, per_cpu: bool) -> Self {
+        let gauge = |(name, help): (&str, &str)| {
+            Family::new(name, &format!("{help}{help_suffix}"), MetricType::GAUGE)
         };
-        let mut with_kind = COMBINATION.to_vec();
-        with_kind.push("kind");
-        let mut with_cpu = COMBINATION.to_vec();
-        with_cpu.push("cpu");
-        Ok(ResultFamilies {
-            duration: g(
-                "copybench_last_run_duration_seconds",
-                "Time from the first task handed out to the last task done.",
-            )?,
-            lines: g(
-                "copybench_last_run_lines",
-                "Input lines (and tasks) of the run.",
-            )?,
-            disorder: g(
-                "copybench_disorder_lines",
-                "Output lines out of position (line at position p is not line{p}).",
-            )?,
-            duplicates: g(
-                "copybench_duplicate_lines",
-                "Output lines beyond one per input line.",
-            )?,
-            missing: g(
-                "copybench_missing_lines",
-                "Input lines missing from the output.",
-            )?,
-            torn: g(
-                "copybench_torn_records",
-                "Records interleaved with another writer's.",
-            )?,
-            processes: g(
-                "copybench_worker_processes",
-                "Distinct worker pids in the output.",
-            )?,
-            threads_max: g(
-                "copybench_worker_threads_max",
-                "Most threads a record reported for its process.",
-            )?,
-            threads_min: g(
-                "copybench_worker_threads_min",
-                "Fewest threads a record reported for its process.",
-            )?,
-            cpu_records: if per_cpu {
-                Some(gauge(
-                    registry,
-                    "copybench_cpu_records",
-                    &format!("Records written per CPU number.{help_suffix}"),
-                    &with_cpu,
-                )?)
-            } else {
-                None
-            },
-            cpus_used: g("copybench_cpus_used", "Distinct CPUs the records name.")?,
-            migrations: g(
-                "copybench_cpu_migrations",
-                "Consecutive tasks of one worker on different CPUs.",
-            )?,
-            context_switches: gauge(
-                registry,
-                "copybench_context_switches",
-                &format!("Context switches of all workers during the run, by kind.{help_suffix}"),
-                &with_kind,
-            )?,
-        })
-    }
-
-    /// Sets every family for `c` to NaN: known combination, no result yet.
-    fn unknown(&self, c: &Combination) {
-        let l = refs(c);
-        for family in self.plain() {
-            family.with_label_values(&l).set(f64::NAN);
-        }
-        for kind in ["voluntary", "involuntary"] {
-            self.context_switches
-                .with_label_values(&[l[0], l[1], l[2], kind])
-                .set(f64::NAN);
+        ResultFamilies {
+            gauges: RESULT_GAUGES
+                .iter()
+                .map(|(name, help, _)| gauge((name, help)))
+                .collect(),
+            context_switches: gauge(CONTEXT_SWITCHES),
+            cpu_records: per_cpu.then(|| gauge(CPU_RECORDS)),
         }
     }
 
-    fn plain(&self) -> [&GaugeVec; 11] {
-        [
-            &self.duration,
-            &self.lines,
-            &self.disorder,
-            &self.duplicates,
-            &self.missing,
-            &self.torn,
-            &self.processes,
-            &self.threads_max,
-            &self.threads_min,
-            &self.cpus_used,
-            &self.migrations,
-        ]
-    }
-
-    /// Publishes `m`; returns the CPUs it set, so stale CPU series can be removed.
-    fn set(&self, c: &Combination, lines: u64, m: &Measurement) -> BTreeSet<u32> {
-        let l = refs(c);
-        let values = [
-            m.duration_seconds,
-            lines as f64,
-            m.disorder as f64,
-            m.duplicates as f64,
-            m.missing as f64,
-            m.torn_records as f64,
-            m.pids as f64,
-            m.threads_max as f64,
-            m.threads_min as f64,
-            m.cpus_used as f64,
-            m.cpu_migrations as f64,
-        ];
-        for (family, value) in self.plain().into_iter().zip(values) {
-            family.with_label_values(&l).set(value);
+    /// Adds `spec`'s results: `measurement`'s values, or NaN without one.
+    fn add(&mut self, spec: &Spec, measurement: Option<&Measurement>) {
+        let labels = SeriesLabels::of(spec);
+        for (family, (_, _, value)) in self.gauges.iter_mut().zip(RESULT_GAUGES) {
+            family.gauge(
+                &labels.with(&[]),
+                measurement.map_or(f64::NAN, |m| value(spec, m)),
+            );
         }
         for (kind, value) in [
-            ("voluntary", m.voluntary_ctx_switches),
-            ("involuntary", m.involuntary_ctx_switches),
+            ("voluntary", measurement.map(|m| m.voluntary_ctx_switches)),
+            (
+                "involuntary",
+                measurement.map(|m| m.involuntary_ctx_switches),
+            ),
         ] {
-            self.context_switches
-                .with_label_values(&[l[0], l[1], l[2], kind])
-                .set(value as f64);
+            self.context_switches.gauge(
+                &labels.with(&[("kind", kind)]),
+                value.map_or(f64::NAN, |v| v as f64),
+            );
         }
-        if let Some(family) = &self.cpu_records {
-            for (cpu, records) in &m.cpu_records {
-                family
-                    .with_label_values(&[l[0], l[1], l[2], &cpu.to_string()])
-                    .set(*records as f64);
-            }
-        }
-        m.cpu_records.keys().copied().collect()
-    }
-
-    /// Removes the series of `cpus` for `c`.
-    fn forget_cpus(&self, c: &Combination, cpus: impl IntoIterator<Item = u32>) {
-        if let Some(family) = &self.cpu_records {
-            let l = refs(c);
-            for cpu in cpus {
-                let _ = family.remove_label_values(&[l[0], l[1], l[2], &cpu.to_string()]);
+        if let (Some(family), Some(m)) = (&mut self.cpu_records, measurement) {
+            for (cpu, records) in &m.output.cpu_records {
+                family.gauge(&labels.with(&[("cpu", &cpu.to_string())]), *records as f64);
             }
         }
     }
 
-    /// Removes every series of `c`, with the given CPU series.
-    fn forget(&self, c: &Combination, cpus: impl IntoIterator<Item = u32>) {
-        let l = refs(c);
-        for family in self.plain() {
-            let _ = family.remove_label_values(&l);
-        }
-        for kind in ["voluntary", "involuntary"] {
-            let _ = self
-                .context_switches
-                .remove_label_values(&[l[0], l[1], l[2], kind]);
-        }
-        self.forget_cpus(c, cpus);
+    fn into_families(self) -> impl Iterator<Item = Family> {
+        self.gauges
+            .into_iter()
+            .chain([self.context_switches])
+            .chain(self.cpu_records)
     }
 }
 
-/// The daemon's registries and every family in them.
+/// How the configuration was last loaded, for the reload metrics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConfigStatus {
+    /// Whether the last load or reload succeeded.
+    pub last_reload_ok: bool,
+    /// Unix time of the last successful load.
+    pub last_success_at: f64,
+}
+
+/// Every family of the daemon's `/metrics` that changes only when a run ends, a sweep ends
+/// or the configuration is (re)loaded.
+fn cached_families(snapshot: &Snapshot, config: &ConfigStatus, per_cpu: bool) -> Vec<Family> {
+    let gauge = |name: &str, help: &str| Family::new(name, help, MetricType::GAUGE);
+    let counter = |name: &str, help: &str| Family::new(name, help, MetricType::COUNTER);
+    let mut results = ResultFamilies::new(CACHED, per_cpu);
+    let mut pool = gauge(
+        "copybench_pool_workers",
+        "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
+    );
+    let mut success = gauge(
+        "copybench_last_run_success",
+        "Whether the latest run of the combination succeeded (1) or failed (0).",
+    );
+    let mut finished = gauge(
+        "copybench_last_run_timestamp_seconds",
+        "Unix time the latest run of the combination ended.",
+    );
+    let mut succeeded = gauge(
+        "copybench_last_success_timestamp_seconds",
+        "Unix time the latest successful run of the combination ended (0: none yet).",
+    );
+    let mut runs = counter("copybench_runs_total", "Runs completed or failed.");
+    let mut failures = counter("copybench_run_failures_total", "Failed runs by reason.");
+    let mut durations = Family::new(
+        "copybench_run_duration_seconds",
+        "Durations of completed runs.",
+        MetricType::HISTOGRAM,
+    );
+    for SeriesState {
+        spec,
+        latest,
+        last_success_at,
+        tally,
+    } in &snapshot.series
+    {
+        let labels = SeriesLabels::of(spec);
+        let l = labels.with(&[]);
+        results.add(spec, latest.as_ref().and_then(|r| r.measurement.as_ref()));
+        pool.gauge(&l, f64::from(spec.workers));
+        success.gauge(&l, latest.as_ref().map_or(0.0, |r| f64::from(r.success)));
+        finished.gauge(&l, latest.as_ref().map_or(0.0, |r| r.finished_at));
+        succeeded.gauge(&l, last_success_at.unwrap_or(0.0));
+        runs.counter(&l, tally.runs);
+        for reason in FailureReason::ALL {
+            let count = tally.failures.get(reason).copied().unwrap_or(0);
+            failures.counter(&labels.with(&[("reason", reason.as_str())]), count);
+        }
+        durations.add(&l, |m| {
+            let mut histogram = proto::Histogram::default();
+            histogram.set_sample_count(tally.duration_count);
+            histogram.set_sample_sum(tally.duration_sum);
+            let buckets = snapshot
+                .bounds
+                .iter()
+                .zip(&tally.duration_buckets)
+                .map(|(bound, count)| {
+                    let mut bucket = proto::Bucket::default();
+                    bucket.set_upper_bound(*bound);
+                    bucket.set_cumulative_count(*count);
+                    bucket
+                })
+                .collect();
+            histogram.set_bucket(buckets);
+            m.set_histogram(histogram);
+        });
+    }
+    let mut sweep_duration = gauge(
+        "copybench_sweep_duration_seconds",
+        "Wall time of the last complete sweep.",
+    );
+    sweep_duration.gauge(&[], snapshot.last_sweep_seconds.unwrap_or(0.0));
+    let mut sweeps = counter("copybench_sweeps_total", "Sweeps completed.");
+    sweeps.counter(&[], snapshot.sweeps_completed);
+    let mut reload_ok = gauge(
+        "copybench_config_last_reload_successful",
+        "Whether the last configuration reload succeeded.",
+    );
+    reload_ok.gauge(&[], f64::from(config.last_reload_ok));
+    let mut reload_time = gauge(
+        "copybench_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful configuration load.",
+    );
+    reload_time.gauge(&[], config.last_success_at);
+    let mut build_info = gauge(
+        "copybench_build_info",
+        "A metric with a constant '1' value labeled by version, revision and rustc_version.",
+    );
+    build_info.gauge(
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", env!("COPYBENCH_REVISION")),
+            ("rustc_version", env!("COPYBENCH_RUSTC_VERSION")),
+        ],
+        1.0,
+    );
+    let mut families = vec![
+        pool,
+        success,
+        finished,
+        succeeded,
+        runs,
+        failures,
+        durations,
+        sweep_duration,
+        sweeps,
+        reload_ok,
+        reload_time,
+        build_info,
+    ];
+    families.extend(results.into_families());
+    families
+}
+
+/// The daemon's published metrics: the rendered cached families and the live registry.
 pub struct Metrics {
-    /// Families that change only when a run ends or the configuration is reloaded.
-    registry: Registry,
+    /// The rendered exposition of the cached families, replaced at every change.
+    exposition: RwLock<Bytes>,
     /// Families read fresh at every scrape.
     live: Registry,
-    /// The rendered exposition of `registry`, refreshed after every change.
-    exposition: RwLock<Bytes>,
-    results: ResultFamilies,
-    pool: GaugeVec,
-    success: GaugeVec,
-    finished: GaugeVec,
-    succeeded: GaugeVec,
-    durations: HistogramVec,
-    runs: IntCounterVec,
-    failures: IntCounterVec,
-    sweep_duration: Gauge,
-    sweeps: IntCounter,
     in_progress: IntGauge,
-    reload_ok: Gauge,
-    reload_time: Gauge,
-    /// CPUs currently exported per combination.
-    cpus: Mutex<HashMap<Combination, BTreeSet<u32>>>,
-    /// Combinations currently exported.
-    declared: Mutex<BTreeSet<Combination>>,
+    per_cpu: bool,
 }
 
 impl Metrics {
-    /// Declares every family. `buckets` are the run duration histogram's upper bounds.
-    pub fn new(per_cpu: bool, buckets: Vec<f64>) -> prometheus::Result<Self> {
-        let registry = Registry::new();
-        let r = &registry;
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            register(r, IntCounterVec::new(Opts::new(name, help), labels)?)
-        };
-        let mut with_reason = COMBINATION.to_vec();
-        with_reason.push("reason");
-        let durations = register(
-            r,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "copybench_run_duration_seconds",
-                    "Durations of completed runs.",
-                )
-                .buckets(buckets),
-                &COMBINATION,
-            )?,
-        )?;
-        let sweep_duration = register(
-            r,
-            Gauge::new(
-                "copybench_sweep_duration_seconds",
-                "Wall time of the last complete sweep.",
-            )?,
-        )?;
-        let sweeps = register(
-            r,
-            IntCounter::new("copybench_sweeps_total", "Sweeps completed.")?,
-        )?;
-        let reload_ok = register(
-            r,
-            Gauge::new(
-                "copybench_config_last_reload_successful",
-                "Whether the last configuration reload succeeded.",
-            )?,
-        )?;
-        let reload_time = register(
-            r,
-            Gauge::new(
-                "copybench_config_last_reload_success_timestamp_seconds",
-                "Unix time of the last successful configuration load.",
-            )?,
-        )?;
-        let build_info = register(
-            r,
-            GaugeVec::new(
-                Opts::new(
-                    "copybench_build_info",
-                    "A metric with a constant '1' value labeled by version, revision and rustc_version.",
-                ),
-                &["version", "revision", "rustc_version"],
-            )?,
-        )?;
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                env!("COPYBENCH_REVISION"),
-                env!("COPYBENCH_RUSTC_VERSION"),
-            ])
-            .set(1.0);
+    /// Sets up the live families; `per_cpu` adds `copybench_cpu_records`. Nothing cached is
+    /// published until the first [`Metrics::update`].
+    pub fn new(per_cpu: bool) -> prometheus::Result<Self> {
         let live = Registry::new();
-        let in_progress = register(
-            &live,
-            IntGauge::new(
-                "copybench_run_in_progress",
-                "1 while a run (scheduled or probe) is executing.",
-            )?,
+        let in_progress = IntGauge::new(
+            "copybench_run_in_progress",
+            "1 while a run (scheduled or probe) is executing.",
         )?;
+        live.register(Box::new(in_progress.clone()))?;
         live.register(Box::new(ProcessMetrics::default()))?;
         Ok(Metrics {
-            results: ResultFamilies::new(&registry, CACHED, per_cpu)?,
-            pool: gauge(
-                &registry,
-                "copybench_pool_workers",
-                "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
-                &COMBINATION,
-            )?,
-            success: gauge(
-                &registry,
-                "copybench_last_run_success",
-                "Whether the latest run of the combination succeeded (1) or failed (0).",
-                &COMBINATION,
-            )?,
-            finished: gauge(
-                &registry,
-                "copybench_last_run_timestamp_seconds",
-                "Unix time the latest run of the combination ended.",
-                &COMBINATION,
-            )?,
-            succeeded: gauge(
-                &registry,
-                "copybench_last_success_timestamp_seconds",
-                "Unix time the latest successful run of the combination ended (0: none yet).",
-                &COMBINATION,
-            )?,
-            runs: counter(
-                "copybench_runs_total",
-                "Runs completed or failed.",
-                &COMBINATION,
-            )?,
-            failures: counter(
-                "copybench_run_failures_total",
-                "Failed runs by reason.",
-                &with_reason,
-            )?,
-            durations,
-            sweep_duration,
-            sweeps,
-            in_progress,
-            reload_ok,
-            reload_time,
-            cpus: Mutex::new(HashMap::new()),
-            declared: Mutex::new(BTreeSet::new()),
             exposition: RwLock::new(Bytes::new()),
-            registry,
             live,
+            in_progress,
+            per_cpu,
         })
-        .inspect(Metrics::refresh)
     }
 
-    /// Re-renders the cached families; called after every change to them.
-    fn refresh(&self) {
-        // Encoding under the lock keeps two refreshes from storing out of order.
-        let mut exposition = self.exposition.write().unwrap_or_else(|p| p.into_inner());
-        *exposition = Bytes::from(encode(&self.registry));
-    }
-
-    /// Exports exactly the combinations of `specs`: new ones before their first run (zero
-    /// counters, NaN results), and no series of ones no longer configured.
-    pub fn declare(&self, specs: &[Spec]) {
-        let wanted: BTreeSet<Combination> = specs.iter().map(labels).collect();
-        let mut declared = self.declared.lock().unwrap_or_else(|p| p.into_inner());
-        for gone in declared.difference(&wanted) {
-            self.forget(gone);
-        }
-        for spec in specs {
-            let c = labels(spec);
-            if declared.contains(&c) {
-                continue;
-            }
-            let l = refs(&c);
-            self.results.unknown(&c);
-            self.pool.with_label_values(&l).set(f64::from(spec.workers));
-            self.success.with_label_values(&l).set(0.0);
-            self.finished.with_label_values(&l).set(0.0);
-            self.succeeded.with_label_values(&l).set(0.0);
-            self.runs.with_label_values(&l);
-            self.durations.with_label_values(&l);
-            for reason in FailureReason::ALL {
-                self.failures
-                    .with_label_values(&[l[0], l[1], l[2], reason.as_str()]);
-            }
-        }
-        *declared = wanted;
-        drop(declared);
-        self.refresh();
-    }
-
-    /// Removes every series of combination `c`.
-    fn forget(&self, c: &Combination) {
-        let cpus = self
-            .cpus
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(c);
-        self.results.forget(c, cpus.unwrap_or_default());
-        let l = refs(c);
-        for family in [&self.pool, &self.success, &self.finished, &self.succeeded] {
-            let _ = family.remove_label_values(&l);
-        }
-        let _ = self.runs.remove_label_values(&l);
-        let _ = self.durations.remove_label_values(&l);
-        for reason in FailureReason::ALL {
-            let _ = self
-                .failures
-                .remove_label_values(&[l[0], l[1], l[2], reason.as_str()]);
-        }
-    }
-
-    /// Records a run that just ended: counters, histogram and cached gauges.
-    pub fn observe(&self, record: &RunRecord) {
-        self.apply(record, true);
-    }
-
-    /// Sets the cached gauges from `record` without counting it (used for saved state).
-    pub fn restore(&self, record: &RunRecord) {
-        self.apply(record, false);
-    }
-
-    /// Publishes `record`, counting it if `count`. A combination that is no longer
-    /// configured (a reload removed it while its run went on) is left out.
-    fn apply(&self, record: &RunRecord, count: bool) {
-        let spec = record.spec();
-        let c = labels(&spec);
-        let declared = self.declared.lock().unwrap_or_else(|p| p.into_inner());
-        if !declared.contains(&c) {
-            return;
-        }
-        let l = refs(&c);
-        if count {
-            self.runs.with_label_values(&l).inc();
-            if let Some(failure) = &record.failure {
-                self.failures
-                    .with_label_values(&[l[0], l[1], l[2], failure.reason.as_str()])
-                    .inc();
-            }
-            if let Some(m) = &record.measurement {
-                self.durations
-                    .with_label_values(&l)
-                    .observe(m.duration_seconds);
-            }
-        }
-        self.success
-            .with_label_values(&l)
-            .set(if record.success { 1.0 } else { 0.0 });
-        self.finished.with_label_values(&l).set(record.finished_at);
-        if record.success {
-            self.succeeded.with_label_values(&l).set(record.finished_at);
-        }
-        let now = match &record.measurement {
-            Some(m) => self.results.set(&c, spec.lines, m),
-            None => {
-                self.results.unknown(&c);
-                BTreeSet::new()
-            }
-        };
-        let mut cpus = self.cpus.lock().unwrap_or_else(|p| p.into_inner());
-        let before = cpus.insert(c.clone(), now.clone()).unwrap_or_default();
-        self.results
-            .forget_cpus(&c, before.difference(&now).copied());
-        drop((cpus, declared));
-        self.refresh();
-    }
-
-    /// Records a complete sweep.
-    pub fn sweep_done(&self, seconds: f64) {
-        self.sweep_duration.set(seconds);
-        self.sweeps.inc();
-        self.refresh();
+    /// Re-renders the cached families from `snapshot` and `config`.
+    pub fn update(&self, snapshot: &Snapshot, config: &ConfigStatus) {
+        let text = encode(cached_families(snapshot, config, self.per_cpu));
+        // Swapping under the lock keeps two updates from landing out of order.
+        *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(text);
     }
 
     /// Marks a run as executing until the returned guard is dropped.
     pub fn running(&self) -> Running {
         self.in_progress.set(1);
         Running(self.in_progress.clone())
-    }
-
-    /// Records the outcome of a configuration (re)load.
-    pub fn config_loaded(&self, ok: bool) {
-        self.reload_ok.set(if ok { 1.0 } else { 0.0 });
-        if ok {
-            self.reload_time.set(crate::run::unix_now());
-        }
-        self.refresh();
     }
 
     /// The text exposition of every family: the cached text plus the live families.
@@ -542,7 +400,7 @@ impl Metrics {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let live = encode(&self.live);
+        let live = encode(self.live.gather().into_iter().map(Family));
         let mut text = BytesMut::with_capacity(cached.len() + live.len());
         text.extend_from_slice(&cached);
         text.extend_from_slice(live.as_bytes());
@@ -589,23 +447,26 @@ impl Collector for ProcessMetrics {
 }
 
 /// The exposition of one probe: its success, its wall time and that run's results.
-pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> prometheus::Result<String> {
-    let registry = Registry::new();
-    let success = Gauge::new(
+pub fn render_probe(record: &RunRecord, seconds: f64, per_cpu: bool) -> String {
+    let mut success = Family::new(
         "copybench_probe_success",
         "Whether the probe's run succeeded.",
-    )?;
-    let duration = Gauge::new(
+        MetricType::GAUGE,
+    );
+    success.gauge(&[], f64::from(record.success));
+    let mut duration = Family::new(
         "copybench_probe_duration_seconds",
         "Wall time the probe took, set-up included.",
-    )?;
-    register(&registry, success)?.set(if record.success { 1.0 } else { 0.0 });
-    register(&registry, duration)?.set(seconds);
-    let results = ResultFamilies::new(&registry, "", per_cpu)?;
+        MetricType::GAUGE,
+    );
+    duration.gauge(&[], seconds);
+    let mut families = vec![success, duration];
     if let Some(m) = &record.measurement {
-        results.set(&labels(&record.spec()), record.lines, m);
+        let mut results = ResultFamilies::new("", per_cpu);
+        results.add(&record.spec, Some(m));
+        families.extend(results.into_families());
     }
-    Ok(encode(&registry))
+    encode(families)
 }
 
 /// Keeps `copybench_run_in_progress` at 1 while alive.
@@ -617,10 +478,18 @@ impl Drop for Running {
     }
 }
 
-fn encode(registry: &Registry) -> String {
+/// The text format of `families`, sorted by name as a registry gathers them; families with
+/// no samples are left out, as a registry leaves them out (the encoder refuses them).
+fn encode(families: impl IntoIterator<Item = Family>) -> String {
+    let mut families: Vec<MetricFamily> = families
+        .into_iter()
+        .map(|f| f.0)
+        .filter(|f| !f.get_metric().is_empty())
+        .collect();
+    families.sort_by(|a, b| a.name().cmp(b.name()));
     let mut buf = Vec::new();
-    // Encoding families this module built cannot fail; an empty answer would show if it did.
-    let _ = TextEncoder::new().encode(&registry.gather(), &mut buf);
+    // Encoding well-formed families cannot fail; an empty answer would show if it did.
+    let _ = TextEncoder::new().encode(&families, &mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
 
@@ -636,6 +505,7 @@ pub fn duration_buckets(lines: u64, reread: bool) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::Tally;
     use crate::workload::{Backend, SyncMode};
 
     fn spec(workers: u32) -> Spec {
@@ -646,10 +516,6 @@ mod tests {
             lines: 10,
             reread: true,
         }
-    }
-
-    fn exposition(metrics: &Metrics) -> String {
-        String::from_utf8_lossy(&metrics.render()).into_owned()
     }
 
     fn record(workers: u32, cpus: &[u32]) -> RunRecord {
@@ -664,11 +530,41 @@ mod tests {
         serde_json::from_value(json).expect("record")
     }
 
+    fn state(spec: Spec, latest: Option<RunRecord>) -> SeriesState {
+        let tally = Tally {
+            runs: u64::from(latest.is_some()),
+            duration_buckets: vec![0, 1],
+            duration_count: 1,
+            duration_sum: 0.25,
+            ..Tally::default()
+        };
+        SeriesState {
+            spec,
+            last_success_at: latest.as_ref().filter(|r| r.success).map(|r| r.finished_at),
+            latest,
+            tally,
+        }
+    }
+
+    fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
+        let metrics = Metrics::new(per_cpu).expect("metrics");
+        let snapshot = Snapshot {
+            series,
+            bounds: vec![0.1, 1.0],
+            sweeps_completed: 3,
+            last_sweep_seconds: Some(2.5),
+        };
+        let status = ConfigStatus {
+            last_reload_ok: true,
+            last_success_at: 7.0,
+        };
+        metrics.update(&snapshot, &status);
+        String::from_utf8_lossy(&metrics.render()).into_owned()
+    }
+
     #[test]
-    fn declared_combinations_are_exported_before_any_run() {
-        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
-        metrics.declare(&[spec(1), spec(2)]);
-        let text = exposition(&metrics);
+    fn configured_specs_are_exported_before_any_run() {
+        let text = exposition(vec![state(spec(1), None), state(spec(2), None)], true);
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
         assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
         assert!(
@@ -679,104 +575,71 @@ mod tests {
         assert!(
             text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="2"} 2"#)
         );
+        assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="1"} 0"#));
+        assert!(text.contains("copybench_sweeps_total 3"));
+        assert!(text.contains("copybench_config_last_reload_success_timestamp_seconds 7"));
         assert!(text.contains("process_resident_memory_bytes"));
+        assert!(text.contains("copybench_run_in_progress 0"));
     }
 
     #[test]
-    fn a_run_sets_results_and_cpu_series_follow_the_latest_run() {
-        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
-        metrics.declare(&[spec(2)]);
-        metrics.observe(&record(2, &[0, 1]));
-        let text = exposition(&metrics);
-        assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#), "{text}");
-        assert!(
-            text.contains(
-                r#"copybench_cpu_records{backend="thread",cpu="1",sync="lock",workers="2"} 5"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#)
-        );
-        metrics.observe(&record(2, &[0]));
-        let text = exposition(&metrics);
-        assert!(
-            !text.contains(r#"cpu="1""#),
-            "stale CPU series kept:\n{text}"
-        );
-        assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#));
+    fn results_counts_and_cpu_series_come_from_the_latest_run() {
+        let text = exposition(vec![state(spec(2), Some(record(2, &[0, 1])))], true);
+        for line in [
+            r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_cpu_records{backend="thread",cpu="1",sync="lock",workers="2"} 5"#,
+            r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_context_switches{backend="thread",kind="voluntary",sync="lock",workers="2"} 7"#,
+            r#"copybench_run_duration_seconds_bucket{backend="thread",sync="lock",workers="2",le="0.1"} 0"#,
+            r#"copybench_run_duration_seconds_bucket{backend="thread",sync="lock",workers="2",le="+Inf"} 1"#,
+            r#"copybench_run_duration_seconds_sum{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        let text = exposition(vec![state(spec(2), Some(record(2, &[0])))], true);
+        assert!(!text.contains(r#"cpu="1""#), "stale CPU series:\n{text}");
     }
 
     #[test]
-    fn combinations_dropped_from_the_configuration_are_no_longer_exported() {
-        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
-        metrics.declare(&[spec(1), spec(2)]);
-        metrics.observe(&record(2, &[0, 1]));
-        metrics.declare(&[spec(1)]);
-        let text = exposition(&metrics);
+    fn only_the_given_specs_are_exported() {
+        let text = exposition(vec![state(spec(1), Some(record(1, &[0])))], true);
         assert!(!text.contains(r#"workers="2""#), "{text}");
         assert!(
             text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="1"} 1"#)
         );
-        metrics.observe(&record(1, &[0]));
-        metrics.declare(&[spec(1), spec(2)]);
-        let text = exposition(&metrics);
-        assert!(
-            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#),
-            "a combination still configured keeps its counters:\n{text}"
-        );
     }
 
     #[test]
-    fn a_run_that_measured_nothing_clears_the_results_and_undeclared_runs_are_ignored() {
-        let metrics = Metrics::new(true, duration_buckets(10, true)).expect("metrics");
-        metrics.declare(&[spec(1)]);
-        metrics.observe(&record(1, &[0]));
-        let failed: RunRecord = serde_json::from_value(serde_json::json!({
-            "backend": "thread", "sync": "lock", "workers": 1, "lines": 10, "reread": true,
-            "finished_at": 2000.0, "success": false, "failure": {"reason": "timeout", "message": "slow"}
-        }))
-        .expect("record");
-        metrics.observe(&failed);
-        metrics.observe(&record(2, &[0]));
-        let text = exposition(&metrics);
-        let series = r#"{backend="thread",sync="lock",workers="1"}"#;
-        assert!(
-            text.contains(&format!("copybench_last_run_duration_seconds{series} NaN")),
-            "{text}"
-        );
-        assert!(text.contains(&format!(
-            "copybench_last_run_timestamp_seconds{series} 2000"
-        )));
-        assert!(text.contains(&format!(
-            "copybench_last_success_timestamp_seconds{series} 1000.5"
-        )));
-        assert!(
-            !text.contains("cpu=\""),
-            "CPU series of the measured run kept:\n{text}"
-        );
-        assert!(
-            !text.contains(r#"workers="2""#),
-            "an undeclared combination was exported"
-        );
+    fn a_run_that_measured_nothing_has_nan_results_and_keeps_its_last_success() {
+        let mut failed = RunRecord::failed(&spec(1), 1990.0, FailureReason::Timeout, "slow".into());
+        failed.finished_at = 2000.0;
+        let mut series = state(spec(1), Some(failed));
+        series.last_success_at = Some(1000.5);
+        let text = exposition(vec![series], true);
+        let labels = r#"{backend="thread",sync="lock",workers="1"}"#;
+        for line in [
+            format!("copybench_last_run_duration_seconds{labels} NaN"),
+            format!("copybench_last_run_success{labels} 0"),
+            format!("copybench_last_run_timestamp_seconds{labels} 2000"),
+            format!("copybench_last_success_timestamp_seconds{labels} 1000.5"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("cpu=\""), "{text}");
     }
 
     #[test]
-    fn per_cpu_can_be_switched_off_and_probes_have_their_own_registry() {
-        let metrics = Metrics::new(false, duration_buckets(10, false)).expect("metrics");
-        metrics.declare(&[spec(1)]);
-        metrics.observe(&record(1, &[0]));
-        let text = exposition(&metrics);
-        assert!(
-            text.contains(r#"copybench_runs_total{backend="thread",sync="lock",workers="1"} 1"#)
-        );
+    fn per_cpu_can_be_switched_off_and_probes_have_families_of_their_own() {
+        let text = exposition(vec![state(spec(1), Some(record(1, &[0])))], false);
         assert!(!text.contains("copybench_cpu_records"));
-        let probe = render_probe(&record(1, &[0]), 0.5, true).expect("probe");
+        let probe = render_probe(&record(1, &[0]), 0.5, true);
         assert!(
             probe.contains("copybench_probe_success 1")
                 && probe.contains("copybench_probe_duration_seconds 0.5")
         );
         assert!(probe.contains("copybench_disorder_lines{"));
+        assert!(!probe.contains("Cached from"));
         assert!(!probe.contains("copybench_runs_total") && !probe.contains("process_"));
     }
 

@@ -3,13 +3,12 @@
 //! table and JSON, the metrics, the runs API and the state file). A run never returns an
 //! error: a failure is a record with a bounded reason and a message.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{self, AllowedCpus};
-use crate::workload::{self, Backend, RawRun, RunOptions, Spec, SyncMode, WorkloadError};
+use crate::verify::{self, AllowedCpus, Verification};
+use crate::workload::{self, RawRun, RunOptions, Spec, WorkloadError};
 
 /// Why a run failed; a closed set, so it can be a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,27 +26,13 @@ pub enum FailureReason {
     Cancelled,
 }
 
-impl FailureReason {
-    /// Every reason, in label order.
-    pub const ALL: [FailureReason; 5] = [
-        FailureReason::Timeout,
-        FailureReason::Io,
-        FailureReason::WorkerExit,
-        FailureReason::Verify,
-        FailureReason::Cancelled,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::Timeout => "timeout",
-            FailureReason::Io => "io",
-            FailureReason::WorkerExit => "worker_exit",
-            FailureReason::Verify => "verify",
-            FailureReason::Cancelled => "cancelled",
-        }
-    }
-}
+names!(FailureReason, "failure reason",
+    Timeout => "timeout",
+    Io => "io",
+    WorkerExit => "worker_exit",
+    Verify => "verify",
+    Cancelled => "cancelled"
+);
 
 impl From<&WorkloadError> for FailureReason {
     fn from(error: &WorkloadError) -> Self {
@@ -76,25 +61,9 @@ pub struct Measurement {
     pub duration_seconds: f64,
     /// Input lines copied per second.
     pub lines_per_second: f64,
-    /// Lines out of position (the original experiment's count).
-    pub disorder: u64,
-    /// Lines written more than once.
-    pub duplicates: u64,
-    /// Lines never written.
-    pub missing: u64,
-    /// Records interleaved with another writer's.
-    pub torn_records: u64,
-    /// Distinct writer pids.
-    pub pids: u64,
-    /// Fewest threads a record reported.
-    pub threads_min: u64,
-    /// Most threads a record reported.
-    pub threads_max: u64,
-    /// Records per CPU number.
-    #[serde(with = "cpu_keys")]
-    pub cpu_records: BTreeMap<u32, u64>,
-    /// Distinct CPUs the records name.
-    pub cpus_used: u64,
+    /// What the output says: order, losses, writers and CPUs.
+    #[serde(flatten)]
+    pub output: Verification,
     /// Consecutive tasks of one worker on different CPUs, summed over workers.
     pub cpu_migrations: u64,
     /// Voluntary context switches of all workers.
@@ -103,19 +72,18 @@ pub struct Measurement {
     pub involuntary_ctx_switches: u64,
 }
 
-/// The record of one run: its parameters, when it ended, and its outcome.
+/// The record of one run: its parameters, when it ran, and its outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// Processes or threads.
-    pub backend: Backend,
-    /// Sync mode.
-    pub sync: SyncMode,
-    /// Pool size.
-    pub workers: u32,
-    /// Input lines.
-    pub lines: u64,
-    /// Whether each task re-read the input.
-    pub reread: bool,
+    /// The parameters the run was made with.
+    #[serde(flatten)]
+    pub spec: Spec,
+    /// The sweep the run belonged to; none for a run made on its own (a probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_id: Option<i64>,
+    /// Unix time the run started, in seconds (0 when unknown, in imported records).
+    #[serde(default)]
+    pub started_at: f64,
     /// Unix time the run ended, in seconds.
     pub finished_at: f64,
     /// Whether the run completed and its output verified.
@@ -129,58 +97,50 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The parameters the run was made with.
-    pub fn spec(&self) -> Spec {
-        Spec {
-            backend: self.backend,
-            sync: self.sync,
-            workers: self.workers,
-            lines: self.lines,
-            reread: self.reread,
-        }
+    /// The record of a run that started at `started_at` and failed before it could measure
+    /// anything.
+    pub fn failed(spec: &Spec, started_at: f64, reason: FailureReason, message: String) -> Self {
+        RunRecord::new(spec, started_at, Some(Failure { reason, message }), None)
     }
 
-    /// The record of a run that failed before it could measure anything.
-    pub fn failed(spec: &Spec, reason: FailureReason, message: String) -> Self {
-        RunRecord::new(spec, Some(Failure { reason, message }), None)
-    }
-
-    fn new(spec: &Spec, failure: Option<Failure>, measurement: Option<Measurement>) -> Self {
+    fn new(
+        spec: &Spec,
+        started_at: f64,
+        failure: Option<Failure>,
+        measurement: Option<Measurement>,
+    ) -> Self {
         RunRecord {
-            backend: spec.backend,
-            sync: spec.sync,
-            workers: spec.workers,
-            lines: spec.lines,
-            reread: spec.reread,
+            spec: *spec,
+            sweep_id: None,
+            started_at,
             finished_at: unix_now(),
             success: failure.is_none(),
             failure,
             measurement,
         }
     }
+
+    /// The run's duration, when it measured one.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        self.measurement.as_ref().map(|m| m.duration_seconds)
+    }
 }
 
 /// Runs `spec` once, verifies the output and returns the record.
 pub fn execute(spec: &Spec, options: &RunOptions) -> RunRecord {
+    let started_at = unix_now();
     let raw = match workload::execute(spec, options) {
         Ok(raw) => raw,
         Err(error) => {
-            let failure = Failure {
-                reason: FailureReason::from(&error),
-                message: error.to_string(),
-            };
-            return RunRecord::new(spec, Some(failure), None);
+            let reason = FailureReason::from(&error);
+            return RunRecord::failed(spec, started_at, reason, error.to_string());
         }
     };
     let allowed = match AllowedCpus::current() {
         Ok(allowed) => allowed,
         Err(e) => {
             let message = format!("read the CPU affinity mask: {e}");
-            let failure = Failure {
-                reason: FailureReason::Io,
-                message,
-            };
-            return RunRecord::new(spec, Some(failure), None);
+            return RunRecord::failed(spec, started_at, FailureReason::Io, message);
         }
     };
     let verification = verify::verify(&raw.output, spec.lines, &allowed);
@@ -189,10 +149,15 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> RunRecord {
         reason: FailureReason::Verify,
         message: problems.join("; "),
     });
-    RunRecord::new(spec, failure, Some(measure(spec, &raw, verification)))
+    RunRecord::new(
+        spec,
+        started_at,
+        failure,
+        Some(measure(spec, &raw, verification)),
+    )
 }
 
-fn measure(spec: &Spec, raw: &RawRun, v: verify::Verification) -> Measurement {
+fn measure(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measurement {
     let seconds = raw.duration.as_secs_f64();
     let sum = |f: fn(&workload::WorkerStats) -> u64| raw.workers.iter().map(f).sum();
     Measurement {
@@ -202,39 +167,10 @@ fn measure(spec: &Spec, raw: &RawRun, v: verify::Verification) -> Measurement {
         } else {
             0.0
         },
-        disorder: v.disorder,
-        duplicates: v.duplicates,
-        missing: v.missing,
-        torn_records: v.torn_records,
-        pids: v.pids,
-        threads_min: v.threads_min,
-        threads_max: v.threads_max,
-        cpus_used: v.cpu_records.len() as u64,
-        cpu_records: v.cpu_records,
+        output,
         cpu_migrations: sum(|w| w.cpu_migrations),
         voluntary_ctx_switches: sum(|w| w.voluntary_ctx_switches),
         involuntary_ctx_switches: sum(|w| w.involuntary_ctx_switches),
-    }
-}
-
-/// JSON object keys are strings; serde's flattening cannot turn them back into numbers by
-/// itself, so the CPU map converts its keys explicitly.
-mod cpu_keys {
-    use std::collections::BTreeMap;
-
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(map: &BTreeMap<u32, u64>, s: S) -> Result<S::Ok, S::Error> {
-        let keyed: BTreeMap<String, u64> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        keyed.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, u64>, D::Error> {
-        BTreeMap::<String, u64>::deserialize(d)?
-            .into_iter()
-            .map(|(k, v)| Ok((k.parse().map_err(D::Error::custom)?, v)))
-            .collect()
     }
 }
 
@@ -248,15 +184,16 @@ pub fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::Cancel;
+    use crate::workload::{Backend, SyncMode};
     use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
 
     fn options(workdir: &std::path::Path) -> RunOptions {
         RunOptions {
             workdir: workdir.to_owned(),
             worker_exe: "/nonexistent/copybench-worker".into(),
             timeout: Duration::from_secs(60),
-            cancel: Cancel::default(),
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -275,13 +212,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let record = execute(&spec(SyncMode::None, 1), &options(dir.path()));
         assert!(record.success, "{:?}", record.failure);
-        let m = record.measurement.expect("measurement");
+        let m = record.measurement.expect("measurement").output;
         assert_eq!(
             (m.disorder, m.duplicates, m.missing, m.torn_records),
             (0, 0, 0, 0)
         );
         assert_eq!(m.pids, 1);
         assert_eq!(m.cpu_records.values().sum::<u64>(), 300);
+        assert!(record.started_at > 0.0 && record.started_at <= record.finished_at);
         assert_eq!(
             std::fs::read_dir(dir.path()).expect("workdir").count(),
             0,
@@ -295,7 +233,7 @@ mod tests {
         for sync in [SyncMode::Lock, SyncMode::Ordered] {
             let record = execute(&spec(sync, 3), &options(dir.path()));
             assert!(record.success, "{sync}: {:?}", record.failure);
-            let m = record.measurement.expect("measurement");
+            let m = record.measurement.expect("measurement").output;
             assert_eq!((m.disorder, m.torn_records), (0, 0), "{sync}");
             assert!(m.threads_min >= 3, "{sync}: {} threads", m.threads_min);
             assert_eq!(m.pids, 1);
@@ -311,7 +249,7 @@ mod tests {
         };
         let record = execute(&spec, &options(dir.path()));
         assert!(record.success, "{:?}", record.failure);
-        assert_eq!(record.measurement.expect("measurement").missing, 0);
+        assert_eq!(record.measurement.expect("measurement").output.missing, 0);
     }
 
     #[test]
@@ -360,7 +298,9 @@ mod tests {
             "workers",
             "duration_seconds",
             "cpu_records",
+            "cpus_used",
             "torn_records",
+            "started_at",
         ] {
             assert!(json.get(key).is_some(), "missing key {key} in {json}");
         }

@@ -9,6 +9,7 @@ use std::io;
 
 use nix::sched::{CpuSet, sched_getaffinity};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 /// The CPUs this process may run on (its affinity mask), which worker processes inherit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,8 +38,9 @@ impl FromIterator<u32> for AllowedCpus {
     }
 }
 
-/// Everything the output says about a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Everything the output says about a run; flattened into the run record, so these are also
+/// the keys of `run --json` and `/api/v1/runs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
     /// Positions p (1-based) among the output's `lineK` lines whose line is not `line{p}`:
     /// exactly the original experiment's check.
@@ -56,8 +58,13 @@ pub struct Verification {
     /// Largest `total threads` value seen.
     pub threads_max: u64,
     /// Records per CPU number.
+    #[serde(with = "cpu_keys")]
     pub cpu_records: BTreeMap<u32, u64>,
-    /// CPU numbers in the records that the process was not allowed to run on.
+    /// Distinct CPUs the records name.
+    pub cpus_used: u64,
+    /// CPU numbers in the records that the process was not allowed to run on (a failed run's
+    /// message names them; not kept in the record).
+    #[serde(skip)]
     pub cpus_outside_allowed: Vec<u32>,
 }
 
@@ -125,6 +132,7 @@ pub fn verify(output: &[u8], lines: u64, allowed: &AllowedCpus) -> Verification 
     v.pids = pids.len() as u64;
     v.threads_min = threads.iter().copied().min().unwrap_or(0);
     v.threads_max = threads.iter().copied().max().unwrap_or(0);
+    v.cpus_used = v.cpu_records.len() as u64;
     v
 }
 
@@ -144,6 +152,27 @@ fn is_intact_record(lines: &[&[u8]]) -> bool {
             && field(cpu, b"CPU number:").is_some()
             && field(token, b"line").is_some()
             && blank.is_empty())
+}
+
+/// JSON object keys are strings; serde's flattening cannot turn them back into numbers by
+/// itself, so the CPU map converts its keys explicitly.
+mod cpu_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<u32, u64>, s: S) -> Result<S::Ok, S::Error> {
+        let keyed: BTreeMap<String, u64> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        keyed.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, u64>, D::Error> {
+        BTreeMap::<String, u64>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| Ok((k.parse().map_err(D::Error::custom)?, v)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

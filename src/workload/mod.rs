@@ -16,31 +16,17 @@ mod scratch;
 mod task;
 pub mod worker;
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 pub use pool::execute;
 
 /// How workers are made: separate OS processes or threads of this process.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Single-threaded child processes, like Python's `ProcessPoolExecutor`.
@@ -50,19 +36,7 @@ pub enum Backend {
 }
 
 /// How workers coordinate their appends to the shared output.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncMode {
     /// No coordination: the original experiment's race.
@@ -73,44 +47,8 @@ pub enum SyncMode {
     Ordered,
 }
 
-impl Backend {
-    /// Every backend, in label order.
-    pub const ALL: [Backend; 2] = [Backend::Process, Backend::Thread];
-
-    /// The label value used in metrics, JSON and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Process => "process",
-            Backend::Thread => "thread",
-        }
-    }
-}
-
-impl SyncMode {
-    /// Every sync mode, in label order.
-    pub const ALL: [SyncMode; 3] = [SyncMode::None, SyncMode::Lock, SyncMode::Ordered];
-
-    /// The label value used in metrics, JSON and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncMode::None => "none",
-            SyncMode::Lock => "lock",
-            SyncMode::Ordered => "ordered",
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for SyncMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+names!(Backend, "backend", Process => "process", Thread => "thread");
+names!(SyncMode, "sync mode", None => "none", Lock => "lock", Ordered => "ordered");
 
 /// One run's parameters: which pool, how it synchronises, how big the input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -136,50 +74,9 @@ pub struct RunOptions {
     pub worker_exe: PathBuf,
     /// A run still going after this long is stopped and its workers killed.
     pub timeout: Duration,
-    /// Set from outside to stop the run early (shutdown, Ctrl-C).
-    pub cancel: Cancel,
-}
-
-/// A flag that asks a run in progress to stop; cheap to clone and share across threads. A
-/// child flag is also set by its parent's.
-#[derive(Clone, Debug, Default)]
-pub struct Cancel {
-    own: Arc<AtomicBool>,
-    parent: Option<Arc<AtomicBool>>,
-}
-
-impl Cancel {
-    /// A flag that [`Cancel::cancel`] on `self` sets too, and that can be set on its own.
-    pub fn child(&self) -> Cancel {
-        Cancel {
-            own: Arc::default(),
-            parent: Some(Arc::clone(&self.own)),
-        }
-    }
-
-    /// Asks every run holding this flag (or a child of it) to stop.
-    pub fn cancel(&self) {
-        self.own.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether this flag or its parent has been set.
-    pub fn is_cancelled(&self) -> bool {
-        self.own.load(Ordering::SeqCst)
-            || self
-                .parent
-                .as_ref()
-                .is_some_and(|p| p.load(Ordering::SeqCst))
-    }
-}
-
-/// Sets a [`Cancel`] flag when dropped: ties a run to the life of whatever waits for it.
-#[derive(Debug)]
-pub struct CancelOnDrop(pub Cancel);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    /// Cancelled from outside to stop the run early (shutdown, Ctrl-C, a probe's scraper
+    /// hanging up).
+    pub cancel: CancellationToken,
 }
 
 /// What one worker reports about itself when it finishes.

@@ -180,7 +180,7 @@ impl Pool {
             .spawn(move || {
                 let replies = replies.map(|(_, writer)| writer);
                 let report = worker::serve(requests, replies, &coordinator)
-                    .map_err(WorkloadError::WorkerExit);
+                    .map_err(|e| WorkloadError::WorkerExit(e.to_string()));
                 let _ = reports.send((index, report));
             })
             .map_err(io("start a worker pipe thread".to_owned()))?;

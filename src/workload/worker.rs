@@ -37,7 +37,7 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub lock: PathBuf,
     /// Sync mode of the run.
-    #[arg(long, value_enum)]
+    #[arg(long)]
     pub sync: SyncMode,
     /// Whether each task re-reads the whole input.
     #[arg(long, action = clap::ArgAction::Set)]
@@ -45,6 +45,10 @@ pub struct WorkerArgs {
     /// FIFO the parent answers turn requests on (ordered mode).
     #[arg(long)]
     pub replies: Option<PathBuf>,
+    /// Pid of the process that started this worker. Passed rather than read with `getppid`
+    /// at start, since the parent may already be gone by then.
+    #[arg(long)]
+    pub parent: i32,
 }
 
 impl WorkerArgs {
@@ -68,6 +72,7 @@ impl WorkerArgs {
         if let Some(replies) = replies {
             args.extend(["--replies".into(), replies.into()]);
         }
+        args.extend(["--parent".into(), std::process::id().to_string().into()]);
         args
     }
 }
@@ -96,7 +101,7 @@ pub fn main(args: &WorkerArgs) -> io::Result<()> {
         requests: io::stdout().lock(),
         replies,
         line: String::new(),
-        parent: getppid(),
+        parent: Pid::from_raw(args.parent),
     };
     let stats = task::work(&mut queue, &files, args.sync, args.reread)?;
     queue.send(format_args!(
@@ -193,32 +198,51 @@ impl<T: Read, W: Write, R: BufRead> Queue for Remote<T, W, R> {
     }
 }
 
+/// How a worker process broke the protocol, as seen from the parent's end.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The worker's pipe closed before it reported its statistics (it died or exited).
+    #[error("closed its pipe before finishing")]
+    Closed,
+    /// Reading the worker's pipe failed.
+    #[error("could not be read from: {0}")]
+    Read(io::Error),
+    /// Writing the reply to a turn request failed.
+    #[error("could not be answered: {0}")]
+    Reply(io::Error),
+    /// A request the protocol does not have, or with a malformed number.
+    #[error("sent a bad request {0:?}")]
+    BadRequest(String),
+    /// A turn request outside ordered mode.
+    #[error("asked for a turn without a reply channel: {0:?}")]
+    NoReplyChannel(String),
+    /// A `stats` line without exactly six numbers.
+    #[error("sent bad statistics {0:?}")]
+    BadStats(String),
+}
+
 /// The parent's end of the protocol for one worker process: answers its turn requests from
 /// `coordinator` on `replies` until it reports its statistics. An error means the worker died
-/// or broke the protocol; the message says which.
+/// or broke the protocol.
 pub(crate) fn serve(
     requests: impl Read,
     mut replies: Option<impl Write>,
     coordinator: &Coordinator,
-) -> Result<WorkerStats, String> {
+) -> Result<WorkerStats, ProtocolError> {
     let mut requests = BufReader::new(requests);
     let mut line = String::new();
     loop {
         line.clear();
-        match requests.read_line(&mut line) {
-            Ok(0) => return Err("closed its pipe before finishing".to_owned()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("could not be read from: {e}")),
+        if requests.read_line(&mut line).map_err(ProtocolError::Read)? == 0 {
+            return Err(ProtocolError::Closed);
         }
         let request = line.trim_end();
-        let bad = || format!("sent a bad request {request:?}");
+        let bad = || ProtocolError::BadRequest(request.to_owned());
         match request.split_once(' ') {
             Some(("turn", task)) => {
                 let task = task.parse().map_err(|_| bad())?;
                 let Some(out) = replies.as_mut() else {
-                    return Err(format!(
-                        "asked for a turn without a reply channel: {request:?}"
-                    ));
+                    return Err(ProtocolError::NoReplyChannel(request.to_owned()));
                 };
                 let reply = if coordinator.wait_turn(task) {
                     "go"
@@ -227,14 +251,14 @@ pub(crate) fn serve(
                 };
                 writeln!(out, "{reply}")
                     .and_then(|()| out.flush())
-                    .map_err(|e| format!("could not be answered: {e}"))?;
+                    .map_err(ProtocolError::Reply)?;
             }
             Some(("done", task)) => coordinator.task_done(task.parse().map_err(|_| bad())?),
             Some(("stats", fields)) => {
                 return parse_stats(fields)
-                    .ok_or_else(|| format!("sent bad statistics {request:?}"));
+                    .ok_or_else(|| ProtocolError::BadStats(request.to_owned()));
             }
-            _ => return Err(format!("sent an unknown request {request:?}")),
+            _ => return Err(bad()),
         }
     }
 }
@@ -294,13 +318,13 @@ mod tests {
         let coordinator = Coordinator::new(5);
         let none: Option<Vec<u8>> = None;
         let eof = serve("done 1\n".as_bytes(), none.clone(), &coordinator).expect_err("eof");
-        assert!(eof.contains("closed its pipe"), "{eof}");
+        assert!(matches!(eof, ProtocolError::Closed), "{eof}");
         let junk = serve("hello\n".as_bytes(), none.clone(), &coordinator).expect_err("junk");
-        assert!(junk.contains("unknown request"), "{junk}");
+        assert!(matches!(junk, ProtocolError::BadRequest(_)), "{junk}");
         let short = serve("stats 1 2\n".as_bytes(), none.clone(), &coordinator).expect_err("short");
-        assert!(short.contains("bad statistics"), "{short}");
+        assert!(matches!(short, ProtocolError::BadStats(_)), "{short}");
         let turn = serve("turn 1\n".as_bytes(), none, &coordinator).expect_err("no channel");
-        assert!(turn.contains("without a reply channel"), "{turn}");
+        assert!(matches!(turn, ProtocolError::NoReplyChannel(_)), "{turn}");
     }
 
     #[test]
@@ -316,6 +340,15 @@ mod tests {
             torn.next().expect_err("torn").kind(),
             io::ErrorKind::InvalidData
         );
+    }
+
+    #[test]
+    fn a_worker_whose_parent_is_gone_takes_no_task() {
+        // The parent named on the command line, not whoever adopted the worker since.
+        let mut queue = remote(io::Cursor::new(tasks(&[1])), None);
+        queue.parent = Pid::from_raw(i32::MAX);
+        let err = queue.next().expect_err("orphan");
+        assert!(err.to_string().contains("parent process exited"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::util::{
 };
 
 /// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
-const IDLE: &str = r#"
+pub const IDLE: &str = r#"
 [schedule]
 interval = "1h"
 jitter = "0s"
@@ -26,7 +26,7 @@ max_lines = 200000
 /// A probe that runs until the scrape timeout it is given stops it.
 const SLOW_PROBE: &str = "/probe?backend=thread&workers=1&lines=200000";
 
-const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
+pub const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 
 #[test]
 fn metrics_cover_every_combination_and_pass_promtool() {
@@ -353,66 +353,6 @@ lines = 100000
         entries(&daemon.scratch()).is_empty(),
         "scratch left behind: {:?}",
         entries(&daemon.scratch())
-    );
-}
-
-#[test]
-fn recent_runs_survive_a_restart() {
-    let state_config = |run_at_start: bool| {
-        IDLE.replace(
-            "run_at_start = false",
-            &format!("run_at_start = {run_at_start}"),
-        )
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let state_env = state.display().to_string();
-    let env = [("COPYBENCH__STATE__DIR", state_env.as_str())];
-    let mut first = start_daemon_in(dir, &state_config(true), &env, &[]);
-    let runs = format!("copybench_runs_total{SERIES}");
-    assert!(first.wait_sample(&runs, 1.0), "first run never finished");
-    let duration = first
-        .sample(&format!("copybench_last_run_duration_seconds{SERIES}"))
-        .expect("duration");
-    first.terminate();
-
-    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().expect("tempdir"));
-    drop(first);
-    let second = start_daemon_in(dir, &state_config(false), &env, &[]);
-    assert_eq!(
-        second.sample(&format!("copybench_last_run_duration_seconds{SERIES}")),
-        Some(duration)
-    );
-    let (_, runs) = second.get("/api/v1/runs");
-    let runs: serde_json::Value = serde_json::from_str(&runs).expect("runs JSON");
-    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
-}
-
-#[test]
-fn a_corrupt_state_file_is_set_aside_not_fatal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).expect("state dir");
-    std::fs::write(state.join("runs.json"), "[{\"backend\":").expect("corrupt");
-    let state_env = state.display().to_string();
-    let daemon = start_daemon_in(
-        dir,
-        IDLE,
-        &[("COPYBENCH__STATE__DIR", state_env.as_str())],
-        &[],
-    );
-    assert_eq!(daemon.get("/api/v1/runs"), (200, "[]".to_owned()));
-    assert!(
-        daemon.logs().iter().any(|l| l.contains("corrupt")),
-        "{:?}",
-        daemon.logs()
-    );
-    assert!(
-        entries(&state)
-            .iter()
-            .any(|n| n.starts_with("runs.corrupt-")),
-        "{:?}",
-        entries(&state)
     );
 }
 

@@ -2,6 +2,7 @@
 //! processes, real files and signals.
 
 mod daemon;
+mod history;
 mod prometheus;
 mod run_command;
 mod util;

@@ -267,7 +267,15 @@ fn workers_stop_when_their_parent_is_killed() {
     let gone = wait_for(Duration::from_secs(10), || {
         workers.iter().all(|&pid| !exists(pid) || is_zombie(pid))
     });
-    assert!(gone, "workers {workers:?} outlived their killed parent");
+    // What the survivors are doing: their /proc stat lines and kernel wait channels.
+    let states: Vec<String> = workers
+        .iter()
+        .map(|p| {
+            let read = |file: &str| std::fs::read_to_string(format!("/proc/{p}/{file}"));
+            format!("{:?} waiting in {:?}", read("stat"), read("wchan"))
+        })
+        .collect();
+    assert!(gone, "workers outlived their killed parent: {states:#?}");
 }
 
 fn is_zombie(pid: i32) -> bool {

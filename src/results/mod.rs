@@ -1,0 +1,498 @@
+//! What the runs said: the one model every consumer reads.
+//!
+//! [`Results`] writes each finished run to the history [`store`] and answers the questions the
+//! rest of the exporter asks: the latest run of each configured spec (the cached metrics, the
+//! landing page), a filtered history (`/api/v1/runs`), the last sweep (the `run` command's
+//! table). It also keeps the counts since start that Prometheus counters report (runs, failures
+//! by reason, the duration histogram, sweeps), since those describe this process, not the
+//! history. Nothing else keeps a copy of any of it.
+
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::query;
+use crate::run::{FailureReason, RunRecord, unix_now};
+use crate::workload::{Backend, Spec, SyncMode};
+pub use store::{Store, StoreError};
+
+/// Runs `/api/v1/runs` answers without a `limit`.
+pub const DEFAULT_LIMIT: usize = 200;
+
+/// The most runs one answer may hold.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Which runs to read, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFilter {
+    /// Only this backend.
+    pub backend: Option<Backend>,
+    /// Only this sync mode.
+    pub sync: Option<SyncMode>,
+    /// Only this pool size.
+    pub workers: Option<u32>,
+    /// Only this input size.
+    pub lines: Option<u64>,
+    /// Only runs with (or without) re-reads.
+    pub reread: Option<bool>,
+    /// Only runs that ended at or after this Unix time.
+    pub since: Option<f64>,
+    /// Only runs of this sweep.
+    pub sweep_id: Option<i64>,
+    /// Only successful runs.
+    pub success_only: bool,
+    /// At most this many runs.
+    pub limit: usize,
+}
+
+impl Default for RunFilter {
+    fn default() -> Self {
+        RunFilter {
+            backend: None,
+            sync: None,
+            workers: None,
+            lines: None,
+            reread: None,
+            since: None,
+            sweep_id: None,
+            success_only: false,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// The query parameters of `/api/v1/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    backend: Option<String>,
+    sync: Option<String>,
+    workers: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+impl RunFilter {
+    /// The filter of `/api/v1/runs?backend=&sync=&workers=&since=&limit=`; `since` is Unix
+    /// seconds or RFC 3339. The error is one line naming the bad parameter.
+    pub fn from_query(query: &str) -> Result<RunFilter, String> {
+        let q: RunsQuery = query::parse(query)?;
+        let since = match q.since {
+            None => None,
+            Some(s) => Some(parse_time(&s).ok_or_else(|| {
+                format!("bad since={s:?}: expected Unix seconds or an RFC 3339 time")
+            })?),
+        };
+        let limit = query::value("limit", q.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(format!("limit={limit} is out of bounds 1..={MAX_LIMIT}"));
+        }
+        Ok(RunFilter {
+            backend: query::value("backend", q.backend.as_deref())?,
+            sync: query::value("sync", q.sync.as_deref())?,
+            workers: query::value("workers", q.workers.as_deref())?,
+            since,
+            limit,
+            ..RunFilter::default()
+        })
+    }
+
+    /// The runs of exactly `spec`.
+    pub fn series(spec: &Spec, limit: usize) -> RunFilter {
+        RunFilter {
+            backend: Some(spec.backend),
+            sync: Some(spec.sync),
+            workers: Some(spec.workers),
+            lines: Some(spec.lines),
+            reread: Some(spec.reread),
+            limit,
+            ..RunFilter::default()
+        }
+    }
+}
+
+fn parse_time(s: &str) -> Option<f64> {
+    if let Ok(seconds) = s.parse::<f64>() {
+        return seconds.is_finite().then_some(seconds);
+    }
+    let time = humantime::parse_rfc3339_weak(s).ok()?;
+    Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
+/// Counts of one spec's runs since the process started, as Prometheus counters report them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Runs completed or failed.
+    pub runs: u64,
+    /// Failed runs by reason.
+    pub failures: BTreeMap<FailureReason, u64>,
+    /// Completed runs whose duration was at most each bound of [`Snapshot::bounds`].
+    pub duration_buckets: Vec<u64>,
+    /// Completed runs.
+    pub duration_count: u64,
+    /// Sum of their durations, in seconds.
+    pub duration_sum: f64,
+}
+
+/// What is known of one configured spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesState {
+    /// The spec.
+    pub spec: Spec,
+    /// Its newest run in the history.
+    pub latest: Option<RunRecord>,
+    /// When its newest successful run ended.
+    pub last_success_at: Option<f64>,
+    /// Its counts since start.
+    pub tally: Tally,
+}
+
+/// The state of every configured spec and of the sweeps, as the metrics publish it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// One entry per configured spec, in the order asked for.
+    pub series: Vec<SeriesState>,
+    /// Upper bounds of the duration histogram.
+    pub bounds: Vec<f64>,
+    /// Sweeps completed since start.
+    pub sweeps_completed: u64,
+    /// Wall time of the last complete sweep.
+    pub last_sweep_seconds: Option<f64>,
+}
+
+#[derive(Default)]
+struct Counts {
+    tallies: HashMap<Spec, Tally>,
+    sweeps_completed: u64,
+    last_sweep_seconds: Option<f64>,
+}
+
+/// The results model over the run history.
+pub struct Results {
+    store: Mutex<Store>,
+    counts: Mutex<Counts>,
+    bounds: Vec<f64>,
+    retention: Duration,
+}
+
+/// A sweep in progress, from [`Results::begin_sweep`].
+#[derive(Clone, Copy, Debug)]
+pub struct SweepHandle {
+    /// Its id in the history, if the history could record it.
+    pub id: Option<i64>,
+    started: f64,
+}
+
+impl Results {
+    /// Opens the history database at `path` (in memory without one), deletes runs older
+    /// than `retention`, and counts durations into histogram buckets with upper `bounds`.
+    pub fn open(
+        path: Option<&Path>,
+        retention: Duration,
+        bounds: Vec<f64>,
+    ) -> Result<Results, StoreError> {
+        Results::new(Store::open(path)?, retention, bounds)
+    }
+
+    /// Like [`Results::open`] for the history of a state directory (`history.sqlite`),
+    /// importing the JSON state of earlier versions found there once.
+    pub fn open_state_dir(
+        dir: &Path,
+        retention: Duration,
+        bounds: Vec<f64>,
+    ) -> Result<Results, StoreError> {
+        let mut store = Store::open(Some(&dir.join(store::FILE)))?;
+        store.import_legacy(&dir.join(store::LEGACY_FILE))?;
+        Results::new(store, retention, bounds)
+    }
+
+    fn new(store: Store, retention: Duration, bounds: Vec<f64>) -> Result<Results, StoreError> {
+        let results = Results {
+            store: Mutex::new(store),
+            counts: Mutex::default(),
+            bounds,
+            retention,
+        };
+        results.prune()?;
+        Ok(results)
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn prune(&self) -> Result<(), StoreError> {
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        let deleted = self.store().prune(cutoff)?;
+        if deleted > 0 {
+            tracing::info!(deleted, "deleted runs older than the retention period");
+        }
+        Ok(())
+    }
+
+    /// Starts a sweep. Without a working history the sweep still runs, unrecorded as a sweep.
+    pub fn begin_sweep(&self) -> SweepHandle {
+        let started = unix_now();
+        let id = self
+            .store()
+            .begin_sweep(started)
+            .inspect_err(|e| tracing::warn!("cannot record the start of a sweep: {e}"))
+            .ok();
+        SweepHandle { id, started }
+    }
+
+    /// Ends a sweep that ran to completion, and applies the retention period.
+    pub fn finish_sweep(&self, sweep: SweepHandle) {
+        let finished = unix_now();
+        {
+            let mut counts = self.counts();
+            counts.sweeps_completed += 1;
+            counts.last_sweep_seconds = Some(finished - sweep.started);
+        }
+        if let Some(id) = sweep.id
+            && let Err(e) = self.store().finish_sweep(id, finished)
+        {
+            tracing::warn!("cannot record the end of sweep {id}: {e}");
+        }
+        if let Err(e) = self.prune() {
+            tracing::warn!("cannot apply the retention period: {e}");
+        }
+    }
+
+    /// Counts a finished run and adds it to the history. The counts include it even when the
+    /// history cannot be written (the error says why).
+    pub fn record(&self, record: &RunRecord) -> Result<(), StoreError> {
+        {
+            let mut counts = self.counts();
+            let tally = counts.tallies.entry(record.spec).or_default();
+            tally.runs += 1;
+            if let Some(failure) = &record.failure {
+                *tally.failures.entry(failure.reason).or_default() += 1;
+            }
+            if let Some(seconds) = record.duration_seconds() {
+                tally.duration_buckets.resize(self.bounds.len(), 0);
+                for (count, bound) in tally.duration_buckets.iter_mut().zip(&self.bounds) {
+                    *count += u64::from(seconds <= *bound);
+                }
+                tally.duration_count += 1;
+                tally.duration_sum += seconds;
+            }
+        }
+        self.store().insert(record)
+    }
+
+    /// Runs that match `filter`, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        self.store().runs(filter)
+    }
+
+    /// The runs of sweep `id`, in the order they ran.
+    pub fn sweep_runs(&self, id: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = self.runs(&RunFilter {
+            sweep_id: Some(id),
+            limit: MAX_LIMIT,
+            ..RunFilter::default()
+        })?;
+        runs.reverse();
+        Ok(runs)
+    }
+
+    /// The newest run, last success and counts of each of `specs`.
+    pub fn snapshot(&self, specs: &[Spec]) -> Result<Snapshot, StoreError> {
+        let mut series = Vec::with_capacity(specs.len());
+        {
+            let store = self.store();
+            for spec in specs {
+                let latest = store.runs(&RunFilter::series(spec, 1))?.pop();
+                let last_success_at = match &latest {
+                    Some(run) if run.success => Some(run.finished_at),
+                    _ => store
+                        .runs(&RunFilter {
+                            success_only: true,
+                            ..RunFilter::series(spec, 1)
+                        })?
+                        .pop()
+                        .map(|run| run.finished_at),
+                };
+                series.push(SeriesState {
+                    spec: *spec,
+                    latest,
+                    last_success_at,
+                    tally: Tally::default(),
+                });
+            }
+        }
+        let counts = self.counts();
+        for state in &mut series {
+            state.tally = counts.tallies.get(&state.spec).cloned().unwrap_or_default();
+            state.tally.duration_buckets.resize(self.bounds.len(), 0);
+        }
+        Ok(Snapshot {
+            series,
+            bounds: self.bounds.clone(),
+            sweeps_completed: counts.sweeps_completed,
+            last_sweep_seconds: counts.last_sweep_seconds,
+        })
+    }
+}
+
+/// Speedup of `record` against the successful 1-worker run of the same backend, sync mode and
+/// input among `among`: that run's duration divided by this one's.
+pub fn speedup(record: &RunRecord, among: &[RunRecord]) -> Option<f64> {
+    let own = record.duration_seconds()?;
+    let one = Spec {
+        workers: 1,
+        ..record.spec
+    };
+    let base = among
+        .iter()
+        .find(|r| r.spec == one && r.success)?
+        .duration_seconds()?;
+    (own > 0.0).then(|| base / own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(workers: u32) -> Spec {
+        Spec {
+            backend: Backend::Thread,
+            sync: SyncMode::Lock,
+            workers,
+            lines: 10,
+            reread: true,
+        }
+    }
+
+    fn run(workers: u32, finished_at: f64, seconds: Option<f64>) -> RunRecord {
+        let mut record = RunRecord::failed(
+            &spec(workers),
+            finished_at,
+            FailureReason::Verify,
+            "lost lines".into(),
+        );
+        record.finished_at = finished_at;
+        if let Some(seconds) = seconds {
+            let mut measured = store::tests::measured(workers, finished_at);
+            measured.measurement.as_mut().expect("m").duration_seconds = seconds;
+            record = measured;
+        }
+        record
+    }
+
+    #[test]
+    fn queries_name_their_bad_parameter_in_one_line() {
+        let filter =
+            RunFilter::from_query("backend=thread&workers=2&since=100&limit=5").expect("valid");
+        assert_eq!(
+            (filter.backend, filter.workers, filter.since, filter.limit),
+            (Some(Backend::Thread), Some(2), Some(100.0), 5)
+        );
+        let rfc = RunFilter::from_query("since=1970-01-01T00:01:40Z").expect("rfc 3339");
+        assert_eq!(rfc.since, Some(100.0));
+        assert_eq!(
+            RunFilter::from_query("").expect("empty").limit,
+            DEFAULT_LIMIT
+        );
+        for (query, needle) in [
+            ("backend=fork", "bad backend=\"fork\""),
+            ("sync=maybe", "bad sync=\"maybe\""),
+            ("workers=two", "bad workers=\"two\""),
+            ("since=yesterday", "bad since=\"yesterday\""),
+            ("limit=0", "out of bounds"),
+            ("limit=10001", "out of bounds"),
+            ("colour=red", "unknown field `colour`"),
+        ] {
+            let err = RunFilter::from_query(query).expect_err(query);
+            assert!(
+                err.contains(needle) && !err.contains('\n'),
+                "{query}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_snapshot_has_the_latest_run_last_success_and_counts_of_each_spec() {
+        let results =
+            Results::open(None, Duration::from_secs(3600), vec![0.1, 1.0]).expect("results");
+        let now = unix_now();
+        for record in [
+            run(1, now, Some(0.5)),
+            run(1, now + 1.0, None),
+            run(2, now + 2.0, Some(0.05)),
+        ] {
+            results.record(&record).expect("record");
+        }
+        let snapshot = results
+            .snapshot(&[spec(1), spec(2), spec(3)])
+            .expect("snapshot");
+        let [one, two, three] = &snapshot.series[..] else {
+            panic!("{snapshot:?}")
+        };
+        assert_eq!(one.latest.as_ref().map(|r| r.success), Some(false));
+        assert_eq!(one.last_success_at, Some(now));
+        assert_eq!(one.tally.runs, 2);
+        assert_eq!(one.tally.failures.get(&FailureReason::Verify), Some(&1));
+        assert_eq!(one.tally.duration_buckets, [0, 1]);
+        assert_eq!((one.tally.duration_count, one.tally.duration_sum), (1, 0.5));
+        assert_eq!(two.tally.duration_buckets, [1, 1]);
+        assert_eq!(two.last_success_at, Some(now + 2.0));
+        assert_eq!((three.latest.as_ref(), three.tally.runs), (None, 0));
+        assert_eq!(three.tally.duration_buckets, [0, 0]);
+    }
+
+    #[test]
+    fn runs_past_the_retention_period_are_dropped_on_open_and_after_a_sweep() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(store::FILE);
+        let day = 24.0 * 3600.0;
+        let retention = Duration::from_secs(7 * 24 * 3600);
+        {
+            let results = Results::open(Some(&path), Duration::MAX, vec![]).expect("open");
+            for age_days in [30.0, 8.0, 6.0, 0.0] {
+                results
+                    .record(&run(1, unix_now() - age_days * day, Some(0.1)))
+                    .expect("record");
+            }
+        }
+        let results = Results::open(Some(&path), retention, vec![]).expect("reopen");
+        let everything = RunFilter {
+            limit: MAX_LIMIT,
+            ..RunFilter::default()
+        };
+        assert_eq!(results.runs(&everything).expect("runs").len(), 2);
+        results
+            .record(&run(1, unix_now() - 10.0 * day, Some(0.1)))
+            .expect("a late arrival");
+        let sweep = results.begin_sweep();
+        results.finish_sweep(sweep);
+        assert_eq!(results.runs(&everything).expect("runs").len(), 2);
+        assert_eq!(results.snapshot(&[]).expect("snapshot").sweeps_completed, 1);
+    }
+
+    #[test]
+    fn speedup_is_against_the_successful_one_worker_run_of_the_same_spec() {
+        let one = run(1, 1.0, Some(2.0));
+        let two = run(2, 2.0, Some(0.5));
+        assert_eq!(speedup(&two, &[one.clone(), two.clone()]), Some(4.0));
+        assert_eq!(speedup(&two, std::slice::from_ref(&two)), None);
+        let failed_one = run(1, 3.0, None);
+        assert_eq!(speedup(&two, &[failed_one, two.clone()]), None);
+        let mut other_input = one;
+        other_input.spec.lines = 20;
+        assert_eq!(speedup(&two, &[other_input]), None);
+    }
+}

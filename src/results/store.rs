@@ -1,0 +1,757 @@
+//! The run history on disk: one SQLite database per daemon (`history.sqlite` in the state
+//! directory, or the `run` command's `--record` file), or in memory without one.
+//!
+//! Every run is one row: its spec, sweep, start and end time, outcome and every measured field,
+//! the per-CPU records as a small JSON object. The database runs in WAL mode with
+//! `synchronous = NORMAL`: a committed run survives the process being killed at any moment
+//! (only a power loss can take back the last commits). The schema is versioned with
+//! `PRAGMA user_version` and migrated forward on open; a newer schema than this program knows
+//! is refused rather than guessed at. A file that is not a database, or fails SQLite's own
+//! check, is moved aside and a new one started, as is an unreadable legacy `runs.json` (the
+//! JSON state of earlier versions), which is otherwise imported once and then moved aside.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::RunFilter;
+use crate::run::{Failure, Measurement, RunRecord, unix_now};
+use crate::verify::Verification;
+use crate::workload::Spec;
+
+/// File name of the database inside the state directory.
+pub const FILE: &str = "history.sqlite";
+
+/// File name of the JSON state of earlier versions inside the state directory.
+pub const LEGACY_FILE: &str = "runs.json";
+
+/// Schema migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sweeps (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    sweep_id INTEGER REFERENCES sweeps (id) ON DELETE SET NULL,
+    backend TEXT NOT NULL,
+    sync TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    reread INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL NOT NULL,
+    success INTEGER NOT NULL,
+    failure_reason TEXT,
+    failure_message TEXT,
+    duration_seconds REAL,
+    lines_per_second REAL,
+    disorder INTEGER,
+    duplicates INTEGER,
+    missing INTEGER,
+    torn_records INTEGER,
+    pids INTEGER,
+    threads_min INTEGER,
+    threads_max INTEGER,
+    cpu_records TEXT,
+    cpus_used INTEGER,
+    cpu_migrations INTEGER,
+    voluntary_ctx_switches INTEGER,
+    involuntary_ctx_switches INTEGER
+);
+CREATE INDEX runs_by_series ON runs (backend, sync, workers, id);
+CREATE INDEX runs_by_time ON runs (finished_at);
+CREATE INDEX runs_by_sweep ON runs (sweep_id);
+"#];
+
+/// The columns of a run row after `id`, in the order [`row_values`] gives them.
+const COLUMNS: &str = "sweep_id, backend, sync, workers, lines, reread, started_at, finished_at, \
+    success, failure_reason, failure_message, duration_seconds, lines_per_second, disorder, \
+    duplicates, missing, torn_records, pids, threads_min, threads_max, cpu_records, cpus_used, \
+    cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches";
+
+/// Why the history could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("run history {where_}: {source}")]
+    Sqlite {
+        /// The database file, or "in memory".
+        where_: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The state directory or a file in it could not be made or moved.
+    #[error("run history {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer version of this program.
+    #[error(
+        "run history {path} has schema version {found}, newer than the {known} this program knows; \
+         run a newer copybench_exporter or move the file aside"
+    )]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        found: usize,
+        /// The newest version this program knows.
+        known: usize,
+    },
+    /// A stored row holds a value this program cannot read back.
+    #[error("run history {where_}: row {id}: {what}")]
+    BadRow {
+        /// The database file, or "in memory".
+        where_: String,
+        /// The row id.
+        id: i64,
+        /// What is wrong with it.
+        what: String,
+    },
+}
+
+/// The run history database.
+pub struct Store {
+    conn: Connection,
+    /// The file, for messages; "in memory" without one.
+    name: String,
+}
+
+impl Store {
+    /// Opens (or creates) the history database at `path`, or an in-memory one without a
+    /// path, and migrates its schema.
+    pub fn open(path: Option<&Path>) -> Result<Store, StoreError> {
+        let Some(path) = path else {
+            let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+                where_: "in memory".to_owned(),
+                source,
+            })?;
+            return Store::prepare(conn, "in memory".to_owned());
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        match Store::open_file(path) {
+            Err(StoreError::Sqlite { source, .. }) if is_corruption(&source) => {
+                let aside = set_aside(path)?;
+                tracing::warn!(
+                    "run history {} is damaged ({source}); moved to {} and starting a new one",
+                    path.display(),
+                    aside.display()
+                );
+                Store::open_file(path)
+            }
+            other => other,
+        }
+    }
+
+    fn open_file(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            where_: name.clone(),
+            source,
+        })?;
+        let store = Store::prepare(conn, name)?;
+        let check: String = store
+            .conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(|e| store.error(e))?;
+        if check != "ok" {
+            return Err(store.error(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(check),
+            )));
+        }
+        Ok(store)
+    }
+
+    /// Sets the connection up and brings the schema up to date.
+    fn prepare(conn: Connection, name: String) -> Result<Store, StoreError> {
+        let mut store = Store { conn, name };
+        let setup = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+        store
+            .conn
+            .execute_batch(setup)
+            .map_err(|e| store.error(e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            where_: self.name.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.error(e))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: self.name.clone(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let applied = (|| {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", index as i64 + 1)?;
+                tx.commit()
+            })();
+            applied.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Imports the runs of a JSON state file of earlier versions (`runs.json`), if there is
+    /// one, then moves it aside; an unreadable one is moved aside with a warning.
+    pub fn import_legacy(&mut self, path: &Path) -> Result<(), StoreError> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let runs = match serde_json::from_slice::<Vec<RunRecord>>(&text) {
+            Ok(runs) => runs,
+            Err(e) => {
+                let aside = set_aside(path)?;
+                tracing::warn!(
+                    "state file {} is corrupt ({e}); moved to {}; nothing imported",
+                    path.display(),
+                    aside.display()
+                );
+                return Ok(());
+            }
+        };
+        let imported = (|| {
+            let tx = self.conn.transaction()?;
+            for mut run in runs {
+                if run.started_at == 0.0 {
+                    run.started_at = run.finished_at - run.duration_seconds().unwrap_or(0.0);
+                }
+                insert(&tx, &run)?;
+            }
+            tx.commit()
+        })();
+        imported.map_err(|e| self.error(e))?;
+        let imported = path.with_extension("json.imported");
+        std::fs::rename(path, &imported).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        tracing::info!(
+            "imported the runs of {} into the run history; the file is now {}",
+            path.display(),
+            imported.display()
+        );
+        Ok(())
+    }
+
+    /// Starts a sweep at `started_at` and returns its id.
+    pub fn begin_sweep(&mut self, started_at: f64) -> Result<i64, StoreError> {
+        self.conn
+            .execute("INSERT INTO sweeps (started_at) VALUES (?1)", [started_at])
+            .map_err(|e| self.error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks sweep `id` finished at `finished_at`.
+    pub fn finish_sweep(&mut self, id: i64, finished_at: f64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sweeps SET finished_at = ?2 WHERE id = ?1",
+                rusqlite::params![id, finished_at],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Adds one run, committed before this returns.
+    pub fn insert(&mut self, record: &RunRecord) -> Result<(), StoreError> {
+        insert(&self.conn, record).map_err(|e| self.error(e))
+    }
+
+    /// Deletes runs and sweeps that ended before `before` (Unix seconds); returns how many
+    /// runs went.
+    pub fn prune(&mut self, before: f64) -> Result<usize, StoreError> {
+        let deleted = (|| {
+            let tx = self.conn.transaction()?;
+            let runs = tx.execute("DELETE FROM runs WHERE finished_at < ?1", [before])?;
+            tx.execute(
+                "DELETE FROM sweeps WHERE coalesce(finished_at, started_at) < ?1",
+                [before],
+            )?;
+            tx.commit()?;
+            Ok(runs)
+        })();
+        deleted.map_err(|e| self.error(e))
+    }
+
+    /// Runs that match `filter`, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let mut sql = format!("SELECT id, {COLUMNS} FROM runs WHERE 1");
+        let mut values: Vec<Value> = Vec::new();
+        let mut and = |clause: &str, value: Value| {
+            values.push(value);
+            let _ = write!(sql, " AND {clause} ?{}", values.len());
+        };
+        if let Some(backend) = filter.backend {
+            and("backend =", Value::Text(backend.to_string()));
+        }
+        if let Some(sync) = filter.sync {
+            and("sync =", Value::Text(sync.to_string()));
+        }
+        if let Some(workers) = filter.workers {
+            and("workers =", Value::Integer(workers.into()));
+        }
+        if let Some(lines) = filter.lines {
+            and("lines =", Value::Integer(saturating_i64(lines)));
+        }
+        if let Some(reread) = filter.reread {
+            and("reread =", Value::Integer(reread.into()));
+        }
+        if let Some(since) = filter.since {
+            and("finished_at >=", Value::Real(since));
+        }
+        if let Some(sweep) = filter.sweep_id {
+            and("sweep_id =", Value::Integer(sweep));
+        }
+        if filter.success_only {
+            sql.push_str(" AND success = 1");
+        }
+        let _ = write!(sql, " ORDER BY id DESC LIMIT {}", filter.limit);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, i64>(0)?, read_row(row)))
+            })
+            .map_err(|e| self.error(e))?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (id, run) = row.map_err(|e| self.error(e))?;
+            runs.push(run.map_err(|what| StoreError::BadRow {
+                where_: self.name.clone(),
+                id,
+                what,
+            })?);
+        }
+        Ok(runs)
+    }
+}
+
+fn insert(conn: &Connection, record: &RunRecord) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT INTO runs ({COLUMNS}) VALUES ({})",
+        vec!["?"; COLUMNS.split(',').count()].join(", ")
+    );
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(row_values(record)))
+        .map(drop)
+}
+
+/// A record as the values of [`COLUMNS`].
+fn row_values(r: &RunRecord) -> Vec<Value> {
+    let int = |n: u64| Value::Integer(saturating_i64(n));
+    let text = |s: &str| Value::Text(s.to_owned());
+    let mut values = vec![
+        r.sweep_id.map_or(Value::Null, Value::Integer),
+        text(r.spec.backend.as_str()),
+        text(r.spec.sync.as_str()),
+        Value::Integer(r.spec.workers.into()),
+        int(r.spec.lines),
+        Value::Integer(r.spec.reread.into()),
+        Value::Real(r.started_at),
+        Value::Real(r.finished_at),
+        Value::Integer(r.success.into()),
+        r.failure
+            .as_ref()
+            .map_or(Value::Null, |f| text(f.reason.as_str())),
+        r.failure.as_ref().map_or(Value::Null, |f| text(&f.message)),
+    ];
+    match &r.measurement {
+        Some(m) => {
+            let o = &m.output;
+            let cpus = serde_json::to_string(&o.cpu_records).ok();
+            values.extend([
+                Value::Real(m.duration_seconds),
+                Value::Real(m.lines_per_second),
+                int(o.disorder),
+                int(o.duplicates),
+                int(o.missing),
+                int(o.torn_records),
+                int(o.pids),
+                int(o.threads_min),
+                int(o.threads_max),
+                cpus.map_or(Value::Null, Value::Text),
+                int(o.cpus_used),
+                int(m.cpu_migrations),
+                int(m.voluntary_ctx_switches),
+                int(m.involuntary_ctx_switches),
+            ]);
+        }
+        None => values.extend(std::iter::repeat_n(Value::Null, 14)),
+    }
+    values
+}
+
+/// Reads a row of `id, COLUMNS` back into a record; the error says which value is wrong.
+fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
+    let get = |i: usize| -> Result<Value, String> { row.get(i).map_err(|e| e.to_string()) };
+    let int = |i: usize| -> Result<u64, String> {
+        match get(i)? {
+            Value::Integer(n) => u64::try_from(n).map_err(|e| format!("column {i}: {e}")),
+            other => Err(format!("column {i}: expected an integer, found {other:?}")),
+        }
+    };
+    let real = |i: usize| -> Result<f64, String> {
+        match get(i)? {
+            Value::Real(x) => Ok(x),
+            Value::Integer(n) => Ok(n as f64),
+            other => Err(format!("column {i}: expected a number, found {other:?}")),
+        }
+    };
+    let text = |i: usize| -> Result<Option<String>, String> {
+        match get(i)? {
+            Value::Text(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            other => Err(format!("column {i}: expected text, found {other:?}")),
+        }
+    };
+    let required = |i: usize| text(i)?.ok_or_else(|| format!("column {i} is empty"));
+    let spec = Spec {
+        backend: required(2)?.parse()?,
+        sync: required(3)?.parse()?,
+        workers: u32::try_from(int(4)?).map_err(|e| e.to_string())?,
+        lines: int(5)?,
+        reread: int(6)? != 0,
+    };
+    let failure = match text(10)? {
+        Some(reason) => Some(Failure {
+            reason: reason.parse()?,
+            message: text(11)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let measurement = match get(12)? {
+        Value::Null => None,
+        _ => Some(Measurement {
+            duration_seconds: real(12)?,
+            lines_per_second: real(13)?,
+            output: Verification {
+                disorder: int(14)?,
+                duplicates: int(15)?,
+                missing: int(16)?,
+                torn_records: int(17)?,
+                pids: int(18)?,
+                threads_min: int(19)?,
+                threads_max: int(20)?,
+                cpu_records: serde_json::from_str(&required(21)?).map_err(|e| e.to_string())?,
+                cpus_used: int(22)?,
+                cpus_outside_allowed: Vec::new(),
+            },
+            cpu_migrations: int(23)?,
+            voluntary_ctx_switches: int(24)?,
+            involuntary_ctx_switches: int(25)?,
+        }),
+    };
+    Ok(RunRecord {
+        spec,
+        sweep_id: match get(1)? {
+            Value::Integer(id) => Some(id),
+            _ => None,
+        },
+        started_at: real(7)?,
+        finished_at: real(8)?,
+        success: int(9)? != 0,
+        failure,
+        measurement,
+    })
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Whether `error` says the file is not a usable database.
+fn is_corruption(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Renames `path` (and a database's `-wal` and `-shm` files) to `PATH.corrupt-<unix time>`.
+fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".corrupt-{}", unix_now() as u64));
+    let aside = PathBuf::from(aside);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(suffix);
+        match std::fs::rename(&from, &to) {
+            Err(e) if suffix.is_empty() || e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Io {
+                    path: PathBuf::from(from),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(aside)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::run::FailureReason;
+    use crate::workload::{Backend, SyncMode};
+
+    /// A measured run of `workers` threads that ended at `finished_at`.
+    pub(crate) fn measured(workers: u32, finished_at: f64) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
+            "started_at": finished_at - 0.25, "finished_at": finished_at, "success": true,
+            "duration_seconds": 0.25, "lines_per_second": 40.0, "disorder": 1, "duplicates": 0,
+            "missing": 0, "torn_records": 2, "pids": 1, "threads_min": 3, "threads_max": 4,
+            "cpu_records": {"0": 4, "13": 6}, "cpus_used": 2, "cpu_migrations": 2,
+            "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
+        }))
+        .expect("record")
+    }
+
+    fn all() -> RunFilter {
+        RunFilter {
+            limit: 1000,
+            ..RunFilter::default()
+        }
+    }
+
+    #[test]
+    fn runs_come_back_as_they_went_in_newest_first_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state").join(FILE);
+        let mut failed = RunRecord::failed(
+            &measured(2, 0.0).spec,
+            90.0,
+            FailureReason::Timeout,
+            "slow".into(),
+        );
+        failed.finished_at = 100.0;
+        let mut with_sweep = measured(1, 50.0);
+        {
+            let mut store = Store::open(Some(&path)).expect("open");
+            with_sweep.sweep_id = Some(store.begin_sweep(49.0).expect("sweep"));
+            store.insert(&with_sweep).expect("insert");
+            store.insert(&failed).expect("insert");
+        }
+        let store = Store::open(Some(&path)).expect("reopen");
+        assert_eq!(store.runs(&all()).expect("runs"), vec![failed, with_sweep]);
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn filters_select_by_spec_time_sweep_and_success() {
+        let mut store = Store::open(None).expect("memory");
+        let sweep = store.begin_sweep(0.0).expect("sweep");
+        for (i, workers) in [1, 2, 1, 2, 1].into_iter().enumerate() {
+            let mut run = measured(workers, i as f64);
+            run.success = i != 4;
+            run.sweep_id = (i < 2).then_some(sweep);
+            store.insert(&run).expect("insert");
+        }
+        let mut process = measured(1, 10.0);
+        process.spec.backend = Backend::Process;
+        store.insert(&process).expect("insert");
+        let finished = |filter: RunFilter| -> Vec<f64> {
+            let runs = store.runs(&filter).expect("runs");
+            runs.iter().map(|r| r.finished_at).collect()
+        };
+        let thread = RunFilter {
+            backend: Some(Backend::Thread),
+            ..all()
+        };
+        assert_eq!(finished(thread.clone()), [4.0, 3.0, 2.0, 1.0, 0.0]);
+        let one = RunFilter {
+            workers: Some(1),
+            ..thread.clone()
+        };
+        assert_eq!(finished(one.clone()), [4.0, 2.0, 0.0]);
+        assert_eq!(
+            finished(RunFilter {
+                success_only: true,
+                ..one.clone()
+            }),
+            [2.0, 0.0]
+        );
+        assert_eq!(
+            finished(RunFilter {
+                since: Some(2.0),
+                ..one.clone()
+            }),
+            [4.0, 2.0]
+        );
+        assert_eq!(finished(RunFilter { limit: 2, ..one }), [4.0, 2.0]);
+        assert_eq!(
+            finished(RunFilter {
+                sweep_id: Some(sweep),
+                ..all()
+            }),
+            [1.0, 0.0]
+        );
+        assert_eq!(
+            finished(RunFilter {
+                sync: Some(SyncMode::None),
+                ..all()
+            }),
+            [] as [f64; 0]
+        );
+        assert_eq!(
+            finished(RunFilter {
+                lines: Some(11),
+                ..all()
+            }),
+            [] as [f64; 0]
+        );
+    }
+
+    #[test]
+    fn prune_deletes_runs_and_sweeps_older_than_the_cutoff() {
+        let mut store = Store::open(None).expect("memory");
+        let old = store.begin_sweep(10.0).expect("sweep");
+        store.finish_sweep(old, 20.0).expect("finish");
+        for finished in [15.0, 25.0, 1000.0] {
+            let mut run = measured(1, finished);
+            run.sweep_id = Some(old);
+            store.insert(&run).expect("insert");
+        }
+        assert_eq!(store.prune(100.0).expect("prune"), 2);
+        let runs = store.runs(&all()).expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].finished_at, 1000.0);
+        assert_eq!(
+            runs[0].sweep_id, None,
+            "its sweep went with the retention period"
+        );
+        let sweeps: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sweeps", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(sweeps, 0);
+    }
+
+    #[test]
+    fn a_legacy_json_state_file_is_imported_once_and_moved_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let legacy = dir.path().join(LEGACY_FILE);
+        // The format of earlier versions: no started_at, no sweep_id.
+        let mut old = serde_json::to_value(measured(2, 500.0)).expect("json");
+        old.as_object_mut().expect("object").remove("started_at");
+        let failed = serde_json::json!({
+            "backend": "process", "sync": "none", "workers": 1, "lines": 5, "reread": true,
+            "finished_at": 600.0, "success": false, "failure": {"reason": "timeout", "message": "slow"}
+        });
+        std::fs::write(&legacy, serde_json::to_vec(&[old, failed]).expect("json")).expect("write");
+        let path = dir.path().join(FILE);
+        let mut store = Store::open(Some(&path)).expect("open");
+        store.import_legacy(&legacy).expect("import");
+        let runs = store.runs(&all()).expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            runs[0].failure.as_ref().map(|f| f.reason),
+            Some(FailureReason::Timeout)
+        );
+        assert_eq!((runs[1].started_at, runs[1].finished_at), (499.75, 500.0));
+        assert_eq!(runs[1].measurement, measured(2, 500.0).measurement);
+        assert!(!legacy.exists());
+        assert!(dir.path().join("runs.json.imported").exists());
+
+        store
+            .import_legacy(&legacy)
+            .expect("nothing left to import");
+        assert_eq!(store.runs(&all()).expect("runs").len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_legacy_file_is_set_aside_and_nothing_is_imported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let legacy = dir.path().join(LEGACY_FILE);
+        std::fs::write(&legacy, b"[{\"backend\": tru").expect("write");
+        let mut store = Store::open(None).expect("memory");
+        store.import_legacy(&legacy).expect("set aside, not fatal");
+        assert!(store.runs(&all()).expect("runs").is_empty());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("runs.json.corrupt-")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_database_is_set_aside_and_a_newer_schema_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE);
+        std::fs::write(&path, vec![b'x'; 8192]).expect("garbage");
+        let mut store = Store::open(Some(&path)).expect("a new database");
+        store.insert(&measured(1, 1.0)).expect("usable");
+        assert!(
+            std::fs::read_dir(dir.path())
+                .expect("dir")
+                .filter_map(Result::ok)
+                .any(|e| e
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("history.sqlite.corrupt-"))
+        );
+        store
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .expect("pretend a newer schema");
+        drop(store);
+        let err = Store::open(Some(&path)).err().expect("refused");
+        assert!(
+            matches!(
+                err,
+                StoreError::TooNew {
+                    found: 99,
+                    known: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("move the file aside"), "{err}");
+    }
+}
