@@ -14,10 +14,10 @@ use copybench_exporter::schedule;
 use copybench_exporter::workload::Spec;
 
 /// A successful run of `spec` that ended at `finished_at`, with three CPUs' records.
-fn record(spec: &Spec, finished_at: f64) -> RunRecord {
+fn record(spec: &Spec, sweep_id: Option<i64>, finished_at: f64) -> RunRecord {
     let mut record: RunRecord = serde_json::from_value(serde_json::json!({
         "backend": "thread", "sync": "none", "workers": 1, "lines": 10000, "reread": true,
-        "sweep_id": 1, "started_at": finished_at - 0.3, "finished_at": finished_at,
+        "started_at": finished_at - 0.3, "finished_at": finished_at,
         "success": true, "duration_seconds": 0.3, "lines_per_second": 33333.3, "disorder": 5012,
         "duplicates": 0, "missing": 0, "torn_records": 17, "pids": 3, "threads_min": 1,
         "threads_max": 1, "cpu_records": {"0": 3400, "1": 3300, "5": 3300}, "cpus_used": 3,
@@ -25,6 +25,7 @@ fn record(spec: &Spec, finished_at: f64) -> RunRecord {
     }))
     .expect("record");
     record.spec = *spec;
+    record.sweep_id = sweep_id;
     record
 }
 
@@ -54,12 +55,14 @@ fn main() {
     let mut record_seconds = Vec::with_capacity(per_series * specs.len());
     for sweep in 0..per_series {
         let finished_at = now - (per_series - sweep) as f64 * 300.0;
+        let handle = results.begin_sweep();
         for (i, spec) in specs.iter().enumerate() {
-            let run = record(spec, finished_at + i as f64);
+            let run = record(spec, handle.id, finished_at + i as f64);
             let started = Instant::now();
             results.record(&run).expect("record");
             record_seconds.push(started.elapsed().as_secs_f64());
         }
+        results.finish_sweep(handle);
     }
     let total_runs = record_seconds.len();
 
