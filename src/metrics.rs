@@ -506,28 +506,15 @@ pub fn duration_buckets(lines: u64, reread: bool) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::results::Tally;
-    use crate::workload::{Backend, SyncMode};
+    use crate::run::fixtures::{measured, spec};
 
-    fn spec(workers: u32) -> Spec {
-        Spec {
-            backend: Backend::Thread,
-            sync: SyncMode::Lock,
-            workers,
-            lines: 10,
-            reread: true,
-        }
-    }
-
+    /// A run of [`spec`]`(workers)` that ended at 1000.5 with 5 records on each of `cpus`.
     fn record(workers: u32, cpus: &[u32]) -> RunRecord {
-        let json = serde_json::json!({
-            "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
-            "finished_at": 1000.5, "success": true, "duration_seconds": 0.25, "lines_per_second": 40.0,
-            "disorder": 0, "duplicates": 0, "missing": 0, "torn_records": 0, "pids": 1,
-            "threads_min": 3, "threads_max": 4,
-            "cpu_records": cpus.iter().map(|c| (c.to_string(), serde_json::json!(5))).collect::<serde_json::Map<_, _>>(),
-            "cpus_used": cpus.len(), "cpu_migrations": 2, "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
-        });
-        serde_json::from_value(json).expect("record")
+        let mut record = measured(workers, 1000.5);
+        let output = &mut record.measurement.as_mut().expect("measured").output;
+        output.cpu_records = cpus.iter().map(|&cpu| (cpu, 5)).collect();
+        output.cpus_used = cpus.len() as u64;
+        record
     }
 
     fn state(spec: Spec, latest: Option<RunRecord>) -> SeriesState {

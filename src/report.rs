@@ -131,17 +131,16 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::results::Tally;
+    use crate::run::fixtures::measured;
 
     fn record(workers: u32, seconds: f64) -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "backend": "thread", "sync": "none", "workers": workers, "lines": 10, "reread": true,
-            "finished_at": 5.0, "success": true, "duration_seconds": seconds,
-            "lines_per_second": 10.0 / seconds, "disorder": 3, "duplicates": 0, "missing": 0,
-            "torn_records": 1, "pids": 1, "threads_min": 2, "threads_max": 3,
-            "cpu_records": {"0": 10}, "cpus_used": 1, "cpu_migrations": 0,
-            "voluntary_ctx_switches": 0, "involuntary_ctx_switches": 0
-        }))
-        .expect("record")
+        let mut record = measured(workers, 5.0);
+        record
+            .measurement
+            .as_mut()
+            .expect("measured")
+            .duration_seconds = seconds;
+        record
     }
 
     #[test]
@@ -153,7 +152,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("backend") && lines[0].ends_with("status"));
         assert!(
-            lines[2].contains("2.00x") && lines[2].contains("2-3"),
+            lines[2].contains("2.00x") && lines[2].contains("3-4"),
             "{text}"
         );
 

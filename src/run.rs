@@ -181,6 +181,38 @@ pub fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Records for the unit tests of the modules that read runs.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::RunRecord;
+    use crate::workload::{Backend, Spec, SyncMode};
+
+    /// Threads, lock mode, 10 lines with re-reads: the spec of [`measured`].
+    pub fn spec(workers: u32) -> Spec {
+        Spec {
+            backend: Backend::Thread,
+            sync: SyncMode::Lock,
+            workers,
+            lines: 10,
+            reread: true,
+        }
+    }
+
+    /// A successful 0.25 s run of [`spec`]`(workers)` that ended at `finished_at`, with
+    /// records on CPUs 0 and 13.
+    pub fn measured(workers: u32, finished_at: f64) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
+            "started_at": finished_at - 0.25, "finished_at": finished_at, "success": true,
+            "duration_seconds": 0.25, "lines_per_second": 40.0, "disorder": 1, "duplicates": 0,
+            "missing": 0, "torn_records": 2, "pids": 1, "threads_min": 3, "threads_max": 4,
+            "cpu_records": {"0": 4, "13": 6}, "cpus_used": 2, "cpu_migrations": 2,
+            "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
+        }))
+        .expect("record")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -366,16 +366,7 @@ pub fn speedup(record: &RunRecord, among: &[RunRecord]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(workers: u32) -> Spec {
-        Spec {
-            backend: Backend::Thread,
-            sync: SyncMode::Lock,
-            workers,
-            lines: 10,
-            reread: true,
-        }
-    }
+    use crate::run::fixtures::{measured, spec};
 
     fn run(workers: u32, finished_at: f64, seconds: Option<f64>) -> RunRecord {
         let mut record = RunRecord::failed(
@@ -386,9 +377,8 @@ mod tests {
         );
         record.finished_at = finished_at;
         if let Some(seconds) = seconds {
-            let mut measured = store::tests::measured(workers, finished_at);
-            measured.measurement.as_mut().expect("m").duration_seconds = seconds;
-            record = measured;
+            record = measured(workers, finished_at);
+            record.measurement.as_mut().expect("m").duration_seconds = seconds;
         }
         record
     }

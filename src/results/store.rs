@@ -526,23 +526,11 @@ fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::run::FailureReason;
+    use crate::run::fixtures::measured;
     use crate::workload::{Backend, SyncMode};
-
-    /// A measured run of `workers` threads that ended at `finished_at`.
-    pub(crate) fn measured(workers: u32, finished_at: f64) -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "backend": "thread", "sync": "lock", "workers": workers, "lines": 10, "reread": true,
-            "started_at": finished_at - 0.25, "finished_at": finished_at, "success": true,
-            "duration_seconds": 0.25, "lines_per_second": 40.0, "disorder": 1, "duplicates": 0,
-            "missing": 0, "torn_records": 2, "pids": 1, "threads_min": 3, "threads_max": 4,
-            "cpu_records": {"0": 4, "13": 6}, "cpus_used": 2, "cpu_migrations": 2,
-            "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
-        }))
-        .expect("record")
-    }
 
     fn all() -> RunFilter {
         RunFilter {

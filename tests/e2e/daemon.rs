@@ -31,12 +31,7 @@ pub const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 #[test]
 fn metrics_cover_every_combination_and_pass_promtool() {
     let daemon = start_daemon(TINY, &[]);
-    assert!(
-        wait_for(Duration::from_secs(30), || daemon
-            .sample("copybench_sweeps_total")
-            .is_some_and(|n| n >= 1.0)),
-        "no sweep completed"
-    );
+    assert!(daemon.wait_for_sweep(), "no sweep completed");
     let text = daemon.metrics();
     for backend in ["process", "thread"] {
         for sync in ["none", "lock"] {

@@ -205,12 +205,7 @@ fn sigkill_at_random_moments_loses_no_completed_run() {
 #[test]
 fn the_runs_api_filters_and_refuses_bad_filters_in_one_line() {
     let daemon = start_daemon(TINY, &[]);
-    assert!(
-        wait_for(Duration::from_secs(30), || daemon
-            .sample("copybench_sweeps_total")
-            .is_some_and(|n| n >= 1.0)),
-        "no sweep completed"
-    );
+    assert!(daemon.wait_for_sweep(), "no sweep completed");
     let all = runs(&daemon, "?limit=10000");
     assert!(all.len() >= 8, "{all:?}");
     let finished: Vec<f64> = all

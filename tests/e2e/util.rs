@@ -210,6 +210,14 @@ impl Daemon {
         })
     }
 
+    /// Waits (up to 30 s) until a whole sweep has completed.
+    pub fn wait_for_sweep(&self) -> bool {
+        wait_for(Duration::from_secs(30), || {
+            self.sample("copybench_sweeps_total")
+                .is_some_and(|n| n >= 1.0)
+        })
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
