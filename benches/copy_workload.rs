@@ -7,6 +7,8 @@
 //! - "floor, bytes only" reads the input and writes the task's bytes with one write to an
 //!   output kept open: the least any implementation moves.
 //!
+//! The floors read into a page-aligned buffer, as the workload does.
+//!
 //! Rounds are interleaved so that machine noise hits all alike; the report gives medians and
 //! ratios.
 //!
@@ -14,12 +16,13 @@
 //! COPYBENCH_BENCH_LINES, default 10000).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use copybench_exporter::run;
+use copybench_exporter::workload::aligned::AlignedBuf;
 use copybench_exporter::workload::{Backend, RunOptions, Spec, SyncMode};
 use tokio_util::sync::CancellationToken;
 
@@ -105,13 +108,13 @@ fn floor(dir: &Path, lines: u64, kind: Floor) -> f64 {
         .append(true)
         .open(&output)
         .expect("floor output");
-    let mut buf = Vec::new();
+    // Page-aligned, as the workload's own input buffer is.
+    let mut buf = AlignedBuf::default();
     let mut chunk = Vec::new();
     let start = Instant::now();
     for i in 1..=lines {
-        buf.clear();
         File::open(&input)
-            .and_then(|mut f| f.read_to_end(&mut buf))
+            .and_then(|mut f| buf.read_file(&mut f))
             .expect("floor read");
         chunk.clear();
         match kind {
@@ -134,7 +137,7 @@ fn floor(dir: &Path, lines: u64, kind: Floor) -> f64 {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    std::hint::black_box(&buf);
+    std::hint::black_box(&buf[..]);
     seconds
 }
 

@@ -7,9 +7,11 @@
 //! judging that output is [`crate::verify`]'s job.
 //!
 //! Layout: [`task`] is what one worker does per task, [`coordinator`] hands out tasks and keeps
-//! the turnstile, [`pool`] starts, watches and stops the workers of either backend, and
-//! [`worker`] is the entry point of a worker process.
+//! the turnstile, [`pool`] starts, watches and stops the workers of either backend,
+//! [`worker`] is the entry point of a worker process, and [`aligned`] is the page-aligned
+//! buffer every file read of a run goes into.
 
+pub mod aligned;
 mod coordinator;
 mod pool;
 mod scratch;
@@ -101,7 +103,7 @@ pub struct WorkerStats {
 #[derive(Debug)]
 pub struct RawRun {
     /// The whole output file.
-    pub output: Vec<u8>,
+    pub output: aligned::AlignedBuf,
     /// From the first task handed out to the last task done (monotonic clock).
     pub duration: Duration,
     /// One entry per worker.

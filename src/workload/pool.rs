@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::stat::Mode;
 use nix::unistd::mkfifo;
 
+use super::aligned::AlignedBuf;
 use super::coordinator::Coordinator;
 use super::scratch::Scratch;
 use super::task::{self, Files};
@@ -77,7 +78,9 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
     let busy = workers.iter().filter(|w| w.tasks > 0);
     let first = busy.clone().map(|w| w.first_task_ns).min().unwrap_or(0);
     let last = busy.map(|w| w.last_done_ns).max().unwrap_or(0);
-    let output = std::fs::read(&scratch.files.output)
+    let mut output = AlignedBuf::default();
+    File::open(&scratch.files.output)
+        .and_then(|mut file| output.read_file(&mut file))
         .map_err(|e| WorkloadError::io(format!("read {}", scratch.files.output.display()), e))?;
     Ok(RawRun {
         output,

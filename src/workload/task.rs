@@ -5,7 +5,7 @@
 //! for threads, a pipe to the parent for processes).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use nix::time::{ClockId, clock_gettime};
 use procfs::FromRead;
 use procfs::process::Stat;
 
+use super::aligned::AlignedBuf;
 use super::{SyncMode, WorkerStats};
 
 /// Where the tasks come from and how appends are sequenced.
@@ -93,10 +94,9 @@ fn monotonic_ns() -> io::Result<u64> {
 struct Copier {
     files: Files,
     reread: bool,
-    /// Read buffer for the input (every task when re-reading, once otherwise).
-    input: Vec<u8>,
-    /// How much of `input` the last read filled.
-    input_len: usize,
+    /// Read buffer for the input (every task when re-reading, once otherwise), page-aligned
+    /// so the kernel's copy into it costs the same in every process and run.
+    input: AlignedBuf,
     /// Start offset of each line in `input` when not re-reading, so a lookup is O(1).
     line_starts: Vec<usize>,
     /// `/proc/self/stat`, kept open and re-read from the start for a fresh thread count.
@@ -115,8 +115,7 @@ impl Copier {
         let mut copier = Copier {
             files: files.clone(),
             reread,
-            input: Vec::new(),
-            input_len: 0,
+            input: AlignedBuf::default(),
             line_starts: Vec::new(),
             stat,
             stat_buf: vec![0; 4096],
@@ -128,7 +127,7 @@ impl Copier {
         if !reread {
             copier.load_input()?;
             copier.line_starts = std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', copier.input()).map(|end| end + 1))
+                .chain(memchr::memchr_iter(b'\n', &copier.input).map(|end| end + 1))
                 .collect();
         }
         Ok(copier)
@@ -180,7 +179,7 @@ impl Copier {
     }
 
     fn write_line(&mut self, out: &mut File, task: u64, line: LineRef) -> io::Result<()> {
-        let Some(text) = self.input[..self.input_len].get(line.0..line.1) else {
+        let Some(text) = self.input.get(line.0..line.1) else {
             return Err(missing_line(task, &self.files.input));
         };
         self.buf.clear();
@@ -198,7 +197,7 @@ impl Copier {
             .ok_or_else(|| missing_line(task, &self.files.input))?;
         if self.reread {
             self.load_input()?;
-            return nth_line(self.input(), index)
+            return nth_line(&self.input, index)
                 .ok_or_else(|| missing_line(task, &self.files.input));
         }
         match (self.line_starts.get(index), self.line_starts.get(index + 1)) {
@@ -207,19 +206,13 @@ impl Copier {
         }
     }
 
-    /// Reads the whole input into the reused buffer, reading until end of file. The buffer
-    /// keeps its capacity, so after the first task this is one `read` plus the one that
-    /// finds the end.
+    /// Reads the whole input into the reused buffer: after the first task, one `read` plus
+    /// the one that finds the end.
     fn load_input(&mut self) -> io::Result<()> {
-        self.input_len = File::open(&self.files.input)
-            .and_then(|mut f| read_all(&mut f, &mut self.input))
-            .map_err(|e| context(e, "read", &self.files.input))?;
-        Ok(())
-    }
-
-    /// The input as last read.
-    fn input(&self) -> &[u8] {
-        &self.input[..self.input_len]
+        File::open(&self.files.input)
+            .and_then(|mut f| self.input.read_file(&mut f))
+            .map(drop)
+            .map_err(|e| context(e, "read", &self.files.input))
     }
 
     /// Threads of this process right now, as the kernel reports them in `/proc/self/stat`
@@ -228,24 +221,6 @@ impl Copier {
         let n = self.stat.read_at(&mut self.stat_buf, 0)?;
         let stat = Stat::from_read(&self.stat_buf[..n]).map_err(io::Error::other)?;
         Ok(stat.num_threads)
-    }
-}
-
-/// Reads all of `file` into `buf` and returns how many bytes it holds. `buf` is used as
-/// scratch space of its full length and only grows (doubling) when the file does not fit, so
-/// re-reading the same file costs no allocation or zero-filling.
-fn read_all(file: &mut File, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            buf.resize((buf.len() * 2).max(64 * 1024), 0);
-        }
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(filled),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }
 
