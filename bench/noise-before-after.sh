@@ -37,9 +37,11 @@ runs = {}
 for line in sys.stdin:
     which, backend, record = line.split(" ", 2)
     runs.setdefault((backend, which), []).append(json.loads(record)["duration_seconds"])
-print(f"{len(next(iter(runs.values())))} back-to-back runs each, 1 worker, 10000 lines, alternating")
-print(f"{"":18} {"median s":>9} {"min s":>7} {"max s":>7} {"CV":>6}")
+count = len(next(iter(runs.values())))
+print(f"{count} back-to-back runs each, 1 worker, 10000 lines, alternating")
+print("%-18s %9s %7s %7s %6s" % ("", "median s", "min s", "max s", "CV"))
 for (backend, which), d in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1] != "before")):
     cv = statistics.stdev(d) / statistics.mean(d)
-    print(f"{backend + " " + which:<18} {statistics.median(d):>9.3f} {min(d):>7.3f} {max(d):>7.3f} {cv:>6.1%}")
+    name = backend + " " + which
+    print("%-18s %9.3f %7.3f %7.3f %6.1f%%" % (name, statistics.median(d), min(d), max(d), 100 * cv))
 '

@@ -44,7 +44,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let specs = schedule::combinations(&Workload::default());
+    let specs = schedule::combinations(&Workload::default(), 2);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("history.sqlite");
     let retention = Duration::from_secs(90 * 24 * 3600);
@@ -62,7 +62,7 @@ fn main() {
             results.record(&run).expect("record");
             record_seconds.push(started.elapsed().as_secs_f64());
         }
-        results.finish_sweep(handle);
+        results.finish_sweep(handle, 0.0);
     }
     let total_runs = record_seconds.len();
 
@@ -77,7 +77,7 @@ fn main() {
     let mut snapshot_seconds = Vec::new();
     for _ in 0..21 {
         let started = Instant::now();
-        let snapshot = results.snapshot(&specs).expect("snapshot");
+        let snapshot = results.snapshot(&specs, 0.1).expect("snapshot");
         snapshot_seconds.push(started.elapsed().as_secs_f64());
         assert!(snapshot.series.iter().all(|s| s.latest.is_some()));
     }

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, MAX_WORKERS, Overrides};
+use crate::config::{self, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
+use crate::host::Capacity;
 use crate::results::{Results, StoreError};
 use crate::workload::worker::WorkerArgs;
 use crate::workload::{Backend, RunOptions, SyncMode, WorkloadError};
@@ -77,6 +78,12 @@ pub struct RunArgs {
     /// Pool sizes, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WORKERS)))]
     pub workers: Option<Vec<u32>>,
+    /// Runs of each combination, in shuffled rounds.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_REPEATS)))]
+    pub repeats: Option<u32>,
+    /// Whether to start with one warm-up run that is recorded but not counted.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub warmup: Option<bool>,
     /// Input lines (and tasks) per run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub lines: Option<u64>,
@@ -122,7 +129,11 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let mut workload = config.workload;
     workload.backends = args.backend.clone().unwrap_or(workload.backends);
     workload.sync = args.sync.clone().unwrap_or(workload.sync);
-    workload.workers = args.workers.clone().unwrap_or(workload.workers);
+    if let Some(workers) = &args.workers {
+        workload.workers = Workers::List(workers.clone());
+    }
+    workload.repeats = args.repeats.unwrap_or(workload.repeats);
+    workload.warmup = args.warmup.unwrap_or(workload.warmup);
     workload.lines = args.lines.unwrap_or(workload.lines);
     workload.reread = args.reread.unwrap_or(workload.reread);
     workload.workdir = args.workdir.clone().unwrap_or(workload.workdir);
@@ -138,9 +149,10 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
         config.state.retention,
         metrics::duration_buckets(workload.lines, workload.reread),
     )?;
-    let specs = schedule::combinations(&workload);
+    let specs = schedule::combinations(&workload, Capacity::current().usable());
+    let plan = schedule::plan(&specs, workload.repeats, workload.warmup, &mut rand::rng());
 
-    let progress = indicatif::ProgressBar::new(specs.len() as u64);
+    let progress = indicatif::ProgressBar::new(plan.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -153,12 +165,14 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let results = std::sync::Arc::new(results);
     let sweep_results = std::sync::Arc::clone(&results);
     let sweep_options = options.clone();
+    let analysis = config.analysis.clone();
     let swept = runtime.block_on(async move {
         let sweep = tokio::task::spawn_blocking(move || {
             let stop = sweep_options.cancel.clone();
             let swept = schedule::sweep(
-                &specs,
+                &plan,
                 &sweep_options,
+                &analysis,
                 &sweep_results,
                 &stop,
                 || (),
@@ -189,9 +203,28 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
         return Err(io::Error::other("the run history could not record the sweep").into());
     };
     let records = results.sweep_runs(id)?;
-    if !json {
-        report::table(&mut io::stdout().lock(), &records)?;
+    let points = results.sweep_points(id, &specs, config.analysis.max_cv)?;
+    let mut out = io::stdout().lock();
+    if json {
+        points
+            .iter()
+            .try_for_each(|p| report::point_json_line(&mut out, p))?;
+    } else {
+        writeln!(
+            out,
+            "{} lines{}, {} runs of each combination; ± is the half-width of the median's \
+             confidence interval; disorder with sync=none is the expected race",
+            workload.lines,
+            if workload.reread {
+                ", re-read per task"
+            } else {
+                ""
+            },
+            workload.repeats
+        )?;
+        report::table(&mut out, &points, &records)?;
     }
+    drop(out);
     match io::stdout().flush() {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
         _ => {}

@@ -28,6 +28,9 @@ pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Largest pool size accepted anywhere.
 pub const MAX_WORKERS: u32 = 1024;
 
+/// Most runs of one combination per sweep.
+pub const MAX_REPEATS: u32 = 100;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +67,8 @@ pub struct Config {
     pub probe: Probe,
     /// Optional metric families.
     pub metrics: Metrics,
+    /// Thresholds of the statistics.
+    pub analysis: Analysis,
     /// Persistence of recent runs.
     pub state: State,
     /// Logging.
@@ -96,6 +101,9 @@ pub struct Schedule {
     /// How long a run in progress may finish after SIGTERM.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// The most CPU the workload may use on average, in CPUs (0.02: 2 % of one CPU): when
+    /// the last sweep cost more, the next one waits longer than `interval`.
+    pub max_duty_cycle: f64,
 }
 
 /// `[workload]`
@@ -107,13 +115,118 @@ pub struct Workload {
     /// Sync modes to measure.
     pub sync: Vec<SyncMode>,
     /// Pool sizes to measure.
-    pub workers: Vec<u32>,
+    pub workers: Workers,
     /// Input lines per run.
     pub lines: u64,
     /// Whether each task re-reads the whole input.
     pub reread: bool,
+    /// Runs of each combination per sweep.
+    pub repeats: u32,
+    /// Whether each sweep starts with one run that is recorded but not counted.
+    pub warmup: bool,
     /// Where scratch directories go; empty means the system temp dir.
     pub workdir: PathBuf,
+}
+
+/// `[analysis]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analysis {
+    /// A combination whose runs of one sweep vary more than this (coefficient of variation)
+    /// is flagged noisy.
+    pub max_cv: f64,
+    /// A run throttled by the CPU quota in more than this share of its periods is marked.
+    pub max_throttled_ratio: f64,
+    /// A run that lost more than this share of its wall time, per host CPU, to steal is
+    /// marked.
+    pub max_steal_ratio: f64,
+}
+
+/// Pool sizes: a list, or `"auto"` for 1 up to the usable CPUs plus one oversubscribed size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Workers {
+    /// Sized from the CPU quota and cpuset at each sweep.
+    Auto,
+    /// These sizes.
+    List(Vec<u32>),
+}
+
+/// The most pool sizes `"auto"` makes below the oversubscribed one.
+pub const MAX_AUTO_SIZES: usize = 8;
+
+impl Workers {
+    /// The pool sizes for a host with `usable` CPUs (the lower of quota and cpuset).
+    pub fn sizes(&self, usable: u32) -> Vec<u32> {
+        match self {
+            Workers::List(sizes) => sizes.clone(),
+            Workers::Auto => {
+                let usable = usable.clamp(1, MAX_WORKERS - 1);
+                let mut sizes: Vec<u32> = if usable as usize <= MAX_AUTO_SIZES {
+                    (1..=usable).collect()
+                } else {
+                    // Doublings, then the usable count itself.
+                    let mut sizes: Vec<u32> = std::iter::successors(Some(1u32), |n| {
+                        n.checked_mul(2).filter(|n| *n < usable)
+                    })
+                    .collect();
+                    sizes.truncate(MAX_AUTO_SIZES - 1);
+                    sizes.push(usable);
+                    sizes
+                };
+                sizes.push(usable + 1);
+                sizes
+            }
+        }
+    }
+}
+
+impl Serialize for Workers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Workers::Auto => s.serialize_str("auto"),
+            Workers::List(sizes) => sizes.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// A list item: a size, or the word `auto` (an environment variable's one-item list).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Item {
+            Size(u32),
+            Word(String),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<Item>),
+        }
+        let expected = "a list of pool sizes or \"auto\"";
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom(format!("expected {expected}")))?
+        {
+            Raw::Word(word) if word == "auto" => Ok(Workers::Auto),
+            Raw::List(items) => match &items[..] {
+                [Item::Word(word)] if word == "auto" => Ok(Workers::Auto),
+                _ => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Item::Size(n) => Ok(n),
+                        Item::Word(w) => Err(serde::de::Error::custom(format!(
+                            "{w:?} is not a pool size; expected {expected}"
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(Workers::List),
+            },
+            Raw::Word(word) => Err(serde::de::Error::custom(format!(
+                "{word:?}: expected {expected}"
+            ))),
+        }
+    }
 }
 
 /// `[probe]`
@@ -268,6 +381,7 @@ impl Default for Schedule {
             run_at_start: true,
             run_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            max_duty_cycle: 0.02,
         }
     }
 }
@@ -277,9 +391,11 @@ impl Default for Workload {
         Workload {
             backends: Backend::ALL.to_vec(),
             sync: SyncMode::ALL.to_vec(),
-            workers: vec![1, 2, 3],
+            workers: Workers::List(vec![1, 2, 3]),
             lines: 10_000,
             reread: true,
+            repeats: 5,
+            warmup: true,
             workdir: PathBuf::new(),
         }
     }
@@ -292,6 +408,16 @@ impl Default for Probe {
             max_workers: 8,
             max_lines: 20_000,
             timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Analysis {
+            max_cv: 0.10,
+            max_throttled_ratio: 0.01,
+            max_steal_ratio: 0.05,
         }
     }
 }
@@ -443,16 +569,36 @@ impl Config {
             "workload.sync",
             "must name at least one of none, lock, ordered",
         );
+        if let Workers::List(sizes) = &w.workers {
+            check(
+                !sizes.is_empty(),
+                "workload.workers",
+                "must list at least one pool size, or be \"auto\"",
+            );
+            check(
+                sizes.iter().all(|&n| (1..=MAX_WORKERS).contains(&n)),
+                "workload.workers",
+                &format!("every pool size must be between 1 and {MAX_WORKERS}"),
+            );
+        }
         check(
-            !w.workers.is_empty(),
-            "workload.workers",
-            "must list at least one pool size",
+            (1..=MAX_REPEATS).contains(&w.repeats),
+            "workload.repeats",
+            &format!("must be between 1 and {MAX_REPEATS}"),
         );
         check(
-            w.workers.iter().all(|&n| (1..=MAX_WORKERS).contains(&n)),
-            "workload.workers",
-            &format!("every pool size must be between 1 and {MAX_WORKERS}"),
+            s.max_duty_cycle > 0.0 && s.max_duty_cycle <= 1.0,
+            "schedule.max_duty_cycle",
+            "must be above 0 and at most 1 (one whole CPU)",
         );
+        let a = &self.analysis;
+        for (key, value) in [
+            ("analysis.max_cv", a.max_cv),
+            ("analysis.max_throttled_ratio", a.max_throttled_ratio),
+            ("analysis.max_steal_ratio", a.max_steal_ratio),
+        ] {
+            check((0.0..=1.0).contains(&value), key, "must be between 0 and 1");
+        }
         check(w.lines > 0, "workload.lines", "must be at least 1");
         let pr = &self.probe;
         check(
@@ -574,6 +720,27 @@ mod tests {
     }
 
     #[test]
+    fn workers_are_a_list_or_auto_from_the_file_and_the_environment() {
+        let auto = Config::from_toml_str("[workload]\nworkers = \"auto\"\n").expect("auto");
+        assert_eq!(auto.workload.workers, Workers::Auto);
+        let vars = env(&[("COPYBENCH__WORKLOAD__WORKERS", "auto")]);
+        let from_env = Config::from_sources("", vars, &Overrides::default()).expect("env");
+        assert_eq!(from_env.workload.workers, Workers::Auto);
+        for bad in ["\"many\"", "[1, \"auto\"]", "[1.5]"] {
+            let problems = invalid(&format!("[workload]\nworkers = {bad}\n"));
+            assert!(
+                problems[0].starts_with("workload.workers"),
+                "{bad}: {problems:?}"
+            );
+        }
+        assert_eq!(Workers::Auto.sizes(2), [1, 2, 3]);
+        assert_eq!(Workers::Auto.sizes(0), [1, 2], "at least one CPU");
+        assert_eq!(Workers::Auto.sizes(8), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(Workers::Auto.sizes(48), [1, 2, 4, 8, 16, 32, 48, 49]);
+        assert_eq!(Workers::List(vec![4]).sizes(2), [4]);
+    }
+
+    #[test]
     fn file_then_environment_then_flags() {
         let text =
             "[web]\nlisten_address = \"127.0.0.1:1111\"\n[workload]\nlines = 50\nworkers = [1]\n";
@@ -589,7 +756,7 @@ mod tests {
         let with_env =
             Config::from_sources(text, vars.clone(), &Overrides::default()).expect("env");
         assert_eq!(with_env.web.listen_address.to_string(), "127.0.0.1:2222");
-        assert_eq!(with_env.workload.workers, vec![2, 4]);
+        assert_eq!(with_env.workload.workers, Workers::List(vec![2, 4]));
         assert_eq!(with_env.workload.lines, 50, "file keys not overridden stay");
         assert_eq!(with_env.schedule.interval, Duration::from_secs(1));
 
@@ -629,7 +796,8 @@ mod tests {
     #[test]
     fn impossible_values_name_their_keys() {
         let problems = invalid(
-            "[workload]\nworkers = [0]\nlines = 0\n[schedule]\ninterval = \"0s\"\n[state]\nretention = \"5m\"\n",
+            "[workload]\nworkers = [0]\nlines = 0\nrepeats = 0\n[schedule]\ninterval = \"0s\"\nmax_duty_cycle = 0\n\
+             [state]\nretention = \"5m\"\n[analysis]\nmax_cv = 2\n",
         );
         let joined = problems.join("\n");
         for key in [
@@ -637,6 +805,9 @@ mod tests {
             "workload.lines",
             "schedule.interval",
             "state.retention",
+            "workload.repeats",
+            "schedule.max_duty_cycle",
+            "analysis.max_cv",
         ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }

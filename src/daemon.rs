@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -14,10 +14,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError, Overrides};
+use crate::config::{Config, ConfigError, Overrides, Schedule};
+use crate::host::Capacity;
 use crate::http::{self, Refusal};
-use crate::metrics::{self, ConfigStatus, Metrics};
-use crate::results::{Results, RunFilter, StoreError};
+use crate::metrics::{self, DaemonStatus, Metrics};
+use crate::results::{Results, RunFilter, Snapshot, StoreError};
 use crate::run::{self, FailureReason, RunRecord, unix_now};
 use crate::workload::{RunOptions, Spec};
 use crate::{probe, report, schedule};
@@ -38,7 +39,8 @@ pub struct Daemon {
     config: watch::Sender<Arc<Config>>,
     config_path: Option<PathBuf>,
     overrides: Overrides,
-    config_status: Mutex<ConfigStatus>,
+    /// The reload outcome, the capacity and the interval, as last published.
+    status: Mutex<DaemonStatus>,
     metrics: Metrics,
     results: Results,
     /// Held by whichever run (scheduled or probe) is executing, until its workers are gone.
@@ -87,15 +89,18 @@ impl Daemon {
                 tracing::warn!(dir = %workdir.display(), "cannot look for stale scratch directories: {e}")
             }
         }
+        let status = DaemonStatus {
+            last_reload_ok: true,
+            last_reload_success_at: unix_now(),
+            capacity: Capacity::current(),
+            interval_seconds: config.schedule.interval.as_secs_f64(),
+        };
         let (config, _) = watch::channel(Arc::new(config));
         let daemon = Arc::new(Daemon {
             config,
             config_path,
             overrides,
-            config_status: Mutex::new(ConfigStatus {
-                last_reload_ok: true,
-                last_success_at: unix_now(),
-            }),
+            status: Mutex::new(status),
             metrics,
             results,
             run_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -113,13 +118,30 @@ impl Daemon {
         self.config.borrow().clone()
     }
 
-    /// Re-renders the cached metrics from the results model and the configuration status.
-    /// Reads the history, so it runs off the async runtime or at start-up.
+    fn status(&self) -> std::sync::MutexGuard<'_, DaemonStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configured combinations on this host now (`workers = "auto"` follows the quota).
+    fn specs(&self, config: &Config) -> Vec<Spec> {
+        let capacity = Capacity::current();
+        let usable = capacity.usable();
+        self.status().capacity = capacity;
+        schedule::combinations(&config.workload, usable)
+    }
+
+    /// The configured combinations' latest runs and summaries.
+    fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let config = self.config();
+        let specs = self.specs(&config);
+        self.results.snapshot(&specs, config.analysis.max_cv)
+    }
+
+    /// Re-renders the cached metrics from the results model and the daemon's status. Reads
+    /// the history, so it runs off the async runtime or at start-up.
     fn publish(&self) {
-        let specs = schedule::combinations(&self.config().workload);
-        let status = *self.config_status.lock().unwrap_or_else(|p| p.into_inner());
-        match self.results.snapshot(&specs) {
-            Ok(snapshot) => self.metrics.update(&snapshot, &status),
+        match self.snapshot() {
+            Ok(snapshot) => self.metrics.update(&snapshot, &self.status().clone()),
             Err(e) => tracing::warn!("cannot read the run history for the metrics: {e}"),
         }
     }
@@ -159,10 +181,10 @@ impl Daemon {
             }
         };
         {
-            let mut status = self.config_status.lock().unwrap_or_else(|p| p.into_inner());
+            let mut status = self.status();
             status.last_reload_ok = result.is_ok();
             if result.is_ok() {
-                status.last_success_at = unix_now();
+                status.last_reload_success_at = unix_now();
             }
         }
         let _ = self.blocking(|daemon| daemon.publish()).await;
@@ -178,7 +200,7 @@ impl Daemon {
         let record = self
             .blocking(move |daemon| {
                 let _held = (lock, daemon.metrics.running());
-                run::execute(&spec, &options)
+                run::execute(&spec, &options, &daemon.config().analysis)
             })
             .await;
         Some(record.unwrap_or_else(|_| {
@@ -197,11 +219,12 @@ impl Daemon {
         }
     }
 
-    /// Runs every configured combination once, one run at a time, recording each run and
-    /// publishing the metrics after each.
-    fn sweep(&self) {
+    /// Runs one sweep, one run at a time, recording each run and publishing the metrics after
+    /// each. Returns the CPU time its workers used.
+    fn sweep(&self) -> f64 {
         let config = self.config();
-        let specs = schedule::combinations(&config.workload);
+        let w = &config.workload;
+        let plan = schedule::plan(&self.specs(&config), w.repeats, w.warmup, &mut rand::rng());
         let options = self.run_options(config.schedule.run_timeout, self.kill.clone());
         let hold = || {
             (
@@ -221,10 +244,46 @@ impl Daemon {
             }
             self.publish();
         };
-        if schedule::sweep(&specs, &options, &self.results, &self.stop, hold, each).complete {
-            tracing::info!(seconds = started.elapsed().as_secs_f64(), "sweep done");
+        let swept = schedule::sweep(
+            &plan,
+            &options,
+            &config.analysis,
+            &self.results,
+            &self.stop,
+            hold,
+            each,
+        );
+        if swept.complete {
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                cpu_seconds = swept.cpu_seconds,
+                "sweep done"
+            );
+            self.schedule_next(&config.schedule, swept.cpu_seconds);
             self.publish();
         }
+        swept.cpu_seconds
+    }
+
+    /// Sets the interval in force after a sweep that used `cpu_seconds`, warning when the CPU
+    /// budget stretches it.
+    fn schedule_next(&self, schedule: &Schedule, cpu_seconds: f64) {
+        let budgeted = schedule::next_interval(
+            &Schedule {
+                jitter: Duration::ZERO,
+                ..schedule.clone()
+            },
+            cpu_seconds,
+        );
+        if budgeted > schedule.interval {
+            tracing::warn!(
+                cpu_seconds,
+                max_duty_cycle = schedule.max_duty_cycle,
+                interval = ?budgeted,
+                "the last sweep used more CPU than the budget allows; the next one waits longer"
+            );
+        }
+        self.status().interval_seconds = budgeted.as_secs_f64();
     }
 
     /// Runs sweeps on the schedule until shutdown begins.
@@ -232,7 +291,7 @@ impl Daemon {
         let mut next = if self.config().schedule.run_at_start {
             tokio::time::Instant::now()
         } else {
-            tokio::time::Instant::now() + schedule::jittered(&self.config().schedule)
+            tokio::time::Instant::now() + schedule::next_interval(&self.config().schedule, 0.0)
         };
         loop {
             tokio::select! {
@@ -240,13 +299,17 @@ impl Daemon {
                 () = self.stop.cancelled() => return,
             }
             let started = tokio::time::Instant::now();
-            if self.blocking(|daemon| daemon.sweep()).await.is_err() {
-                tracing::error!("a sweep ended in a panic");
-            }
+            let cpu_seconds = self
+                .blocking(|daemon| daemon.sweep())
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("a sweep ended in a panic");
+                    0.0
+                });
             if self.stop.is_cancelled() {
                 return;
             }
-            next = (started + schedule::jittered(&self.config().schedule))
+            next = (started + schedule::next_interval(&self.config().schedule, cpu_seconds))
                 .max(tokio::time::Instant::now());
         }
     }
@@ -258,13 +321,10 @@ impl http::Exporter for Daemon {
     }
 
     async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {
-        self.blocking(|daemon| {
-            let specs = schedule::combinations(&daemon.config().workload);
-            daemon.results.snapshot(&specs)
-        })
-        .await?
-        .map(|snapshot| report::landing_page(&snapshot.series))
-        .map_err(|e| Refusal::Failed(e.to_string()))
+        self.blocking(|daemon| daemon.snapshot())
+            .await?
+            .map(|snapshot| report::landing_page(&snapshot.series))
+            .map_err(|e| Refusal::Failed(e.to_string()))
     }
 
     async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {

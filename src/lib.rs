@@ -6,9 +6,11 @@
 //! - [`config`]: settings from file, environment and flags, checked once;
 //! - [`schedule`]: which runs a sweep makes, the sweep loop, and when sweeps start;
 //! - [`workload`]: one run of the copy workload with real processes or threads;
+//! - [`host`]: the CPU quota and cpuset, and the throttling, steal and pressure around a run;
 //! - [`verify`]: judges a run's output;
 //! - [`run`]: the record of a run, the one shape every consumer reads;
-//! - [`results`]: what the runs said, over the SQLite run history ([`results::store`]);
+//! - [`results`]: what the runs said, over the SQLite run history ([`results::store`]),
+//!   summarised with the pure functions of [`analysis`];
 //! - [`metrics`]: every published metric, declared once, rendered from the results;
 //! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
 //!   edge over an [`http::Exporter`].
@@ -52,9 +54,11 @@ macro_rules! names {
     };
 }
 
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod host;
 pub mod http;
 pub mod metrics;
 pub mod probe;

@@ -19,7 +19,8 @@ use prometheus::process_collector::ProcessCollector;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
-use crate::results::{SeriesState, Snapshot};
+use crate::host::Capacity;
+use crate::results::{Point, SeriesState, Snapshot};
 use crate::run::{FailureReason, Measurement, RunRecord};
 use crate::workload::Spec;
 
@@ -228,21 +229,122 @@ impl ResultFamilies {
     }
 }
 
-/// How the configuration was last loaded, for the reload metrics.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConfigStatus {
-    /// Whether the last load or reload succeeded.
+/// The daemon's own state that the metrics publish beside the results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonStatus {
+    /// Whether the last configuration load or reload succeeded.
     pub last_reload_ok: bool,
-    /// Unix time of the last successful load.
-    pub last_success_at: f64,
+    /// Unix time of the last successful configuration load.
+    pub last_reload_success_at: f64,
+    /// The CPUs the exporter may use.
+    pub capacity: Capacity,
+    /// Time from one sweep's start to the next, after the CPU budget stretched it (jitter
+    /// aside).
+    pub interval_seconds: f64,
 }
+
+/// A per-spec gauge of a point summary: name, HELP, value.
+type PointGauge = (&'static str, &'static str, fn(&Point) -> Option<f64>);
+
+/// The gauges of a combination's summary in its latest finished sweep.
+const POINT_GAUGES: &[PointGauge] = &[
+    (
+        "copybench_point_runs",
+        "Runs of the combination that count in its latest sweep: successful, undisturbed, not the warm-up.",
+        |p| Some(p.runs as f64),
+    ),
+    (
+        "copybench_point_median_seconds",
+        "Median duration of the combination's runs in its latest sweep.",
+        |p| p.median_seconds,
+    ),
+    (
+        "copybench_point_median_lower_seconds",
+        "Lower bound of the order-statistic confidence interval of the median (95 %, or [min, max] with fewer than 6 runs).",
+        |p| p.median_interval.map(|i| i.lower),
+    ),
+    (
+        "copybench_point_median_upper_seconds",
+        "Upper bound of the order-statistic confidence interval of the median.",
+        |p| p.median_interval.map(|i| i.upper),
+    ),
+    (
+        "copybench_point_min_seconds",
+        "Shortest duration of the combination's runs in its latest sweep.",
+        |p| p.min_seconds,
+    ),
+    (
+        "copybench_point_mad_seconds",
+        "Median absolute deviation of the durations in the latest sweep.",
+        |p| p.mad_seconds,
+    ),
+    (
+        "copybench_point_cv_ratio",
+        "Coefficient of variation of the durations in the latest sweep.",
+        |p| p.cv,
+    ),
+    (
+        "copybench_point_noisy",
+        "1 if the coefficient of variation is above [analysis] max_cv.",
+        |p| Some(f64::from(p.noisy)),
+    ),
+    (
+        "copybench_speedup_ratio",
+        "Median 1-worker duration over this combination's median, in its latest sweep.",
+        |p| p.speedup.map(|s| s.value),
+    ),
+    (
+        "copybench_speedup_lower_ratio",
+        "Lower bound of the 95 % bootstrap interval of the speedup.",
+        |p| p.speedup.map(|s| s.lower),
+    ),
+    (
+        "copybench_speedup_upper_ratio",
+        "Upper bound of the 95 % bootstrap interval of the speedup.",
+        |p| p.speedup.map(|s| s.upper),
+    ),
+    (
+        "copybench_parallel_efficiency_ratio",
+        "Speedup per worker.",
+        |p| p.efficiency.map(|s| s.value),
+    ),
+    (
+        "copybench_parallel_efficiency_lower_ratio",
+        "Lower bound of the 95 % bootstrap interval of the parallel efficiency.",
+        |p| p.efficiency.map(|s| s.lower),
+    ),
+    (
+        "copybench_parallel_efficiency_upper_ratio",
+        "Upper bound of the 95 % bootstrap interval of the parallel efficiency.",
+        |p| p.efficiency.map(|s| s.upper),
+    ),
+    (
+        "copybench_run_throttled",
+        "1 if any run of the combination in its latest sweep was throttled by the CPU quota beyond [analysis] max_throttled_ratio.",
+        |p| Some(f64::from(p.throttled_runs > 0)),
+    ),
+    (
+        "copybench_point_throttled_seconds",
+        "Time the CPU quota held back the combination's runs in its latest sweep.",
+        |p| Some(p.throttled_seconds),
+    ),
+    (
+        "copybench_point_steal_seconds",
+        "Steal time of the host (all CPUs) during the combination's runs in its latest sweep.",
+        |p| Some(p.steal_seconds),
+    ),
+];
 
 /// Every family of the daemon's `/metrics` that changes only when a run ends, a sweep ends
 /// or the configuration is (re)loaded.
-fn cached_families(snapshot: &Snapshot, config: &ConfigStatus, per_cpu: bool) -> Vec<Family> {
+fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) -> Vec<Family> {
     let gauge = |name: &str, help: &str| Family::new(name, help, MetricType::GAUGE);
     let counter = |name: &str, help: &str| Family::new(name, help, MetricType::COUNTER);
     let mut results = ResultFamilies::new(CACHED, per_cpu);
+    let mut points: Vec<Family> = POINT_GAUGES
+        .iter()
+        .map(|(name, help, _)| gauge(name, help))
+        .collect();
     let mut pool = gauge(
         "copybench_pool_workers",
         "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
@@ -270,11 +372,15 @@ fn cached_families(snapshot: &Snapshot, config: &ConfigStatus, per_cpu: bool) ->
         spec,
         latest,
         last_success_at,
+        point,
         tally,
     } in &snapshot.series
     {
         let labels = SeriesLabels::of(spec);
         let l = labels.with(&[]);
+        for (family, (_, _, value)) in points.iter_mut().zip(POINT_GAUGES) {
+            family.gauge(&l, point.as_ref().and_then(value).unwrap_or(f64::NAN));
+        }
         results.add(spec, latest.as_ref().and_then(|r| r.measurement.as_ref()));
         pool.gauge(&l, f64::from(spec.workers));
         success.gauge(&l, latest.as_ref().map_or(0.0, |r| f64::from(r.success)));
@@ -315,12 +421,41 @@ fn cached_families(snapshot: &Snapshot, config: &ConfigStatus, per_cpu: bool) ->
         "copybench_config_last_reload_successful",
         "Whether the last configuration reload succeeded.",
     );
-    reload_ok.gauge(&[], f64::from(config.last_reload_ok));
+    reload_ok.gauge(&[], f64::from(status.last_reload_ok));
     let mut reload_time = gauge(
         "copybench_config_last_reload_success_timestamp_seconds",
         "Unix time of the last successful configuration load.",
     );
-    reload_time.gauge(&[], config.last_success_at);
+    reload_time.gauge(&[], status.last_reload_success_at);
+    let mut calibration = gauge(
+        "copybench_calibration_seconds",
+        "Median time of the latest sweep's calibration runs: a fixed single-thread run of the workload's file operations on 1,000 lines (NaN before the first).",
+    );
+    calibration.gauge(&[], snapshot.calibration_seconds.unwrap_or(f64::NAN));
+    let mut cpu = counter(
+        "copybench_workload_cpu_seconds_total",
+        "CPU time (user and system) the workload's workers used, calibration included.",
+    );
+    cpu.add(&[], |m| {
+        let mut counter = proto::Counter::default();
+        counter.set_value(snapshot.workload_cpu_seconds);
+        m.set_counter(counter);
+    });
+    let mut quota = gauge(
+        "copybench_cpu_quota_cores",
+        "CPU quota of the exporter's cgroup, in cores (+Inf without one).",
+    );
+    quota.gauge(&[], status.capacity.quota_cores.unwrap_or(f64::INFINITY));
+    let mut cpuset = gauge(
+        "copybench_cpuset_cpus",
+        "CPUs in the exporter's affinity mask (cpuset).",
+    );
+    cpuset.gauge(&[], f64::from(status.capacity.cpuset_cpus));
+    let mut interval = gauge(
+        "copybench_schedule_interval_seconds",
+        "Time between sweep starts in force: [schedule] interval, or longer when the last sweep's CPU time would exceed [schedule] max_duty_cycle.",
+    );
+    interval.gauge(&[], status.interval_seconds);
     let mut build_info = gauge(
         "copybench_build_info",
         "A metric with a constant '1' value labeled by version, revision and rustc_version.",
@@ -346,8 +481,14 @@ fn cached_families(snapshot: &Snapshot, config: &ConfigStatus, per_cpu: bool) ->
         reload_ok,
         reload_time,
         build_info,
+        calibration,
+        cpu,
+        quota,
+        cpuset,
+        interval,
     ];
     families.extend(results.into_families());
+    families.extend(points);
     families
 }
 
@@ -380,9 +521,9 @@ impl Metrics {
         })
     }
 
-    /// Re-renders the cached families from `snapshot` and `config`.
-    pub fn update(&self, snapshot: &Snapshot, config: &ConfigStatus) {
-        let text = encode(cached_families(snapshot, config, self.per_cpu));
+    /// Re-renders the cached families from `snapshot` and `status`.
+    pub fn update(&self, snapshot: &Snapshot, status: &DaemonStatus) {
+        let text = encode(cached_families(snapshot, status, self.per_cpu));
         // Swapping under the lock keeps two updates from landing out of order.
         *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(text);
     }
@@ -528,6 +669,9 @@ mod tests {
         SeriesState {
             spec,
             last_success_at: latest.as_ref().filter(|r| r.success).map(|r| r.finished_at),
+            point: latest
+                .as_ref()
+                .map(|r| Point::of(spec, std::slice::from_ref(r), std::slice::from_ref(r), 0.1)),
             latest,
             tally,
         }
@@ -540,10 +684,17 @@ mod tests {
             bounds: vec![0.1, 1.0],
             sweeps_completed: 3,
             last_sweep_seconds: Some(2.5),
+            workload_cpu_seconds: 12.5,
+            calibration_seconds: Some(0.01),
         };
-        let status = ConfigStatus {
+        let status = DaemonStatus {
             last_reload_ok: true,
-            last_success_at: 7.0,
+            last_reload_success_at: 7.0,
+            capacity: Capacity {
+                quota_cores: None,
+                cpuset_cpus: 2,
+            },
+            interval_seconds: 300.0,
         };
         metrics.update(&snapshot, &status);
         String::from_utf8_lossy(&metrics.render()).into_owned()
@@ -565,6 +716,14 @@ mod tests {
         assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="1"} 0"#));
         assert!(text.contains("copybench_sweeps_total 3"));
         assert!(text.contains("copybench_config_last_reload_success_timestamp_seconds 7"));
+        // The encoder writes +Inf as "inf", which Prometheus reads as +Inf.
+        assert!(text.contains("copybench_cpu_quota_cores inf"), "{text}");
+        assert!(text.contains("copybench_cpuset_cpus 2"));
+        assert!(text.contains("copybench_workload_cpu_seconds_total 12.5"));
+        assert!(text.contains("copybench_calibration_seconds 0.01"));
+        assert!(text.contains(
+            r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="1"} NaN"#
+        ));
         assert!(text.contains("process_resident_memory_bytes"));
         assert!(text.contains("copybench_run_in_progress 0"));
     }
@@ -581,6 +740,11 @@ mod tests {
             r#"copybench_run_duration_seconds_bucket{backend="thread",sync="lock",workers="2",le="+Inf"} 1"#,
             r#"copybench_run_duration_seconds_sum{backend="thread",sync="lock",workers="2"} 0.25"#,
             r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#,
+            r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_point_runs{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_speedup_ratio{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_parallel_efficiency_ratio{backend="thread",sync="lock",workers="2"} 0.5"#,
+            r#"copybench_run_throttled{backend="thread",sync="lock",workers="2"} 0"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

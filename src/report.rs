@@ -1,17 +1,18 @@
-//! Shows runs to people and programs: one row formatter serves the `run` command's aligned
-//! table and the landing page's HTML table; JSON lines serve `run --json`.
+//! Shows a sweep to people and programs: one row formatter serves the `run` command's aligned
+//! table and the landing page's HTML table (one row per combination: its summary and its
+//! newest run); JSON lines serve `run --json`.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::results::{self, SeriesState};
+use crate::results::{Point, SeriesState};
 use crate::run::RunRecord;
 use crate::workload::Spec;
 
-/// Column headings of a table of runs.
-pub const HEADER: [&str; 14] = [
-    "backend", "sync", "workers", "seconds", "lines/s", "speedup", "disorder", "dups", "missing",
-    "torn", "cpus", "threads", "pids", "status",
+/// Column headings of a table of combinations.
+pub const HEADER: [&str; 17] = [
+    "backend", "sync", "workers", "runs", "median s", "±", "cv", "lines/s", "speedup", "disorder",
+    "dups", "missing", "torn", "cpus", "threads", "pids", "status",
 ];
 
 /// Writes `record` as one line of JSON.
@@ -20,22 +21,45 @@ pub fn json_line(out: &mut impl Write, record: &RunRecord) -> io::Result<()> {
     writeln!(out)
 }
 
-/// The cells of one row for `spec`: its `record` if it has run (with its speedup against the
-/// 1-worker run among `among`), else dashes and `status`.
-pub fn row(spec: &Spec, record: Option<&RunRecord>, among: &[RunRecord]) -> Vec<String> {
+/// Writes `point` as one line of JSON, marked `"kind": "point"` to tell it from run lines.
+pub fn point_json_line(out: &mut impl Write, point: &Point) -> io::Result<()> {
+    let mut value = serde_json::to_value(point)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("kind".to_owned(), "point".into());
+    }
+    serde_json::to_writer(&mut *out, &value)?;
+    writeln!(out)
+}
+
+/// The cells of one row for `spec`: its summary `point` and, for the output columns and the
+/// status, its `latest` run; dashes and "not run yet" without them.
+pub fn row(spec: &Spec, point: Option<&Point>, latest: Option<&RunRecord>) -> Vec<String> {
+    let dash = || "-".to_owned();
     let mut cells = vec![
         spec.backend.to_string(),
         spec.sync.to_string(),
         spec.workers.to_string(),
     ];
-    let measured = record.and_then(|r| r.measurement.as_ref().map(|m| (r, m)));
-    match measured {
-        Some((r, m)) => {
+    match point {
+        Some(p) => cells.extend([
+            p.runs.to_string(),
+            p.median_seconds.map_or_else(dash, seconds),
+            p.median_interval
+                .map_or_else(dash, |i| format!("±{}", seconds((i.upper - i.lower) / 2.0))),
+            p.cv.map_or_else(dash, |cv| format!("{:.1}%", cv * 100.0)),
+            p.median_seconds
+                .filter(|m| *m > 0.0)
+                .map_or_else(dash, |m| format!("{:.0}", spec.lines as f64 / m)),
+            p.speedup.map_or_else(dash, |s| {
+                format!("{:.2}x ±{:.2}", s.value, (s.upper - s.lower) / 2.0)
+            }),
+        ]),
+        None => cells.extend(std::iter::repeat_n(dash(), 6)),
+    }
+    match latest.and_then(|r| r.measurement.as_ref()) {
+        Some(m) => {
             let o = &m.output;
             cells.extend([
-                format!("{:.3}", m.duration_seconds),
-                format!("{:.0}", m.lines_per_second),
-                results::speedup(r, among).map_or_else(|| "-".to_owned(), |s| format!("{s:.2}x")),
                 o.disorder.to_string(),
                 o.duplicates.to_string(),
                 o.missing.to_string(),
@@ -45,29 +69,63 @@ pub fn row(spec: &Spec, record: Option<&RunRecord>, among: &[RunRecord]) -> Vec<
                 o.pids.to_string(),
             ]);
         }
-        None => cells.extend(std::iter::repeat_n("-".to_owned(), 10)),
+        None => cells.extend(std::iter::repeat_n(dash(), 7)),
     }
-    cells.push(match record {
-        None => "not run yet".to_owned(),
-        Some(RunRecord { failure: None, .. }) => "ok".to_owned(),
-        Some(RunRecord {
-            failure: Some(f), ..
-        }) => format!("FAILED ({}): {}", f.reason, f.message),
-    });
+    cells.push(status(point, latest));
     cells
 }
 
-/// Writes `records` (one sweep) as an aligned table with a header, speedups included.
-pub fn table(out: &mut impl Write, records: &[RunRecord]) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = records
+/// A duration in seconds with three significant digits after the point for short runs.
+fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3}")
+    } else {
+        format!("{s:.4}")
+    }
+}
+
+/// "ok", or what went wrong, and the marks that qualify the numbers.
+fn status(point: Option<&Point>, latest: Option<&RunRecord>) -> String {
+    let mut words = Vec::new();
+    match latest {
+        None => words.push("not run yet".to_owned()),
+        Some(RunRecord {
+            failure: Some(f), ..
+        }) => words.push(format!("FAILED ({}): {}", f.reason, f.message)),
+        Some(_) => words.push("ok".to_owned()),
+    }
+    if let Some(p) = point {
+        if p.failed_runs > 0 {
+            words.push(format!("{} failed", p.failed_runs));
+        }
+        if p.noisy {
+            words.push("NOISY".to_owned());
+        }
+        if p.throttled_runs > 0 {
+            words.push(format!("THROTTLED x{}", p.throttled_runs));
+        }
+        if p.disturbed_runs > p.throttled_runs {
+            words.push(format!("STEAL x{}", p.disturbed_runs - p.throttled_runs));
+        }
+    }
+    words.join(", ")
+}
+
+/// Writes `points` (one sweep's summaries) as an aligned table, each with the sweep's newest
+/// run of its combination from `runs`.
+pub fn table(out: &mut impl Write, points: &[Point], runs: &[RunRecord]) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = points
         .iter()
-        .map(|r| row(&r.spec, Some(r), records))
+        .map(|p| {
+            let latest = runs.iter().rev().find(|r| r.spec == p.spec);
+            row(&p.spec, Some(p), latest)
+        })
         .collect();
     let widths: Vec<usize> = (0..HEADER.len())
         .map(|c| {
             rows.iter()
-                .map(|r| r[c].len())
-                .chain([HEADER[c].len()])
+                .map(|r| r[c].chars().count())
+                .chain([HEADER[c].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -89,13 +147,12 @@ pub fn table(out: &mut impl Write, records: &[RunRecord]) -> io::Result<()> {
     rows.iter().try_for_each(|r| line(r))
 }
 
-/// The landing page: links, and the latest run of every configured spec.
+/// The landing page: links, and the latest summary and run of every configured spec.
 pub fn landing_page(series: &[SeriesState]) -> String {
-    let latest: Vec<RunRecord> = series.iter().filter_map(|s| s.latest.clone()).collect();
     let mut rows = String::new();
     for state in series {
         rows.push_str("<tr>");
-        for cell in row(&state.spec, state.latest.as_ref(), &latest) {
+        for cell in row(&state.spec, state.point.as_ref(), state.latest.as_ref()) {
             let _ = write!(rows, "<td>{}</td>", escape(&cell));
         }
         rows.push_str("</tr>");
@@ -107,7 +164,9 @@ pub fn landing_page(series: &[SeriesState]) -> String {
          <li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/runs\">Recent runs (JSON)</a></li>\
          <li><a href=\"probe?backend=thread&amp;sync=none&amp;workers=2&amp;lines=1000\">Probe example</a></li>\
          <li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
-         <h2>Latest runs</h2><table border=1><tr>{header}</tr>{rows}</table></body></html>\n",
+         <h2>Latest sweep</h2><table border=1><tr>{header}</tr>{rows}</table>\
+         <p>Statistics cover each combination's runs in its latest finished sweep; the output \
+         columns and status, its newest run.</p></body></html>\n",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -145,45 +204,67 @@ mod tests {
 
     #[test]
     fn the_table_and_the_page_show_the_same_cells() {
-        let runs = vec![record(1, 2.0), record(2, 1.0)];
+        let ones: Vec<RunRecord> = [2.0, 2.1, 1.9].map(|s| record(1, s)).to_vec();
+        let mut twos: Vec<RunRecord> = [1.0, 1.1, 0.9].map(|s| record(2, s)).to_vec();
+        twos[2].throttled = true;
+        twos[2].disturbed = true;
+        let points = [
+            Point::of(ones[0].spec, &ones, &ones, 0.1),
+            Point::of(twos[0].spec, &twos, &ones, 0.1),
+        ];
+        let runs: Vec<RunRecord> = ones.iter().chain(&twos).cloned().collect();
         let mut text = Vec::new();
-        table(&mut text, &runs).expect("table");
+        table(&mut text, &points, &runs).expect("table");
         let text = String::from_utf8(text).expect("utf8");
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("backend") && lines[0].ends_with("status"));
         assert!(
-            lines[2].contains("2.00x") && lines[2].contains("3-4"),
+            lines[2].contains("1.90x ±") && lines[2].contains("3-4") && lines[2].contains(" 2 "),
             "{text}"
         );
+        assert!(lines[2].ends_with("ok, THROTTLED x1"), "{text}");
 
         let mut failed = RunRecord::failed(
             &Spec {
                 workers: 3,
-                ..runs[0].spec
+                ..ones[0].spec
             },
             1.0,
             crate::run::FailureReason::Io,
             "disk <full>".to_owned(),
         );
         failed.finished_at = 2.0;
-        let series = |spec: Spec, latest: Option<RunRecord>| SeriesState {
+        let series = |spec: Spec, point: Option<Point>, latest: Option<RunRecord>| SeriesState {
             spec,
             latest,
             last_success_at: None,
+            point,
             tally: Tally::default(),
         };
         let unrun = Spec {
             workers: 4,
-            ..runs[0].spec
+            ..ones[0].spec
         };
         let page = landing_page(&[
-            series(runs[1].spec, Some(runs[1].clone())),
-            series(failed.spec, Some(failed)),
-            series(unrun, None),
-            series(runs[0].spec, Some(runs[0].clone())),
+            series(twos[0].spec, Some(points[1].clone()), twos.last().cloned()),
+            series(failed.spec, None, Some(failed)),
+            series(unrun, None, None),
         ]);
-        assert!(page.contains("<td>2.00x</td>"), "{page}");
+        assert!(page.contains("<td>1.90x ±"), "{page}");
         assert!(page.contains("FAILED (io): disk &lt;full&gt;"), "{page}");
         assert!(page.contains("<td>4</td><td>-</td>") && page.contains("not run yet"));
+    }
+
+    #[test]
+    fn point_lines_are_marked_as_points() {
+        let runs = [record(1, 1.0)];
+        let point = Point::of(runs[0].spec, &runs, &runs, 0.1);
+        let mut out = Vec::new();
+        point_json_line(&mut out, &point).expect("json");
+        let value: serde_json::Value = serde_json::from_slice(&out).expect("parse");
+        assert_eq!(value["kind"], "point");
+        assert_eq!(value["median_seconds"], 1.0);
+        assert_eq!(value["workers"], 1);
+        assert_eq!(value["speedup"]["value"], 1.0);
     }
 }

@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{self, AllowedCpus, Verification};
+use crate::config::Analysis;
+use crate::host::{AllowedCpus, CpuCgroup, Disturbance, Sample};
+use crate::verify::{self, Verification};
 use crate::workload::{self, RawRun, RunOptions, Spec, WorkloadError};
 
 /// Why a run failed; a closed set, so it can be a metric label.
@@ -70,6 +72,9 @@ pub struct Measurement {
     pub voluntary_ctx_switches: u64,
     /// Involuntary context switches of all workers.
     pub involuntary_ctx_switches: u64,
+    /// CPU time of all workers, user and system.
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 /// The record of one run: its parameters, when it ran, and its outcome.
@@ -81,6 +86,9 @@ pub struct RunRecord {
     /// The sweep the run belonged to; none for a run made on its own (a probe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep_id: Option<i64>,
+    /// A sweep's warm-up run: recorded, left out of its summaries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
     /// Unix time the run started, in seconds (0 when unknown, in imported records).
     #[serde(default)]
     pub started_at: f64,
@@ -94,6 +102,17 @@ pub struct RunRecord {
     /// Set when the run completed, even if verification then failed it.
     #[serde(flatten)]
     pub measurement: Option<Measurement>,
+    /// What the host did during the run: throttling, steal, pressure.
+    #[serde(flatten)]
+    pub host: Disturbance,
+    /// Throttled by the CPU quota in more than `[analysis] max_throttled_ratio` of its periods.
+    #[serde(default)]
+    pub throttled: bool,
+    /// Throttled, or lost more than `[analysis] max_steal_ratio` of its time to steal: its
+    /// duration says more about the host than about the workload, so summaries and detectors
+    /// leave it out.
+    #[serde(default)]
+    pub disturbed: bool,
 }
 
 impl RunRecord {
@@ -112,11 +131,15 @@ impl RunRecord {
         RunRecord {
             spec: *spec,
             sweep_id: None,
+            warmup: false,
             started_at,
             finished_at: unix_now(),
             success: failure.is_none(),
             failure,
             measurement,
+            host: Disturbance::default(),
+            throttled: false,
+            disturbed: false,
         }
     }
 
@@ -124,10 +147,39 @@ impl RunRecord {
     pub fn duration_seconds(&self) -> Option<f64> {
         self.measurement.as_ref().map(|m| m.duration_seconds)
     }
+
+    /// Whether the run's duration counts in its sweep's summary: a successful, undisturbed
+    /// run that is not a warm-up.
+    pub fn counts(&self) -> bool {
+        self.success && !self.warmup && !self.disturbed && self.measurement.is_some()
+    }
+
+    /// Sets the host's disturbance of the run and marks it against `analysis`'s thresholds.
+    fn judge(&mut self, host: Disturbance, host_cpus: u32, analysis: &Analysis) {
+        let share = |part: Option<f64>, whole: f64| part.filter(|_| whole > 0.0).map(|p| p / whole);
+        let periods = host.total_periods.map(|p| p as f64).unwrap_or(0.0);
+        let throttled_share = share(host.throttled_periods.map(|t| t as f64), periods);
+        let wall = (self.finished_at - self.started_at) * f64::from(host_cpus.max(1));
+        let steal_share = share(host.steal_seconds, wall);
+        self.throttled = throttled_share.is_some_and(|s| s > analysis.max_throttled_ratio);
+        self.disturbed =
+            self.throttled || steal_share.is_some_and(|s| s > analysis.max_steal_ratio);
+        self.host = host;
+    }
 }
 
-/// Runs `spec` once, verifies the output and returns the record.
-pub fn execute(spec: &Spec, options: &RunOptions) -> RunRecord {
+/// Runs `spec` once, verifies the output, notes what the host did meanwhile (marking the run
+/// against `analysis`'s thresholds) and returns the record.
+pub fn execute(spec: &Spec, options: &RunOptions, analysis: &Analysis) -> RunRecord {
+    let cgroup = CpuCgroup::current();
+    let before = Sample::now(cgroup.as_ref());
+    let mut record = measure_run(spec, options);
+    let after = Sample::now(cgroup.as_ref());
+    record.judge(before.until(&after), after.host_cpus(), analysis);
+    record
+}
+
+fn measure_run(spec: &Spec, options: &RunOptions) -> RunRecord {
     let started_at = unix_now();
     let raw = match workload::execute(spec, options) {
         Ok(raw) => raw,
@@ -171,6 +223,7 @@ fn measure(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measureme
         cpu_migrations: sum(|w| w.cpu_migrations),
         voluntary_ctx_switches: sum(|w| w.voluntary_ctx_switches),
         involuntary_ctx_switches: sum(|w| w.involuntary_ctx_switches),
+        cpu_seconds: sum(|w| w.cpu_ns) as f64 / 1e9,
     }
 }
 
@@ -220,6 +273,10 @@ mod tests {
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 
+    fn run_once(spec: &Spec, options: &RunOptions) -> RunRecord {
+        execute(spec, options, &Analysis::default())
+    }
+
     fn options(workdir: &std::path::Path) -> RunOptions {
         RunOptions {
             workdir: workdir.to_owned(),
@@ -242,7 +299,7 @@ mod tests {
     #[test]
     fn one_thread_writes_every_line_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let record = execute(&spec(SyncMode::None, 1), &options(dir.path()));
+        let record = run_once(&spec(SyncMode::None, 1), &options(dir.path()));
         assert!(record.success, "{:?}", record.failure);
         let m = record.measurement.expect("measurement").output;
         assert_eq!(
@@ -263,7 +320,7 @@ mod tests {
     fn lock_and_ordered_keep_order_with_several_threads() {
         let dir = tempfile::tempdir().expect("tempdir");
         for sync in [SyncMode::Lock, SyncMode::Ordered] {
-            let record = execute(&spec(sync, 3), &options(dir.path()));
+            let record = run_once(&spec(sync, 3), &options(dir.path()));
             assert!(record.success, "{sync}: {:?}", record.failure);
             let m = record.measurement.expect("measurement").output;
             assert_eq!((m.disorder, m.torn_records), (0, 0), "{sync}");
@@ -279,7 +336,7 @@ mod tests {
             reread: false,
             ..spec(SyncMode::Ordered, 2)
         };
-        let record = execute(&spec, &options(dir.path()));
+        let record = run_once(&spec, &options(dir.path()));
         assert!(record.success, "{:?}", record.failure);
         assert_eq!(record.measurement.expect("measurement").output.missing, 0);
     }
@@ -289,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let opts = options(dir.path());
         opts.cancel.cancel();
-        let record = execute(
+        let record = run_once(
             &Spec {
                 lines: 200_000,
                 ..spec(SyncMode::Lock, 2)
@@ -305,7 +362,7 @@ mod tests {
             backend: Backend::Process,
             ..spec(SyncMode::None, 2)
         };
-        let record = execute(&process, &options(dir.path()));
+        let record = run_once(&process, &options(dir.path()));
         let failure = record.failure.expect("failure");
         assert_eq!(failure.reason, FailureReason::Io);
         assert!(
@@ -323,7 +380,7 @@ mod tests {
     #[test]
     fn a_record_round_trips_through_json_with_flat_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let record = execute(&spec(SyncMode::None, 2), &options(dir.path()));
+        let record = run_once(&spec(SyncMode::None, 2), &options(dir.path()));
         let json = serde_json::to_value(&record).expect("json");
         for key in [
             "backend",

@@ -5,38 +5,10 @@
 //! `lineK` and a blank line. Writers that append concurrently can interleave these lines.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
 
-use nix::sched::{CpuSet, sched_getaffinity};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-/// The CPUs this process may run on (its affinity mask), which worker processes inherit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowedCpus(BTreeSet<u32>);
-
-impl AllowedCpus {
-    /// Reads the calling process's affinity mask.
-    pub fn current() -> io::Result<Self> {
-        let set = sched_getaffinity(Pid::from_raw(0)).map_err(io::Error::from)?;
-        let cpus = (0..CpuSet::count())
-            .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
-            .filter_map(|cpu| u32::try_from(cpu).ok())
-            .collect();
-        Ok(AllowedCpus(cpus))
-    }
-
-    /// Whether `cpu` is in the set.
-    pub fn contains(&self, cpu: u32) -> bool {
-        self.0.contains(&cpu)
-    }
-}
-
-impl FromIterator<u32> for AllowedCpus {
-    fn from_iter<I: IntoIterator<Item = u32>>(cpus: I) -> Self {
-        AllowedCpus(cpus.into_iter().collect())
-    }
-}
+use crate::host::AllowedCpus;
 
 /// Everything the output says about a run; flattened into the run record, so these are also
 /// the keys of `run --json` and `/api/v1/runs`.
@@ -281,7 +253,7 @@ mod tests {
 
     #[test]
     fn the_current_affinity_mask_is_not_empty() {
-        let allowed = AllowedCpus::current().expect("sched_getaffinity");
+        let allowed = crate::host::AllowedCpus::current().expect("sched_getaffinity");
         let cpu = nix::sched::sched_getcpu().expect("sched_getcpu");
         assert!(allowed.contains(u32::try_from(cpu).expect("cpu")));
     }

@@ -14,8 +14,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::analysis::stats::{self, Interval};
 use crate::query;
 use crate::run::{FailureReason, RunRecord, unix_now};
 use crate::workload::{Backend, Spec, SyncMode};
@@ -148,8 +149,111 @@ pub struct SeriesState {
     pub latest: Option<RunRecord>,
     /// When its newest successful run ended.
     pub last_success_at: Option<f64>,
+    /// Its runs in the newest finished sweep that ran it, summarised.
+    pub point: Option<Point>,
     /// Its counts since start.
     pub tally: Tally,
+}
+
+/// One combination's runs in one sweep, summarised: the measurement a sweep makes of it.
+/// Only runs that count (successful, undisturbed, not the warm-up) enter the statistics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// The combination.
+    #[serde(flatten)]
+    pub spec: Spec,
+    /// The sweep.
+    pub sweep_id: Option<i64>,
+    /// Runs that count.
+    pub runs: usize,
+    /// Runs that failed.
+    pub failed_runs: usize,
+    /// Runs left out as disturbed (throttled by the quota, or stolen from).
+    pub disturbed_runs: usize,
+    /// Runs throttled by the CPU quota.
+    pub throttled_runs: usize,
+    /// Time held back by the quota over all the runs.
+    pub throttled_seconds: f64,
+    /// Steal over all the runs.
+    pub steal_seconds: f64,
+    /// Median duration.
+    pub median_seconds: Option<f64>,
+    /// Shortest duration.
+    pub min_seconds: Option<f64>,
+    /// Median absolute deviation of the durations.
+    pub mad_seconds: Option<f64>,
+    /// Coefficient of variation of the durations.
+    pub cv: Option<f64>,
+    /// Confidence interval of the median, from order statistics.
+    pub median_interval: Option<Interval>,
+    /// Whether the CV is above `[analysis] max_cv`.
+    pub noisy: bool,
+    /// 1-worker median over this median, with a bootstrap interval.
+    pub speedup: Option<Estimate>,
+    /// Speedup per worker.
+    pub efficiency: Option<Estimate>,
+}
+
+/// A value with its confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    /// The estimate.
+    pub value: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+}
+
+impl Point {
+    /// Summarises `runs` (one combination's runs of one sweep) against `one_worker` (the same
+    /// sweep's runs of its 1-worker combination), flagging a CV above `max_cv`.
+    pub fn of(spec: Spec, runs: &[RunRecord], one_worker: &[RunRecord], max_cv: f64) -> Point {
+        let durations = |runs: &[RunRecord]| -> Vec<f64> {
+            runs.iter()
+                .filter(|r| r.counts())
+                .filter_map(RunRecord::duration_seconds)
+                .collect()
+        };
+        let own = durations(runs);
+        let base = durations(one_worker);
+        let cv = stats::cv(&own);
+        let speedup = stats::median(&base)
+            .zip(stats::median(&own))
+            .filter(|(_, own)| *own > 0.0)
+            .and_then(|(base_median, own_median)| {
+                let interval = stats::ratio_interval(&base, &own)?;
+                Some(Estimate {
+                    value: base_median / own_median,
+                    lower: interval.lower,
+                    upper: interval.upper,
+                })
+            });
+        let per_worker = f64::from(spec.workers.max(1));
+        let counted = |f: fn(&RunRecord) -> bool| runs.iter().filter(|r| !r.warmup && f(r)).count();
+        Point {
+            spec,
+            sweep_id: runs.first().and_then(|r| r.sweep_id),
+            runs: own.len(),
+            failed_runs: counted(|r| !r.success),
+            disturbed_runs: counted(|r| r.success && r.disturbed),
+            throttled_runs: counted(|r| r.throttled),
+            throttled_seconds: runs.iter().filter_map(|r| r.host.throttled_seconds).sum(),
+            steal_seconds: runs.iter().filter_map(|r| r.host.steal_seconds).sum(),
+            median_seconds: stats::median(&own),
+            min_seconds: own.iter().copied().reduce(f64::min),
+            mad_seconds: stats::mad(&own),
+            cv,
+            median_interval: stats::median_interval(&own),
+            noisy: cv.is_some_and(|cv| cv > max_cv),
+            efficiency: speedup.map(|s| Estimate {
+                value: s.value / per_worker,
+                lower: s.lower / per_worker,
+                upper: s.upper / per_worker,
+            }),
+            speedup,
+        }
+    }
 }
 
 /// The state of every configured spec and of the sweeps, as the metrics publish it.
@@ -163,6 +267,10 @@ pub struct Snapshot {
     pub sweeps_completed: u64,
     /// Wall time of the last complete sweep.
     pub last_sweep_seconds: Option<f64>,
+    /// CPU time the workload's workers used since start, calibration included.
+    pub workload_cpu_seconds: f64,
+    /// Median time of the newest sweep's calibration runs.
+    pub calibration_seconds: Option<f64>,
 }
 
 #[derive(Default)]
@@ -170,6 +278,7 @@ struct Counts {
     tallies: HashMap<Spec, Tally>,
     sweeps_completed: u64,
     last_sweep_seconds: Option<f64>,
+    workload_cpu_seconds: f64,
 }
 
 /// The results model over the run history.
@@ -253,16 +362,27 @@ impl Results {
         SweepHandle { id, started }
     }
 
-    /// Ends a sweep that ran to completion, and applies the retention period.
-    pub fn finish_sweep(&self, sweep: SweepHandle) {
+    /// Keeps the median time of a sweep's calibration runs (none if they all failed).
+    pub fn calibrated(&self, sweep: SweepHandle, seconds: Option<f64>) {
+        if let (Some(id), Some(seconds)) = (sweep.id, seconds)
+            && let Err(e) = self.store().calibrate_sweep(id, seconds)
+        {
+            tracing::warn!("cannot keep the calibration of sweep {id}: {e}");
+        }
+    }
+
+    /// Ends a sweep that ran to completion, whose workers used `cpu_seconds`, and applies the
+    /// retention period.
+    pub fn finish_sweep(&self, sweep: SweepHandle, cpu_seconds: f64) {
         let finished = unix_now();
         {
             let mut counts = self.counts();
             counts.sweeps_completed += 1;
             counts.last_sweep_seconds = Some(finished - sweep.started);
+            counts.workload_cpu_seconds += cpu_seconds;
         }
         if let Some(id) = sweep.id
-            && let Err(e) = self.store().finish_sweep(id, finished)
+            && let Err(e) = self.store().finish_sweep(id, finished, cpu_seconds)
         {
             tracing::warn!("cannot record the end of sweep {id}: {e}");
         }
@@ -309,11 +429,27 @@ impl Results {
         Ok(runs)
     }
 
-    /// The newest run, last success and counts of each of `specs`.
-    pub fn snapshot(&self, specs: &[Spec]) -> Result<Snapshot, StoreError> {
+    /// Summaries of `specs` in sweep `id` (the `run` command's sweep), in the order given.
+    pub fn sweep_points(
+        &self,
+        id: i64,
+        specs: &[Spec],
+        max_cv: f64,
+    ) -> Result<Vec<Point>, StoreError> {
+        let store = self.store();
+        specs
+            .iter()
+            .map(|spec| point(&store, *spec, id, max_cv))
+            .collect()
+    }
+
+    /// The newest run, last success, latest summary and counts of each of `specs`.
+    pub fn snapshot(&self, specs: &[Spec], max_cv: f64) -> Result<Snapshot, StoreError> {
         let mut series = Vec::with_capacity(specs.len());
+        let calibration_seconds;
         {
             let store = self.store();
+            calibration_seconds = store.latest_calibration()?;
             for spec in specs {
                 let latest = store.runs(&RunFilter::series(spec, 1))?.pop();
                 let last_success_at = match &latest {
@@ -326,10 +462,15 @@ impl Results {
                         .pop()
                         .map(|run| run.finished_at),
                 };
+                let point = match store.latest_sweep_of(spec)? {
+                    Some(id) => Some(point(&store, *spec, id, max_cv)?),
+                    None => None,
+                };
                 series.push(SeriesState {
                     spec: *spec,
                     latest,
                     last_success_at,
+                    point,
                     tally: Tally::default(),
                 });
             }
@@ -344,8 +485,23 @@ impl Results {
             bounds: self.bounds.clone(),
             sweeps_completed: counts.sweeps_completed,
             last_sweep_seconds: counts.last_sweep_seconds,
+            workload_cpu_seconds: counts.workload_cpu_seconds,
+            calibration_seconds,
         })
     }
+}
+
+/// The summary of `spec`'s runs in sweep `id`, against the same sweep's 1-worker runs.
+fn point(store: &Store, spec: Spec, id: i64, max_cv: f64) -> Result<Point, StoreError> {
+    let in_sweep = |spec: &Spec| {
+        store.runs(&RunFilter {
+            sweep_id: Some(id),
+            ..RunFilter::series(spec, MAX_LIMIT)
+        })
+    };
+    let runs = in_sweep(&spec)?;
+    let one_worker = in_sweep(&Spec { workers: 1, ..spec })?;
+    Ok(Point::of(spec, &runs, &one_worker, max_cv))
 }
 
 /// Speedup of `record` against the successful 1-worker run of the same backend, sync mode and
@@ -427,7 +583,7 @@ mod tests {
             results.record(&record).expect("record");
         }
         let snapshot = results
-            .snapshot(&[spec(1), spec(2), spec(3)])
+            .snapshot(&[spec(1), spec(2), spec(3)], 0.1)
             .expect("snapshot");
         let [one, two, three] = &snapshot.series[..] else {
             panic!("{snapshot:?}")
@@ -468,9 +624,15 @@ mod tests {
             .record(&run(1, unix_now() - 10.0 * day, Some(0.1)))
             .expect("a late arrival");
         let sweep = results.begin_sweep();
-        results.finish_sweep(sweep);
+        results.finish_sweep(sweep, 0.0);
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);
-        assert_eq!(results.snapshot(&[]).expect("snapshot").sweeps_completed, 1);
+        assert_eq!(
+            results
+                .snapshot(&[], 0.1)
+                .expect("snapshot")
+                .sweeps_completed,
+            1
+        );
     }
 
     #[test]

@@ -14,9 +14,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
 use super::RunFilter;
+use crate::host::Disturbance;
 use crate::run::{Failure, Measurement, RunRecord, unix_now};
 use crate::verify::Verification;
 use crate::workload::Spec;
@@ -28,7 +29,8 @@ pub const FILE: &str = "history.sqlite";
 pub const LEGACY_FILE: &str = "runs.json";
 
 /// Schema migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sweeps (
     id INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,
@@ -65,13 +67,29 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_series ON runs (backend, sync, workers, id);
 CREATE INDEX runs_by_time ON runs (finished_at);
 CREATE INDEX runs_by_sweep ON runs (sweep_id);
-"#];
+"#,
+    r#"
+ALTER TABLE runs ADD COLUMN warmup INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN cpu_seconds REAL;
+ALTER TABLE runs ADD COLUMN total_periods INTEGER;
+ALTER TABLE runs ADD COLUMN throttled_periods INTEGER;
+ALTER TABLE runs ADD COLUMN throttled_seconds REAL;
+ALTER TABLE runs ADD COLUMN steal_seconds REAL;
+ALTER TABLE runs ADD COLUMN cpu_pressure_seconds REAL;
+ALTER TABLE runs ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN disturbed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN calibration_seconds REAL;
+ALTER TABLE sweeps ADD COLUMN cpu_seconds REAL;
+"#,
+];
 
 /// The columns of a run row after `id`, in the order [`row_values`] gives them.
 const COLUMNS: &str = "sweep_id, backend, sync, workers, lines, reread, started_at, finished_at, \
     success, failure_reason, failure_message, duration_seconds, lines_per_second, disorder, \
     duplicates, missing, torn_records, pids, threads_min, threads_max, cpu_records, cpus_used, \
-    cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches";
+    cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches, warmup, cpu_seconds, \
+    total_periods, throttled_periods, throttled_seconds, steal_seconds, cpu_pressure_seconds, \
+    throttled, disturbed";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -277,14 +295,66 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Marks sweep `id` finished at `finished_at`.
-    pub fn finish_sweep(&mut self, id: i64, finished_at: f64) -> Result<(), StoreError> {
+    /// Marks sweep `id` finished at `finished_at`, its workers having used `cpu_seconds`.
+    pub fn finish_sweep(
+        &mut self,
+        id: i64,
+        finished_at: f64,
+        cpu_seconds: f64,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE sweeps SET finished_at = ?2 WHERE id = ?1",
-                rusqlite::params![id, finished_at],
+                "UPDATE sweeps SET finished_at = ?2, cpu_seconds = ?3 WHERE id = ?1",
+                rusqlite::params![id, finished_at, cpu_seconds],
             )
             .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Keeps the calibration time of sweep `id`.
+    pub fn calibrate_sweep(&mut self, id: i64, seconds: f64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sweeps SET calibration_seconds = ?2 WHERE id = ?1",
+                rusqlite::params![id, seconds],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// The calibration time of the newest sweep that has one.
+    pub fn latest_calibration(&self) -> Result<Option<f64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT calibration_seconds FROM sweeps WHERE calibration_seconds IS NOT NULL \
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The newest finished sweep that ran `spec`.
+    pub fn latest_sweep_of(&self, spec: &Spec) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT max(r.sweep_id) FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
+                 WHERE s.finished_at IS NOT NULL AND r.backend = ?1 AND r.sync = ?2 \
+                 AND r.workers = ?3 AND r.lines = ?4 AND r.reread = ?5",
+            )
+            .and_then(|mut statement| {
+                statement.query_row(
+                    rusqlite::params![
+                        spec.backend.as_str(),
+                        spec.sync.as_str(),
+                        spec.workers,
+                        saturating_i64(spec.lines),
+                        spec.reread
+                    ],
+                    |row| row.get(0),
+                )
+            })
             .map_err(|e| self.error(e))
     }
 
@@ -413,25 +483,45 @@ fn row_values(r: &RunRecord) -> Vec<Value> {
         }
         None => values.extend(std::iter::repeat_n(Value::Null, 14)),
     }
+    let real = |x: Option<f64>| x.map_or(Value::Null, Value::Real);
+    let count = |n: Option<u64>| n.map_or(Value::Null, int);
+    let h = &r.host;
+    values.extend([
+        Value::Integer(r.warmup.into()),
+        real(r.measurement.as_ref().map(|m| m.cpu_seconds)),
+        count(h.total_periods),
+        count(h.throttled_periods),
+        real(h.throttled_seconds),
+        real(h.steal_seconds),
+        real(h.cpu_pressure_seconds),
+        Value::Integer(r.throttled.into()),
+        Value::Integer(r.disturbed.into()),
+    ]);
     values
 }
 
 /// Reads a row of `id, COLUMNS` back into a record; the error says which value is wrong.
 fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
     let get = |i: usize| -> Result<Value, String> { row.get(i).map_err(|e| e.to_string()) };
-    let int = |i: usize| -> Result<u64, String> {
+    let maybe_int = |i: usize| -> Result<Option<u64>, String> {
         match get(i)? {
-            Value::Integer(n) => u64::try_from(n).map_err(|e| format!("column {i}: {e}")),
+            Value::Integer(n) => u64::try_from(n)
+                .map(Some)
+                .map_err(|e| format!("column {i}: {e}")),
+            Value::Null => Ok(None),
             other => Err(format!("column {i}: expected an integer, found {other:?}")),
         }
     };
-    let real = |i: usize| -> Result<f64, String> {
+    let int = |i: usize| maybe_int(i)?.ok_or_else(|| format!("column {i} is empty"));
+    let maybe_real = |i: usize| -> Result<Option<f64>, String> {
         match get(i)? {
-            Value::Real(x) => Ok(x),
-            Value::Integer(n) => Ok(n as f64),
+            Value::Real(x) => Ok(Some(x)),
+            Value::Integer(n) => Ok(Some(n as f64)),
+            Value::Null => Ok(None),
             other => Err(format!("column {i}: expected a number, found {other:?}")),
         }
     };
+    let real = |i: usize| maybe_real(i)?.ok_or_else(|| format!("column {i} is empty"));
     let text = |i: usize| -> Result<Option<String>, String> {
         match get(i)? {
             Value::Text(s) => Ok(Some(s)),
@@ -474,6 +564,7 @@ fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
             cpu_migrations: int(23)?,
             voluntary_ctx_switches: int(24)?,
             involuntary_ctx_switches: int(25)?,
+            cpu_seconds: maybe_real(27)?.unwrap_or(0.0),
         }),
     };
     Ok(RunRecord {
@@ -487,6 +578,16 @@ fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
         success: int(9)? != 0,
         failure,
         measurement,
+        warmup: int(26)? != 0,
+        host: Disturbance {
+            total_periods: maybe_int(28)?,
+            throttled_periods: maybe_int(29)?,
+            throttled_seconds: maybe_real(30)?,
+            steal_seconds: maybe_real(31)?,
+            cpu_pressure_seconds: maybe_real(32)?,
+        },
+        throttled: int(33)? != 0,
+        disturbed: int(34)? != 0,
     })
 }
 
@@ -635,7 +736,7 @@ mod tests {
     fn prune_deletes_runs_and_sweeps_older_than_the_cutoff() {
         let mut store = Store::open(None).expect("memory");
         let old = store.begin_sweep(10.0).expect("sweep");
-        store.finish_sweep(old, 20.0).expect("finish");
+        store.finish_sweep(old, 20.0, 1.5).expect("finish");
         for finished in [15.0, 25.0, 1000.0] {
             let mut run = measured(1, finished);
             run.sweep_id = Some(old);
@@ -734,7 +835,7 @@ mod tests {
                 err,
                 StoreError::TooNew {
                     found: 99,
-                    known: 1,
+                    known: 2,
                     ..
                 }
             ),

@@ -97,6 +97,8 @@ pub struct WorkerStats {
     pub voluntary_ctx_switches: u64,
     /// Involuntary context switches of the worker (getrusage).
     pub involuntary_ctx_switches: u64,
+    /// CPU time the worker used, user and system, in nanoseconds (getrusage).
+    pub cpu_ns: u64,
 }
 
 /// The raw result of a completed run, before verification.

@@ -80,6 +80,11 @@ pub(crate) fn work(
     stats.cpu_migrations = copier.migrations;
     stats.voluntary_ctx_switches = usage.voluntary_context_switches().try_into().unwrap_or(0);
     stats.involuntary_ctx_switches = usage.involuntary_context_switches().try_into().unwrap_or(0);
+    let nanos = |t: nix::sys::time::TimeVal| {
+        u64::try_from(i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_usec()) * 1000)
+            .unwrap_or(0)
+    };
+    stats.cpu_ns = nanos(usage.user_time()) + nanos(usage.system_time());
     Ok(stats)
 }
 

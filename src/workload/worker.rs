@@ -105,13 +105,14 @@ pub fn main(args: &WorkerArgs) -> io::Result<()> {
     };
     let stats = task::work(&mut queue, &files, args.sync, args.reread)?;
     queue.send(format_args!(
-        "stats {} {} {} {} {} {}",
+        "stats {} {} {} {} {} {} {}",
         stats.tasks,
         stats.first_task_ns,
         stats.last_done_ns,
         stats.cpu_migrations,
         stats.voluntary_ctx_switches,
-        stats.involuntary_ctx_switches
+        stats.involuntary_ctx_switches,
+        stats.cpu_ns
     ))
 }
 
@@ -216,7 +217,7 @@ pub enum ProtocolError {
     /// A turn request outside ordered mode.
     #[error("asked for a turn without a reply channel: {0:?}")]
     NoReplyChannel(String),
-    /// A `stats` line without exactly six numbers.
+    /// A `stats` line without exactly seven numbers.
     #[error("sent bad statistics {0:?}")]
     BadStats(String),
 }
@@ -272,6 +273,7 @@ fn parse_stats(fields: &str) -> Option<WorkerStats> {
         cpu_migrations: numbers.next()??,
         voluntary_ctx_switches: numbers.next()??,
         involuntary_ctx_switches: numbers.next()??,
+        cpu_ns: numbers.next()??,
     };
     numbers.next().is_none().then_some(stats)
 }
@@ -298,7 +300,7 @@ mod tests {
     #[test]
     fn serve_answers_turns_and_returns_the_stats() {
         let coordinator = Coordinator::new(2);
-        let script = "turn 1\ndone 1\nturn 2\ndone 2\nstats 2 10 20 1 5 3\n";
+        let script = "turn 1\ndone 1\nturn 2\ndone 2\nstats 2 10 20 1 5 3 700\n";
         let mut replies = Vec::new();
         let stats = serve(script.as_bytes(), Some(&mut replies), &coordinator).expect("stats");
         assert_eq!(String::from_utf8(replies).expect("utf8"), "go\ngo\n");
@@ -309,6 +311,7 @@ mod tests {
             cpu_migrations: 1,
             voluntary_ctx_switches: 5,
             involuntary_ctx_switches: 3,
+            cpu_ns: 700,
         };
         assert_eq!(stats, expected);
     }

@@ -19,6 +19,8 @@ backends = ["thread"]
 sync = ["none"]
 workers = [1]
 lines = 300
+repeats = 1
+warmup = false
 [probe]
 max_lines = 200000
 "#;
@@ -105,10 +107,8 @@ fn file_then_environment_then_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = IDLE
         .replace("run_at_start = false", "run_at_start = true")
-        .replace(
-            "lines = 300",
-            "lines = 100\n[web]\nlisten_address = \"127.0.0.1:1\"",
-        );
+        .replace("lines = 300", "lines = 100")
+        + "[web]\nlisten_address = \"127.0.0.1:1\"\n";
     let env = [
         ("COPYBENCH__WORKLOAD__LINES", "200"),
         ("COPYBENCH__WEB__LISTEN_ADDRESS", "127.0.0.1:2"),

@@ -289,6 +289,8 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
             "1,2",
             "--lines",
             "200",
+            "--repeats",
+            "2",
             "--workdir",
         ]);
         command.arg(dir.path()).arg("--record").arg(&db);
@@ -300,15 +302,20 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
         String::from_utf8(output.stdout).expect("utf8")
     };
     let table = record(false);
-    assert_eq!(table.lines().count(), 3, "{table}");
+    assert_eq!(
+        table.lines().count(),
+        4,
+        "legend, header, two rows: {table}"
+    );
     let json = record(true);
-    let printed: Vec<serde_json::Value> = json
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert_eq!(printed.len(), 2);
+    let (printed, points) = util::json_lines(json.as_bytes());
+    assert_eq!(
+        (printed.len(), points.len()),
+        (5, 2),
+        "2 x 2 runs and a warm-up"
+    );
     let (check, count) = check_database(&db);
-    assert_eq!((check.as_str(), count), ("ok", 4));
+    assert_eq!((check.as_str(), count), ("ok", 10));
     let conn = rusqlite::Connection::open(&db).expect("open");
     let sweeps: i64 = conn
         .query_row("SELECT count(DISTINCT sweep_id) FROM runs", [], |r| {
@@ -323,6 +330,6 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
             |r| r.get(0),
         )
         .expect("newest");
-    let last = printed[1]["finished_at"].as_f64().expect("finished_at");
+    let last = printed[4]["finished_at"].as_f64().expect("finished_at");
     assert!((last - newest).abs() < 1e-3, "{last} vs {newest}");
 }

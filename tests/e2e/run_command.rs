@@ -17,18 +17,49 @@ fn u(record: &serde_json::Value, key: &str) -> u64 {
 #[test]
 fn one_worker_copies_every_line_in_order_with_both_backends() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (output, records) = run_json(
+    let (output, records, points) = run_json(
         dir.path(),
-        &["--workers", "1", "--sync", "none", "--lines", "500"],
+        &[
+            "--workers",
+            "1",
+            "--sync",
+            "none",
+            "--lines",
+            "500",
+            "--repeats",
+            "3",
+        ],
     );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records.len(),
+        2 * 3 + 1,
+        "3 runs of each backend and a warm-up"
+    );
+    assert_eq!(records.iter().filter(|r| r["warmup"] == true).count(), 1);
+    assert_eq!(points.len(), 2);
+    for p in &points {
+        assert_eq!(p["runs"], 3, "{p}");
+        let (median, lower, upper) = (
+            p["median_seconds"].as_f64().expect("median"),
+            p["median_interval"]["lower"].as_f64().expect("lower"),
+            p["median_interval"]["upper"].as_f64().expect("upper"),
+        );
+        assert!(lower <= median && median <= upper, "{p}");
+        assert!(p["cv"].as_f64().is_some() && p["noisy"].is_boolean(), "{p}");
+    }
     for r in &records {
         assert_eq!(r["success"], true, "{r}");
+        assert!(r["cpu_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+        assert!(r["steal_seconds"].as_f64().is_some(), "{r}");
+        assert!(
+            r["throttled"].is_boolean() && r.get("total_periods").is_some(),
+            "{r}"
+        );
         assert_eq!(
             (u(r, "disorder"), u(r, "duplicates"), u(r, "missing")),
             (0, 0, 0),
@@ -57,9 +88,20 @@ fn one_worker_copies_every_line_in_order_with_both_backends() {
 #[test]
 fn lock_and_ordered_keep_order_with_three_workers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (output, records) = run_json(
+    let (output, records, _) = run_json(
         dir.path(),
-        &["--workers", "3", "--sync", "lock,ordered", "--lines", "600"],
+        &[
+            "--workers",
+            "3",
+            "--sync",
+            "lock,ordered",
+            "--lines",
+            "600",
+            "--repeats",
+            "1",
+            "--warmup",
+            "false",
+        ],
     );
     assert!(
         output.status.success(),
@@ -80,9 +122,18 @@ fn lock_and_ordered_keep_order_with_three_workers() {
 #[test]
 fn process_workers_are_processes_and_thread_workers_are_threads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (output, records) = run_json(
+    let (output, records, _) = run_json(
         dir.path(),
-        &["--workers", "3", "--sync", "none", "--lines", "3000"],
+        &[
+            "--workers",
+            "3",
+            "--sync",
+            "none",
+            "--lines",
+            "3000",
+            "--repeats",
+            "1",
+        ],
     );
     assert!(
         output.status.success(),
@@ -138,12 +189,17 @@ fn table_output_names_every_run() {
     let table = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = table.lines().collect();
     assert!(
-        lines[0].starts_with("backend") && lines[0].contains("speedup"),
+        lines[0].contains("200 lines") && lines[0].contains("5 runs of each combination"),
         "{table}"
     );
-    assert_eq!(lines.len(), 3, "{table}");
     assert!(
-        lines[1].contains("1.00x") && lines[1].ends_with("ok"),
+        lines[1].starts_with("backend") && lines[1].contains("speedup"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[2].contains("1.00x ±"), "{table}");
+    assert!(
+        lines[2].ends_with("ok") || lines[2].ends_with("NOISY"),
         "{table}"
     );
 }
@@ -186,6 +242,10 @@ fn long_process_run(workdir: &std::path::Path) -> (std::process::Child, Vec<i32>
             "3",
             "--lines",
             "100000",
+            "--repeats",
+            "1",
+            "--warmup",
+            "false",
             "--workdir",
         ])
         .arg(workdir)
@@ -214,8 +274,10 @@ fn a_killed_worker_fails_the_run_and_leaves_nothing_behind() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let record: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("one JSON record");
+    let (records, _) = util::json_lines(&output.stdout);
+    let [record] = &records[..] else {
+        panic!("one run record expected: {records:?}")
+    };
     assert_eq!(record["success"], false);
     assert_eq!(record["failure"]["reason"], "worker_exit", "{record}");
     let message = record["failure"]["message"].as_str().expect("message");
@@ -245,8 +307,10 @@ fn ctrl_c_cancels_the_run_and_cleans_up() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let record: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("one JSON record");
+    let (records, _) = util::json_lines(&output.stdout);
+    let [record] = &records[..] else {
+        panic!("one run record expected: {records:?}")
+    };
     assert_eq!(record["failure"]["reason"], "cancelled", "{record}");
     for pid in workers {
         assert!(!exists(pid), "worker {pid} outlived the run");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// A small, fast workload that sweeps every second.
+/// A small, fast workload that sweeps every second, one run of each combination per sweep.
 pub const TINY: &str = r#"
 [schedule]
 interval = "1s"
@@ -15,6 +15,8 @@ backends = ["process", "thread"]
 sync = ["none", "lock"]
 workers = [1, 2]
 lines = 300
+repeats = 1
+warmup = false
 "#;
 
 /// The binary under test.
@@ -31,19 +33,30 @@ pub fn command() -> Command {
     command
 }
 
-/// Runs `copybench_exporter run --json ARGS` in `workdir` and returns its output and records.
-pub fn run_json(workdir: &Path, args: &[&str]) -> (Output, Vec<serde_json::Value>) {
+/// Runs `copybench_exporter run --json ARGS` in `workdir` and returns its output, its run
+/// records and its point summaries.
+pub fn run_json(
+    workdir: &Path,
+    args: &[&str],
+) -> (Output, Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let output = command()
         .args(["run", "--json", "--workdir"])
         .arg(workdir)
         .args(args)
         .output()
         .expect("start copybench_exporter");
-    let records = String::from_utf8_lossy(&output.stdout)
+    let (runs, points) = json_lines(&output.stdout);
+    (output, runs, points)
+}
+
+/// The run records and the point summaries (`"kind": "point"`) of `run --json` output.
+pub fn json_lines(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    String::from_utf8_lossy(stdout)
         .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON record per line"))
-        .collect();
-    (output, records)
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).expect("a JSON object per line")
+        })
+        .partition(|value| value["kind"] != "point")
 }
 
 /// Seconds since the Unix epoch.
