@@ -809,6 +809,41 @@ mod tests {
     }
 
     #[test]
+    fn a_database_of_the_first_schema_is_migrated_with_its_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE);
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("first schema");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO runs (backend, sync, workers, lines, reread, started_at, \
+                 finished_at, success, failure_reason, failure_message) \
+                 VALUES ('process', 'lock', 2, 300, 1, 10.0, 11.0, 0, 'timeout', 'slow')",
+                [],
+            )
+            .expect("a run of the first schema");
+        }
+        let store = Store::open(Some(&path)).expect("migrated");
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let runs = store.runs(&all()).expect("runs");
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!((run.spec.workers, run.finished_at), (2, 11.0));
+        assert_eq!(
+            run.failure.as_ref().map(|f| f.reason),
+            Some(FailureReason::Timeout)
+        );
+        assert!(!run.warmup && !run.throttled && !run.disturbed);
+        assert_eq!(run.host, Disturbance::default());
+    }
+
+    #[test]
     fn a_damaged_database_is_set_aside_and_a_newer_schema_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(FILE);

@@ -4,5 +4,6 @@
 mod daemon;
 mod history;
 mod prometheus;
+mod quota;
 mod run_command;
 mod util;

@@ -1,0 +1,187 @@
+//! A real CPU quota: a cgroup (the v1 `cpu` controller, writable as root on the machines
+//! this runs on) with 0.3 of a CPU. Runs made inside it are marked throttled, with the time
+//! the quota held them back; the same runs outside it are not.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::daemon::IDLE;
+use crate::util::{self, start_daemon, wait_for};
+
+/// Where the v1 `cpu` controller is mounted.
+const CPU_HIERARCHY: &str = "/sys/fs/cgroup/cpu";
+
+/// A child cgroup of the `cpu` hierarchy with a CPU quota, removed when dropped.
+struct QuotaGroup {
+    dir: PathBuf,
+}
+
+impl QuotaGroup {
+    /// Makes the group with a quota of `cores` CPUs. Needs root and the v1 `cpu` controller;
+    /// fails (never skips) without them.
+    fn new(cores: f64) -> QuotaGroup {
+        let dir = PathBuf::from(CPU_HIERARCHY).join(format!(
+            "copybench-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "cannot make the cgroup {} ({e}); this test needs root and the cgroup v1 cpu \
+                 controller mounted at {CPU_HIERARCHY}",
+                dir.display()
+            )
+        });
+        let group = QuotaGroup { dir };
+        group.write("cpu.cfs_period_us", "100000");
+        group.write(
+            "cpu.cfs_quota_us",
+            &format!("{}", (cores * 100_000.0) as u64),
+        );
+        group
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        std::fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|e| panic!("write {value} to {}/{file}: {e}", self.dir.display()));
+    }
+
+    /// Moves the process `pid` (all its threads) into the group.
+    fn enter(&self, pid: u32) {
+        self.write("cgroup.procs", &pid.to_string());
+    }
+
+    /// `copybench_exporter ARGS` started inside the group from its first instruction.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
+            .arg(&self.dir)
+            .arg(util::BIN)
+            .args(args);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("COPYBENCH__") {
+                command.env_remove(key);
+            }
+        }
+        command
+    }
+}
+
+impl Drop for QuotaGroup {
+    fn drop(&mut self) {
+        // Whatever is left goes back to the root group, so the directory can go.
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(PathBuf::from(CPU_HIERARCHY).join("cgroup.procs"), pid);
+            }
+        }
+        let _ = wait_for(Duration::from_secs(5), || {
+            std::fs::remove_dir(&self.dir).is_ok()
+        });
+    }
+}
+
+const RUN: [&str; 14] = [
+    "run",
+    "--json",
+    "--backend",
+    "thread",
+    "--sync",
+    "none",
+    "--workers",
+    "2",
+    "--lines",
+    "4000",
+    "--repeats",
+    "2",
+    "--warmup",
+    "false",
+];
+
+#[test]
+fn runs_under_a_cpu_quota_are_marked_throttled_and_the_same_runs_outside_are_not() {
+    let group = QuotaGroup::new(0.3);
+    let workdir = tempfile::tempdir().expect("tempdir");
+    let inside = group
+        .command(&RUN)
+        .arg("--workdir")
+        .arg(workdir.path())
+        .output()
+        .expect("run inside the group");
+    assert!(inside.status.success(), "{inside:?}");
+    let (runs, points) = util::json_lines(&inside.stdout);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run["throttled"], true, "{run}");
+        assert_eq!(run["disturbed"], true, "{run}");
+        assert!(
+            run["throttled_seconds"].as_f64().is_some_and(|s| s > 0.0),
+            "{run}"
+        );
+        let (throttled, total) = (
+            run["throttled_periods"]
+                .as_u64()
+                .expect("throttled periods"),
+            run["total_periods"].as_u64().expect("periods"),
+        );
+        assert!(throttled > 0 && throttled <= total, "{run}");
+    }
+    assert_eq!(points[0]["throttled_runs"], 2, "{points:?}");
+    assert_eq!(
+        points[0]["runs"], 0,
+        "throttled runs are left out of the statistics"
+    );
+
+    let outside = util::command()
+        .args(RUN)
+        .arg("--workdir")
+        .arg(workdir.path())
+        .output()
+        .expect("run outside");
+    assert!(outside.status.success(), "{outside:?}");
+    let (runs, points) = util::json_lines(&outside.stdout);
+    for run in &runs {
+        assert_eq!(run["throttled"], false, "{run}");
+        assert_eq!(
+            run["throttled_seconds"].as_f64().unwrap_or(0.0),
+            0.0,
+            "{run}"
+        );
+    }
+    assert_eq!(points[0]["runs"], 2);
+}
+
+#[test]
+fn the_daemon_under_a_cpu_quota_reports_the_quota_and_throttled_runs() {
+    let group = QuotaGroup::new(0.3);
+    let config = IDLE
+        .replace("interval = \"1h\"", "interval = \"2s\"")
+        .replace("lines = 300", "lines = 4000")
+        .replace("workers = [1]", "workers = \"auto\"");
+    let daemon = start_daemon(&config, &[]);
+    group.enter(daemon.child.id());
+    assert!(daemon.wait_for_sweep(), "no sweep completed");
+    let metrics = daemon.metrics();
+    assert_eq!(
+        util::sample(&metrics, "copybench_cpu_quota_cores"),
+        Some(0.3)
+    );
+    // One usable CPU: "auto" sweeps 1 worker and one oversubscribed size, 2.
+    let two = r#"{backend="thread",sync="none",workers="2"}"#;
+    assert_eq!(
+        util::sample(&metrics, &format!("copybench_run_throttled{two}")),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        util::sample(&metrics, &format!("copybench_point_throttled_seconds{two}"))
+            .is_some_and(|s| s > 0.0),
+        "{metrics}"
+    );
+    let (_, runs) = daemon.get("/api/v1/runs?workers=2");
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).expect("runs");
+    assert!(runs.iter().any(|r| r["throttled"] == true), "{runs:?}");
+}
