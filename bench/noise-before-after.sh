@@ -23,12 +23,20 @@ after=$root/target/release/copybench_exporter
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# One run per invocation, whatever the build's defaults (builds with repeats take flags).
+single() {
+  if "$1" run --help | grep -q -- --repeats; then echo "--repeats 1 --warmup false"; fi
+}
+before_flags=$(single "$before")
+after_flags=$(single "$after")
 for i in $(seq "$runs"); do
   for backend in process thread; do
     for which in before after; do
-      bin=$before; [ "$which" = after ] && bin=$after
-      "$bin" run --json --backend "$backend" --sync none --workers 1 --lines 10000 \
-        --workdir "$scratch" | sed "s/^/$which $backend /"
+      bin=$before flags=$before_flags
+      [ "$which" = after ] && bin=$after flags=$after_flags
+      # shellcheck disable=SC2086
+      "$bin" run --json --backend "$backend" --sync none --workers 1 --lines 10000 $flags \
+        --workdir "$scratch" | grep -v '"kind":"point"' | sed "s/^/$which $backend /"
     done
   done
 done | python3 -c '

@@ -392,7 +392,7 @@ impl Default for Workload {
             backends: Backend::ALL.to_vec(),
             sync: SyncMode::ALL.to_vec(),
             workers: Workers::List(vec![1, 2, 3]),
-            lines: 10_000,
+            lines: 5_000,
             reread: true,
             repeats: 5,
             warmup: true,
@@ -432,7 +432,7 @@ impl Default for State {
     fn default() -> Self {
         State {
             dir: PathBuf::new(),
-            retention: Duration::from_secs(90 * 24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
