@@ -10,11 +10,13 @@ use clap::{Args, Parser, Subcommand};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::changes;
 use crate::config::{self, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
 use crate::host::Capacity;
 use crate::results::{Results, StoreError};
+use crate::table::Table;
 use crate::workload::worker::WorkerArgs;
-use crate::workload::{Backend, RunOptions, SyncMode, WorkloadError};
+use crate::workload::{Backend, RunOptions, Spec, SyncMode, WorkloadError};
 use crate::{metrics, report, schedule};
 
 /// Measures parallel copy workloads and exports the results as Prometheus metrics.
@@ -61,6 +63,8 @@ pub enum Command {
     },
     /// Print the documented default configuration.
     PrintDefaultConfig,
+    /// Find change points in a series (CSV) or in every series of a run history.
+    Changes(ChangesArgs),
     /// Internal: one worker process of the process backend.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -104,6 +108,124 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 }
+
+/// Arguments of `changes`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["csv", "db"]))]
+pub struct ChangesArgs {
+    /// A series: a header line, then rows; `#` comments; the values in a column named `value`,
+    /// an optional `time` column.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// A run history (SQLite, as the daemon keeps or `run --record` writes): every
+    /// combination's per-sweep medians.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Print one JSON object per change point.
+    #[arg(long)]
+    pub json: bool,
+    /// Points per window of the E-divisive search.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(4..=10_000))]
+    pub window: u32,
+    /// Largest p-value of a change point.
+    #[arg(long, default_value_t = 0.001)]
+    pub max_pvalue: f64,
+    /// Smallest relative change of the means.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_magnitude: f64,
+}
+
+/// Why `changes` could not read its data.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    /// The CSV series.
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    /// The run history.
+    #[error(transparent)]
+    History(#[from] StoreError),
+    /// The run history file does not exist.
+    #[error("{0}: no such run history")]
+    NoHistory(PathBuf),
+    /// Writing the answer.
+    #[error("{0}")]
+    Output(#[from] io::Error),
+}
+
+/// One series and its time axis, as `changes` reads it.
+struct Series {
+    /// Which combination, for a run history's series.
+    spec: Option<Spec>,
+    times: Vec<String>,
+    values: Vec<f64>,
+}
+
+/// Runs `changes`: prints the change points of the series, one line each.
+pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
+    let settings =
+        changes::Settings::new(args.window as usize, args.max_pvalue, args.min_magnitude);
+    let mut all = Vec::new();
+    if let Some(path) = &args.csv {
+        let table = Table::read(path)?;
+        let values = table.numbers("value")?;
+        let times = table
+            .text("time")
+            .unwrap_or_else(|| (0..values.len()).map(|i| i.to_string()).collect());
+        all.push(Series {
+            spec: None,
+            times,
+            values,
+        });
+    }
+    if let Some(path) = &args.db {
+        if !path.is_file() {
+            return Err(ChangesError::NoHistory(path.clone()));
+        }
+        let results = Results::open(Some(path), Duration::MAX, Vec::new())?;
+        for spec in results.specs()? {
+            let points = results.series(&spec, MAX_SERIES)?;
+            all.push(Series {
+                spec: Some(spec),
+                times: points.iter().map(|p| p.time.to_string()).collect(),
+                values: points.iter().map(|p| p.median_seconds).collect(),
+            });
+        }
+    }
+    let mut out = io::stdout().lock();
+    for series in &all {
+        for change in changes::changes(&series.values, &settings) {
+            let time = series.times.get(change.index).cloned().unwrap_or_default();
+            if args.json {
+                let mut line = serde_json::to_value(change).map_err(io::Error::other)?;
+                line["time"] = time.into();
+                if let Some(spec) = &series.spec {
+                    line["backend"] = spec.backend.as_str().into();
+                    line["sync"] = spec.sync.as_str().into();
+                    line["workers"] = spec.workers.into();
+                }
+                writeln!(out, "{line}")?;
+            } else {
+                let name = series.spec.map_or_else(String::new, |s| {
+                    format!("{}/{} workers={}  ", s.backend, s.sync, s.workers)
+                });
+                writeln!(
+                    out,
+                    "{name}index {}  time {time}  {:.6} -> {:.6}  ratio {:.3}  p {:.3e}  {:?}",
+                    change.index,
+                    change.mean_before,
+                    change.mean_after,
+                    change.ratio,
+                    change.pvalue,
+                    change.detector
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most sweeps of one series `changes --db` reads.
+const MAX_SERIES: usize = 10_000;
 
 /// Why the `run` command could not start.
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,9 @@ pub const MAX_WORKERS: u32 = 1024;
 /// Most runs of one combination per sweep.
 pub const MAX_REPEATS: u32 = 100;
 
+/// Most sweeps of one combination the change-point detectors look at.
+pub const MAX_HISTORY: usize = 2000;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -140,6 +143,21 @@ pub struct Analysis {
     /// A run that lost more than this share of its wall time, per host CPU, to steal is
     /// marked.
     pub max_steal_ratio: f64,
+    /// Sweeps per window of the E-divisive change-point search.
+    pub window: usize,
+    /// A change point is kept only below this p-value.
+    pub max_pvalue: f64,
+    /// A change smaller than this share of the mean is not a change.
+    pub min_magnitude: f64,
+    /// The most recent sweeps of each combination the detectors look at.
+    pub history: usize,
+}
+
+impl Analysis {
+    /// The change-point detectors' settings.
+    pub fn detectors(&self) -> crate::analysis::changes::Settings {
+        crate::analysis::changes::Settings::new(self.window, self.max_pvalue, self.min_magnitude)
+    }
 }
 
 /// Pool sizes: a list, or `"auto"` for 1 up to the usable CPUs plus one oversubscribed size.
@@ -418,6 +436,10 @@ impl Default for Analysis {
             max_cv: 0.10,
             max_throttled_ratio: 0.01,
             max_steal_ratio: 0.05,
+            window: 50,
+            max_pvalue: 0.001,
+            min_magnitude: 0.05,
+            history: 200,
         }
     }
 }
@@ -592,10 +614,22 @@ impl Config {
             "must be above 0 and at most 1 (one whole CPU)",
         );
         let a = &self.analysis;
+        check(
+            (4..=1000).contains(&a.window),
+            "analysis.window",
+            "must be between 4 and 1000 sweeps",
+        );
+        check(
+            (a.window..=MAX_HISTORY).contains(&a.history),
+            "analysis.history",
+            &format!("must be between analysis.window and {MAX_HISTORY} sweeps"),
+        );
         for (key, value) in [
             ("analysis.max_cv", a.max_cv),
             ("analysis.max_throttled_ratio", a.max_throttled_ratio),
             ("analysis.max_steal_ratio", a.max_steal_ratio),
+            ("analysis.max_pvalue", a.max_pvalue),
+            ("analysis.min_magnitude", a.min_magnitude),
         ] {
             check((0.0..=1.0).contains(&value), key, "must be between 0 and 1");
         }

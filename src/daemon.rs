@@ -109,6 +109,7 @@ impl Daemon {
             kill: CancellationToken::new(),
             worker_exe,
         });
+        daemon.detect();
         daemon.publish();
         Ok(daemon)
     }
@@ -135,6 +136,16 @@ impl Daemon {
         let config = self.config();
         let specs = self.specs(&config);
         self.results.snapshot(&specs, config.analysis.max_cv)
+    }
+
+    /// Runs the change-point detectors over the configured combinations' history.
+    fn detect(&self) {
+        let config = self.config();
+        let specs = self.specs(&config);
+        let a = &config.analysis;
+        if let Err(e) = self.results.detect(&specs, &a.detectors(), a.history) {
+            tracing::warn!("cannot read the run history for change points: {e}");
+        }
     }
 
     /// Re-renders the cached metrics from the results model and the daemon's status. Reads
@@ -260,6 +271,7 @@ impl Daemon {
                 "sweep done"
             );
             self.schedule_next(&config.schedule, swept.cpu_seconds);
+            self.detect();
             self.publish();
         }
         swept.cpu_seconds
@@ -334,6 +346,12 @@ impl http::Exporter for Daemon {
             .await?
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         serde_json::to_vec(&runs).map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn changes(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
+        let filter = RunFilter::from_query(query).map_err(Refusal::BadRequest)?;
+        serde_json::to_vec(&self.results.changes(&filter))
+            .map_err(|e| Refusal::Failed(e.to_string()))
     }
 
     async fn probe(

@@ -116,6 +116,11 @@ pub trait Exporter: Send + Sync + 'static {
     fn landing_page(self: Arc<Self>) -> impl Future<Output = Result<String, Refusal>> + Send;
     /// The runs that match `query`, as JSON, newest first.
     fn runs(self: Arc<Self>, query: &str) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
+    /// The change points that match `query`, as JSON, newest first.
+    fn changes(
+        self: Arc<Self>,
+        query: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
     /// Runs the probe `query` asks for within the scraper's timeout; its exposition.
     fn probe(
         self: Arc<Self>,
@@ -152,6 +157,10 @@ async fn handle<E: Exporter>(
             .runs(query)
             .await
             .map(|json| answer(StatusCode::OK, "application/json", json)),
+        (&Method::GET, "/api/v1/changes") => exporter
+            .changes(query)
+            .await
+            .map(|json| answer(StatusCode::OK, "application/json", json)),
         (&Method::GET, "/probe") => {
             let scrape_timeout = req
                 .headers()
@@ -165,7 +174,8 @@ async fn handle<E: Exporter>(
         }
         (
             _,
-            "/metrics" | "/" | "/-/healthy" | "/-/ready" | "/-/reload" | "/api/v1/runs" | "/probe",
+            "/metrics" | "/" | "/-/healthy" | "/-/ready" | "/-/reload" | "/api/v1/runs"
+            | "/api/v1/changes" | "/probe",
         ) => Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found")),
     };

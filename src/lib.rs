@@ -16,7 +16,8 @@
 //!   edge over an [`http::Exporter`].
 //!
 //! [`daemon`] wires these together for the long-running exporter; [`cli`] and [`report`]
-//! serve the command line; [`probe`] and [`query`] read what HTTP requests ask for.
+//! serve the command line, with [`table`] reading the offline commands' CSV data sets;
+//! [`probe`] and [`query`] read what HTTP requests ask for.
 
 #![warn(missing_docs)]
 
@@ -67,5 +68,6 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod schedule;
+pub mod table;
 pub mod verify;
 pub mod workload;

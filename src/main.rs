@@ -29,6 +29,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(anyhow::Error::from),
+        Some(Command::Changes(args)) => cli::changes_command(args).map_err(anyhow::Error::from),
         Some(Command::PrintDefaultConfig) => {
             print!("{}", config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)

@@ -20,7 +20,7 @@ use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
 use crate::host::Capacity;
-use crate::results::{Point, SeriesState, Snapshot};
+use crate::results::{Detection, Point, SeriesState, Snapshot};
 use crate::run::{FailureReason, Measurement, RunRecord};
 use crate::workload::Spec;
 
@@ -246,6 +246,33 @@ pub struct DaemonStatus {
 /// A per-spec gauge of a point summary: name, HELP, value.
 type PointGauge = (&'static str, &'static str, fn(&Point) -> Option<f64>);
 
+/// A per-spec gauge of the change-point detectors: name, HELP, value.
+type DetectionGauge = (&'static str, &'static str, fn(&Detection) -> Option<f64>);
+
+/// The gauges of what the change-point detectors said of a combination.
+const DETECTION_GAUGES: &[DetectionGauge] = &[
+    (
+        "copybench_regression_detected",
+        "1 if the latest change point of the combination's per-sweep medians is a slowdown beyond [analysis] min_magnitude, shown by the last two sweeps, and no later change undid it.",
+        |d| Some(f64::from(d.regression.is_some())),
+    ),
+    (
+        "copybench_regression_ratio",
+        "Mean after over mean before at the latest change point (NaN without one).",
+        |d| d.changes.last().map(|c| c.change.ratio),
+    ),
+    (
+        "copybench_regression_pvalue",
+        "P-value of the latest change point (NaN without one).",
+        |d| d.changes.last().map(|c| c.change.pvalue),
+    ),
+    (
+        "copybench_regression_change_timestamp_seconds",
+        "Unix time of the first sweep after the latest change point (NaN without one).",
+        |d| d.changes.last().map(|c| c.time),
+    ),
+];
+
 /// The gauges of a combination's summary in its latest finished sweep.
 const POINT_GAUGES: &[PointGauge] = &[
     (
@@ -345,6 +372,10 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         .iter()
         .map(|(name, help, _)| gauge(name, help))
         .collect();
+    let mut detections: Vec<Family> = DETECTION_GAUGES
+        .iter()
+        .map(|(name, help, _)| gauge(name, help))
+        .collect();
     let mut pool = gauge(
         "copybench_pool_workers",
         "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
@@ -373,6 +404,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         latest,
         last_success_at,
         point,
+        detection,
         tally,
     } in &snapshot.series
     {
@@ -380,6 +412,10 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         let l = labels.with(&[]);
         for (family, (_, _, value)) in points.iter_mut().zip(POINT_GAUGES) {
             family.gauge(&l, point.as_ref().and_then(value).unwrap_or(f64::NAN));
+        }
+        let detection = detection.clone().unwrap_or_default();
+        for (family, (_, _, value)) in detections.iter_mut().zip(DETECTION_GAUGES) {
+            family.gauge(&l, value(&detection).unwrap_or(f64::NAN));
         }
         results.add(spec, latest.as_ref().and_then(|r| r.measurement.as_ref()));
         pool.gauge(&l, f64::from(spec.workers));
@@ -489,6 +525,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
     ];
     families.extend(results.into_families());
     families.extend(points);
+    families.extend(detections);
     families
 }
 
@@ -672,6 +709,7 @@ mod tests {
             point: latest
                 .as_ref()
                 .map(|r| Point::of(spec, std::slice::from_ref(r), std::slice::from_ref(r), 0.1)),
+            detection: None,
             latest,
             tally,
         }
@@ -724,6 +762,12 @@ mod tests {
         assert!(text.contains(
             r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="1"} NaN"#
         ));
+        for line in [
+            r#"copybench_regression_detected{backend="thread",sync="lock",workers="1"} 0"#,
+            r#"copybench_regression_ratio{backend="thread",sync="lock",workers="1"} NaN"#,
+        ] {
+            assert!(text.contains(line), "{line} missing");
+        }
         assert!(text.contains("process_resident_memory_bytes"));
         assert!(text.contains("copybench_run_in_progress 0"));
     }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::results::{Point, SeriesState};
+use crate::results::{Point, SeriesState, TimedChange};
 use crate::run::RunRecord;
 use crate::workload::Spec;
 
@@ -147,8 +147,50 @@ pub fn table(out: &mut impl Write, points: &[Point], runs: &[RunRecord]) -> io::
     rows.iter().try_for_each(|r| line(r))
 }
 
-/// The landing page: links, and the latest summary and run of every configured spec.
+/// The landing page: links, the latest summary and run of every configured spec, and the
+/// change points of their recent history.
 pub fn landing_page(series: &[SeriesState]) -> String {
+    let mut changes: Vec<(&TimedChange, bool)> = series
+        .iter()
+        .filter_map(|s| s.detection.as_ref())
+        .flat_map(|d| {
+            d.changes.iter().map(move |c| {
+                let regression = d.regression.as_ref();
+                (
+                    c,
+                    regression.is_some_and(|r| r.change.index == c.change.index),
+                )
+            })
+        })
+        .collect();
+    changes.sort_by(|a, b| b.0.time.total_cmp(&a.0.time));
+    let mut change_rows = String::new();
+    for (c, regression) in changes.iter().take(50) {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(c.time.max(0.0));
+        let _ = write!(
+            change_rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}x</td>\
+             <td>{:.1e}</td><td>{:?}</td><td>{}</td></tr>",
+            c.spec.backend,
+            c.spec.sync,
+            c.spec.workers,
+            c.sweep_id,
+            humantime::format_rfc3339_seconds(time),
+            c.change.ratio,
+            c.change.pvalue,
+            c.change.detector,
+            if *regression { "REGRESSION" } else { "" }
+        );
+    }
+    let changes_table = if change_rows.is_empty() {
+        "<p>No change points yet.</p>".to_owned()
+    } else {
+        format!(
+            "<table border=1><tr><th>backend</th><th>sync</th><th>workers</th><th>sweep</th>\
+             <th>time</th><th>after/before</th><th>p-value</th><th>detector</th><th></th></tr>\
+             {change_rows}</table>"
+        )
+    };
     let mut rows = String::new();
     for state in series {
         rows.push_str("<tr>");
@@ -166,7 +208,9 @@ pub fn landing_page(series: &[SeriesState]) -> String {
          <li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
          <h2>Latest sweep</h2><table border=1><tr>{header}</tr>{rows}</table>\
          <p>Statistics cover each combination's runs in its latest finished sweep; the output \
-         columns and status, its newest run.</p></body></html>\n",
+         columns and status, its newest run.</p>\
+         <h2>Change points</h2>{changes_table}\
+         <p><a href=\"api/v1/changes\">Change points (JSON)</a></p></body></html>\n",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -239,6 +283,7 @@ mod tests {
             latest,
             last_success_at: None,
             point,
+            detection: None,
             tally: Tally::default(),
         };
         let unrun = Spec {

@@ -2,6 +2,12 @@
 //! that each can be checked against data with a known answer and serve the daemon and the
 //! command line alike.
 //!
-//! - [`stats`]: robust summaries of repeated measurements and their intervals.
+//! - [`stats`]: robust summaries of repeated measurements and their intervals;
+//! - [`edivisive`]: change points in a series, as Apache Otava finds them;
+//! - [`tail`]: a rank test for a slowdown of the last few points;
+//! - [`changes`]: both together, and whether the latest change is a regression.
 
+pub mod changes;
+pub mod edivisive;
 pub mod stats;
+pub mod tail;

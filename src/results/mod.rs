@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::changes::{self, Change};
 use crate::analysis::stats::{self, Interval};
 use crate::query;
 use crate::run::{FailureReason, RunRecord, unix_now};
@@ -45,6 +46,8 @@ pub struct RunFilter {
     pub since: Option<f64>,
     /// Only runs of this sweep.
     pub sweep_id: Option<i64>,
+    /// Only runs of this sweep or later ones.
+    pub from_sweep: Option<i64>,
     /// Only successful runs.
     pub success_only: bool,
     /// At most this many runs.
@@ -61,6 +64,7 @@ impl Default for RunFilter {
             reread: None,
             since: None,
             sweep_id: None,
+            from_sweep: None,
             success_only: false,
             limit: DEFAULT_LIMIT,
         }
@@ -151,8 +155,35 @@ pub struct SeriesState {
     pub last_success_at: Option<f64>,
     /// Its runs in the newest finished sweep that ran it, summarised.
     pub point: Option<Point>,
+    /// What the change-point detectors said after its latest sweep.
+    pub detection: Option<Detection>,
     /// Its counts since start.
     pub tally: Tally,
+}
+
+/// A change in a combination's per-sweep medians, placed in time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimedChange {
+    /// The combination.
+    #[serde(flatten)]
+    pub spec: Spec,
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// The first sweep after the change.
+    pub sweep_id: i64,
+    /// When that sweep started, Unix seconds.
+    pub time: f64,
+}
+
+/// What the change-point detectors said of one combination after its latest sweep.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Detection {
+    /// Every change in its recent history, oldest first.
+    pub changes: Vec<TimedChange>,
+    /// The regression, if the latest change is a slowdown beyond the minimum magnitude that
+    /// the sweep before showed too.
+    pub regression: Option<TimedChange>,
 }
 
 /// One combination's runs in one sweep, summarised: the measurement a sweep makes of it.
@@ -192,6 +223,17 @@ pub struct Point {
     pub speedup: Option<Estimate>,
     /// Speedup per worker.
     pub efficiency: Option<Estimate>,
+}
+
+/// One sweep's median of one combination, a point of the series change points are found in.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// The sweep.
+    pub sweep_id: i64,
+    /// When its first run of the combination started, Unix seconds.
+    pub time: f64,
+    /// The median of its counted runs.
+    pub median_seconds: f64,
 }
 
 /// A value with its confidence interval.
@@ -273,6 +315,9 @@ pub struct Snapshot {
     pub calibration_seconds: Option<f64>,
 }
 
+/// The detections of every combination, as of each one's latest sweep.
+type Detections = HashMap<Spec, Detection>;
+
 #[derive(Default)]
 struct Counts {
     tallies: HashMap<Spec, Tally>,
@@ -285,6 +330,7 @@ struct Counts {
 pub struct Results {
     store: Mutex<Store>,
     counts: Mutex<Counts>,
+    detections: Mutex<Detections>,
     bounds: Vec<f64>,
     retention: Duration,
 }
@@ -324,6 +370,7 @@ impl Results {
         let results = Results {
             store: Mutex::new(store),
             counts: Mutex::default(),
+            detections: Mutex::default(),
             bounds,
             retention,
         };
@@ -429,6 +476,106 @@ impl Results {
         Ok(runs)
     }
 
+    /// Every combination the history holds runs of.
+    pub fn specs(&self) -> Result<Vec<Spec>, StoreError> {
+        self.store().specs()
+    }
+
+    /// The per-sweep medians of `spec` (its counted runs only: successful, undisturbed, not
+    /// warm-ups), oldest first, the last `limit` sweeps that have any.
+    pub fn series(&self, spec: &Spec, limit: usize) -> Result<Vec<SeriesPoint>, StoreError> {
+        let runs = {
+            let store = self.store();
+            let from_sweep = store.nth_latest_sweep(spec, limit)?;
+            store.runs(&RunFilter {
+                from_sweep,
+                ..RunFilter::series(spec, usize::MAX)
+            })?
+        };
+        let mut points: Vec<SeriesPoint> = runs
+            .chunk_by(|a, b| a.sweep_id == b.sweep_id)
+            .filter_map(|sweep| {
+                let sweep_id = sweep[0].sweep_id?;
+                let counted: Vec<f64> = sweep
+                    .iter()
+                    .filter(|r| r.counts())
+                    .filter_map(RunRecord::duration_seconds)
+                    .collect();
+                Some(SeriesPoint {
+                    sweep_id,
+                    time: sweep
+                        .iter()
+                        .map(|r| r.started_at)
+                        .fold(f64::INFINITY, f64::min),
+                    median_seconds: stats::median(&counted)?,
+                })
+            })
+            .take(limit)
+            .collect();
+        points.reverse();
+        Ok(points)
+    }
+
+    fn detections(&self) -> MutexGuard<'_, Detections> {
+        self.detections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the change-point detectors over the last `history` sweeps of each of `specs` and
+    /// keeps what they say; the other combinations' detections are dropped.
+    pub fn detect(
+        &self,
+        specs: &[Spec],
+        settings: &changes::Settings,
+        history: usize,
+    ) -> Result<(), StoreError> {
+        let mut found = Detections::new();
+        for spec in specs {
+            let series = self.series(spec, history)?;
+            let values: Vec<f64> = series.iter().map(|p| p.median_seconds).collect();
+            let timed = |change: Change| {
+                let at = series.get(change.index)?;
+                Some(TimedChange {
+                    spec: *spec,
+                    change,
+                    sweep_id: at.sweep_id,
+                    time: at.time,
+                })
+            };
+            found.insert(
+                *spec,
+                Detection {
+                    changes: changes::changes(&values, settings)
+                        .into_iter()
+                        .filter_map(timed)
+                        .collect(),
+                    regression: changes::confirmed_regression(&values, settings, true, true)
+                        .and_then(timed),
+                },
+            );
+        }
+        *self.detections() = found;
+        Ok(())
+    }
+
+    /// The change points of the combinations the last [`Results::detect`] covered that match
+    /// `filter` (backend, sync, workers, since, limit), newest first.
+    pub fn changes(&self, filter: &RunFilter) -> Vec<TimedChange> {
+        let mut all: Vec<TimedChange> = self
+            .detections()
+            .values()
+            .flat_map(|d| d.changes.iter().cloned())
+            .filter(|c| {
+                filter.backend.is_none_or(|b| b == c.spec.backend)
+                    && filter.sync.is_none_or(|s| s == c.spec.sync)
+                    && filter.workers.is_none_or(|w| w == c.spec.workers)
+                    && filter.since.is_none_or(|t| c.time >= t)
+            })
+            .collect();
+        all.sort_by(|a, b| b.time.total_cmp(&a.time));
+        all.truncate(filter.limit);
+        all
+    }
+
     /// Summaries of `specs` in sweep `id` (the `run` command's sweep), in the order given.
     pub fn sweep_points(
         &self,
@@ -471,10 +618,16 @@ impl Results {
                     latest,
                     last_success_at,
                     point,
+                    detection: None,
                     tally: Tally::default(),
                 });
             }
         }
+        let detections = self.detections();
+        for state in &mut series {
+            state.detection = detections.get(&state.spec).cloned();
+        }
+        drop(detections);
         let counts = self.counts();
         for state in &mut series {
             state.tally = counts.tallies.get(&state.spec).cloned().unwrap_or_default();

@@ -335,6 +335,70 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// The id of the `n`th newest sweep (1 = the newest) with runs of `spec`, or the oldest
+    /// one when there are fewer.
+    pub fn nth_latest_sweep(&self, spec: &Spec, n: usize) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT min(sweep_id) FROM (SELECT DISTINCT sweep_id FROM runs \
+                 WHERE backend = ?1 AND sync = ?2 AND workers = ?3 AND lines = ?4 AND reread = ?5 \
+                 AND sweep_id IS NOT NULL ORDER BY sweep_id DESC LIMIT ?6)",
+            )
+            .and_then(|mut statement| {
+                statement.query_row(
+                    rusqlite::params![
+                        spec.backend.as_str(),
+                        spec.sync.as_str(),
+                        spec.workers,
+                        saturating_i64(spec.lines),
+                        spec.reread,
+                        i64::try_from(n).unwrap_or(i64::MAX)
+                    ],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(|e| self.error(e))
+    }
+
+    /// Every combination with runs in the history.
+    pub fn specs(&self) -> Result<Vec<Spec>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT backend, sync, workers, lines, reread FROM runs \
+                 ORDER BY backend, sync, workers, lines, reread",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, bool>(4)?,
+                ))
+            })
+            .map_err(|e| self.error(e))?;
+        let mut specs = Vec::new();
+        for row in rows {
+            let (backend, sync, workers, lines, reread) = row.map_err(|e| self.error(e))?;
+            let bad = |what: String| StoreError::BadRow {
+                where_: self.name.clone(),
+                id: 0,
+                what,
+            };
+            specs.push(Spec {
+                backend: backend.parse().map_err(bad)?,
+                sync: sync.parse().map_err(bad)?,
+                workers,
+                lines: u64::try_from(lines).map_err(|e| bad(e.to_string()))?,
+                reread,
+            });
+        }
+        Ok(specs)
+    }
+
     /// The newest finished sweep that ran `spec`.
     pub fn latest_sweep_of(&self, spec: &Spec) -> Result<Option<i64>, StoreError> {
         self.conn
@@ -408,10 +472,15 @@ impl Store {
         if let Some(sweep) = filter.sweep_id {
             and("sweep_id =", Value::Integer(sweep));
         }
+        if let Some(sweep) = filter.from_sweep {
+            and("sweep_id >=", Value::Integer(sweep));
+        }
         if filter.success_only {
             sql.push_str(" AND success = 1");
         }
-        let _ = write!(sql, " ORDER BY id DESC LIMIT {}", filter.limit);
+        // A limit beyond what SQLite counts (i64) means none: LIMIT -1.
+        let limit = i64::try_from(filter.limit).unwrap_or(-1);
+        let _ = write!(sql, " ORDER BY id DESC LIMIT {limit}");
         let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(params_from_iter(values), |row| {

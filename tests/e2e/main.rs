@@ -5,5 +5,6 @@ mod daemon;
 mod history;
 mod prometheus;
 mod quota;
+mod regression;
 mod run_command;
 mod util;

@@ -13,14 +13,14 @@ use crate::util::{self, start_daemon, wait_for};
 const CPU_HIERARCHY: &str = "/sys/fs/cgroup/cpu";
 
 /// A child cgroup of the `cpu` hierarchy with a CPU quota, removed when dropped.
-struct QuotaGroup {
+pub struct QuotaGroup {
     dir: PathBuf,
 }
 
 impl QuotaGroup {
     /// Makes the group with a quota of `cores` CPUs. Needs root and the v1 `cpu` controller;
     /// fails (never skips) without them.
-    fn new(cores: f64) -> QuotaGroup {
+    pub fn new(cores: f64) -> QuotaGroup {
         let dir = PathBuf::from(CPU_HIERARCHY).join(format!(
             "copybench-test-{}-{}",
             std::process::id(),
@@ -48,7 +48,7 @@ impl QuotaGroup {
     }
 
     /// Moves the process `pid` (all its threads) into the group.
-    fn enter(&self, pid: u32) {
+    pub fn enter(&self, pid: u32) {
         self.write("cgroup.procs", &pid.to_string());
     }
 

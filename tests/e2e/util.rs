@@ -322,13 +322,29 @@ pub struct Prometheus {
 
 /// Starts Prometheus scraping `target` every second as job `copybench`.
 pub fn start_prometheus(target: &str) -> Prometheus {
+    start_prometheus_with_rules(target, false)
+}
+
+/// Starts Prometheus scraping `target` every second, with the shipped rules evaluated every
+/// second if `rules`.
+pub fn start_prometheus_with_rules(target: &str, rules: bool) -> Prometheus {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
+    let rule_files = if rules {
+        let shipped = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/prometheus/copybench.rules.yml"
+        );
+        std::fs::copy(shipped, dir.path().join("copybench.rules.yml")).expect("copy the rules");
+        "  evaluation_interval: 1s\nrule_files: [copybench.rules.yml]\n"
+    } else {
+        ""
+    };
     let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: copybench\n    static_configs:\n      - targets: ['{target}']\n"
+        "global:\n  scrape_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: copybench\n    static_configs:\n      - targets: ['{target}']\n"
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).expect("write prometheus.yml");

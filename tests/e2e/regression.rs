@@ -1,0 +1,165 @@
+//! Regression detection for real: a daemon builds a history with a short interval, then its
+//! host slows down. Busy processes on its CPUs (a noisy neighbour) make the change-point
+//! detector report a regression and, with a real Prometheus and the shipped rules,
+//! `CopybenchPerformanceRegression` go pending; a CPU quota instead marks the runs throttled,
+//! leaves them out, and the alert stays silent.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use crate::quota::QuotaGroup;
+use crate::util::{self, Daemon, Prometheus, start_daemon, wait_for};
+
+/// One small combination, swept back to back; the CPU budget and the noise flag are relaxed
+/// so that neither gets in the way of the test.
+const CONFIG: &str = r#"
+[schedule]
+interval = "100ms"
+jitter = "0s"
+max_duty_cycle = 1.0
+[workload]
+backends = ["thread"]
+sync = ["none"]
+workers = [1]
+lines = 2000
+repeats = 3
+warmup = false
+[analysis]
+max_cv = 0.5
+"#;
+
+const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
+
+/// Busy-loop processes, killed when dropped.
+struct Neighbour(Vec<Child>);
+
+impl Neighbour {
+    /// One busy loop per CPU of this machine.
+    fn start() -> Neighbour {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Neighbour(
+            (0..cpus)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("start a busy loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until the daemon has completed `n` sweeps (deadline 60 s).
+fn wait_sweeps(daemon: &Daemon, n: f64) -> bool {
+    wait_for(Duration::from_secs(60), || {
+        daemon
+            .sample("copybench_sweeps_total")
+            .is_some_and(|s| s >= n)
+    })
+}
+
+/// The state of alert `name` in `prometheus`, if it is pending or firing.
+fn alert_state(prometheus: &Prometheus, name: &str) -> Option<String> {
+    let (_, body) = util::http("GET", &format!("{}/api/v1/alerts", prometheus.url), &[]);
+    let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+    answer["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .and_then(|a| a["state"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
+    let daemon = start_daemon(CONFIG, &[]);
+    let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
+    assert!(wait_sweeps(&daemon, 25.0), "no history built");
+    let detected = format!("copybench_regression_detected{SERIES}");
+    assert_eq!(
+        daemon.sample(&detected),
+        Some(0.0),
+        "a regression before any slowdown"
+    );
+
+    let neighbour = Neighbour::start();
+    assert!(
+        wait_for(Duration::from_secs(60), || daemon.sample(&detected)
+            == Some(1.0)),
+        "no regression detected; metrics:\n{}",
+        daemon.metrics()
+    );
+    let ratio = daemon
+        .sample(&format!("copybench_regression_ratio{SERIES}"))
+        .expect("ratio");
+    assert!(ratio > 1.05, "ratio {ratio}");
+    let (_, changes) = daemon.get("/api/v1/changes?backend=thread");
+    let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).expect("changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.05)),
+        "{changes:?}"
+    );
+    assert!(daemon.get("/").1.contains("REGRESSION"));
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            alert_state(&prometheus, "CopybenchPerformanceRegression").as_deref() == Some("pending")
+        }),
+        "the alert did not go pending"
+    );
+    drop(neighbour);
+}
+
+#[test]
+fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() {
+    let group = QuotaGroup::new(0.3);
+    let daemon = start_daemon(CONFIG, &[]);
+    let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
+    assert!(wait_sweeps(&daemon, 25.0), "no history built");
+    group.enter(daemon.child.id());
+    let throttled = format!("copybench_run_throttled{SERIES}");
+    assert!(
+        wait_for(Duration::from_secs(60), || daemon.sample(&throttled)
+            == Some(1.0)),
+        "runs under the quota were not marked throttled"
+    );
+    let now = daemon.sample("copybench_sweeps_total").expect("sweeps");
+    assert!(
+        wait_sweeps(&daemon, now + 8.0),
+        "the daemon stopped sweeping"
+    );
+    assert_eq!(
+        daemon.sample(&format!("copybench_regression_detected{SERIES}")),
+        Some(0.0),
+        "throttled runs taken for a regression"
+    );
+    assert!(
+        daemon
+            .sample(&format!("copybench_point_throttled_seconds{SERIES}"))
+            .is_some_and(|s| s > 0.0)
+    );
+    // Once Prometheus has seen the throttled data for a few scrapes, the rules have had it.
+    let seen = format!("min_over_time(copybench_run_throttled{SERIES}[4s]) == 1");
+    assert!(
+        wait_for(Duration::from_secs(30), || !prometheus
+            .vector(&seen)
+            .is_empty()),
+        "Prometheus never saw the throttling"
+    );
+    assert_eq!(
+        alert_state(&prometheus, "CopybenchPerformanceRegression"),
+        None
+    );
+    drop(daemon);
+    drop(group);
+}
