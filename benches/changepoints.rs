@@ -17,6 +17,7 @@
 //! COPYBENCH_BENCH_PVALUE and COPYBENCH_BENCH_MAGNITUDE override the detectors' defaults).
 
 use copybench_exporter::analysis::changes::{self, Settings};
+use copybench_exporter::config::Analysis;
 use copybench_exporter::table::Table;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -149,15 +150,14 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let defaults = Settings::default();
-    let settings = Settings::new(
-        defaults.edivisive.window,
-        env("COPYBENCH_BENCH_PVALUE", defaults.edivisive.max_pvalue),
-        env(
-            "COPYBENCH_BENCH_MAGNITUDE",
-            defaults.edivisive.min_magnitude,
-        ),
-    );
+    // The daemon's defaults, unless overridden.
+    let defaults = Analysis::default();
+    let settings = Analysis {
+        max_pvalue: env("COPYBENCH_BENCH_PVALUE", defaults.max_pvalue),
+        min_magnitude: env("COPYBENCH_BENCH_MAGNITUDE", defaults.min_magnitude),
+        ..defaults
+    }
+    .detectors();
     println!(
         "settings: window {}, max p-value {}, min magnitude {}",
         settings.edivisive.window, settings.edivisive.max_pvalue, settings.edivisive.min_magnitude

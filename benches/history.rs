@@ -1,13 +1,14 @@
 //! The run history's costs on a database the size of a long-running daemon's: recording one
 //! run (one SQLite transaction, as the daemon commits each run), reading a 10,000-run series
-//! back, the snapshot the metrics are rendered from after every run, and the disk used.
+//! back, the snapshot the metrics are rendered from after every run, the change-point
+//! detection after every sweep, and the disk used.
 //!
 //! `cargo bench --bench history` (COPYBENCH_BENCH_RUNS runs per series, default 10000; 18
 //! series, the default sweep's).
 
 use std::time::{Duration, Instant};
 
-use copybench_exporter::config::Workload;
+use copybench_exporter::config::{Analysis, Workload};
 use copybench_exporter::results::{Results, RunFilter};
 use copybench_exporter::run::RunRecord;
 use copybench_exporter::schedule;
@@ -81,6 +82,15 @@ fn main() {
         snapshot_seconds.push(started.elapsed().as_secs_f64());
         assert!(snapshot.series.iter().all(|s| s.latest.is_some()));
     }
+    let analysis = Analysis::default();
+    let mut detect_seconds = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        results
+            .detect(&specs, &analysis.detectors(), analysis.history)
+            .expect("detect");
+        detect_seconds.push(started.elapsed().as_secs_f64());
+    }
     drop(results);
     let bytes: u64 = std::fs::read_dir(dir.path())
         .expect("dir")
@@ -109,6 +119,12 @@ fn main() {
         "  snapshot of {} specs:    median {:.3} ms (rendered after every run)",
         specs.len(),
         ms(median(snapshot_seconds))
+    );
+    println!(
+        "  change points of {} specs over their last {} sweeps: median {:.1} ms (after every sweep)",
+        specs.len(),
+        analysis.history,
+        ms(median(detect_seconds))
     );
     println!(
         "  database size: {:.1} MiB in all, {:.2} MiB per 10,000 runs",

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::changes;
-use crate::config::{self, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
+use crate::config::{self, Analysis, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
 use crate::host::Capacity;
 use crate::results::{Results, StoreError};
 use crate::table::Table;
@@ -125,13 +125,13 @@ pub struct ChangesArgs {
     #[arg(long)]
     pub json: bool,
     /// Points per window of the E-divisive search.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(4..=10_000))]
-    pub window: u32,
+    #[arg(long, default_value_t = Analysis::default().window)]
+    pub window: usize,
     /// Largest p-value of a change point.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = Analysis::default().max_pvalue)]
     pub max_pvalue: f64,
     /// Smallest relative change of the means.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = Analysis::default().min_magnitude)]
     pub min_magnitude: f64,
 }
 
@@ -162,8 +162,13 @@ struct Series {
 
 /// Runs `changes`: prints the change points of the series, one line each.
 pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
-    let settings =
-        changes::Settings::new(args.window as usize, args.max_pvalue, args.min_magnitude);
+    let settings = Analysis {
+        window: args.window.max(4),
+        max_pvalue: args.max_pvalue,
+        min_magnitude: args.min_magnitude,
+        ..Analysis::default()
+    }
+    .detectors();
     let mut all = Vec::new();
     if let Some(path) = &args.csv {
         let table = Table::read(path)?;

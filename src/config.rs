@@ -437,7 +437,7 @@ impl Default for Analysis {
             max_throttled_ratio: 0.01,
             max_steal_ratio: 0.05,
             window: 50,
-            max_pvalue: 0.001,
+            max_pvalue: 0.0001,
             min_magnitude: 0.05,
             history: 200,
         }

@@ -35,7 +35,7 @@ impl Default for Settings {
             min_k: 3,
             max_k: 10,
             window: 50,
-            min_before: 10,
+            min_before: 20,
             max_pvalue: 0.001,
             min_magnitude: 0.05,
         }

@@ -81,6 +81,10 @@ ALTER TABLE runs ADD COLUMN disturbed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sweeps ADD COLUMN calibration_seconds REAL;
 ALTER TABLE sweeps ADD COLUMN cpu_seconds REAL;
 "#,
+    // Per-series lookups by sweep: the latest sweep of a combination, its runs, its history.
+    r#"
+CREATE INDEX runs_by_series_sweep ON runs (backend, sync, workers, lines, reread, sweep_id);
+"#,
 ];
 
 /// The columns of a run row after `id`, in the order [`row_values`] gives them.
@@ -403,21 +407,24 @@ impl Store {
     pub fn latest_sweep_of(&self, spec: &Spec) -> Result<Option<i64>, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT max(r.sweep_id) FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
+                "SELECT r.sweep_id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
                  WHERE s.finished_at IS NOT NULL AND r.backend = ?1 AND r.sync = ?2 \
-                 AND r.workers = ?3 AND r.lines = ?4 AND r.reread = ?5",
+                 AND r.workers = ?3 AND r.lines = ?4 AND r.reread = ?5 \
+                 ORDER BY r.sweep_id DESC LIMIT 1",
             )
             .and_then(|mut statement| {
-                statement.query_row(
-                    rusqlite::params![
-                        spec.backend.as_str(),
-                        spec.sync.as_str(),
-                        spec.workers,
-                        saturating_i64(spec.lines),
-                        spec.reread
-                    ],
-                    |row| row.get(0),
-                )
+                statement
+                    .query_row(
+                        rusqlite::params![
+                            spec.backend.as_str(),
+                            spec.sync.as_str(),
+                            spec.workers,
+                            saturating_i64(spec.lines),
+                            spec.reread
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()
             })
             .map_err(|e| self.error(e))
     }
@@ -939,7 +946,7 @@ mod tests {
                 err,
                 StoreError::TooNew {
                     found: 99,
-                    known: 2,
+                    known: 3,
                     ..
                 }
             ),

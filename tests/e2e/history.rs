@@ -174,7 +174,15 @@ fn sigkill_at_random_moments_loses_no_completed_run() {
                 "round {round}: run {key} lost or changed"
             );
         }
-        std::thread::sleep(Duration::from_millis(rand::random_range(50..600)));
+        // Each round lets at least one more run complete, then waits a random while more.
+        let before = now.len();
+        assert!(
+            wait_for(Duration::from_secs(30), || runs(&daemon, "?limit=10000")
+                .len()
+                > before),
+            "round {round}: no run completed"
+        );
+        std::thread::sleep(Duration::from_millis(rand::random_range(0..300)));
         seen.extend(
             runs(&daemon, "?limit=10000")
                 .into_iter()
@@ -234,6 +242,12 @@ fn the_runs_api_filters_and_refuses_bad_filters_in_one_line() {
     assert!(runs(&daemon, "?since=4102444800").is_empty(), "since 2100");
     assert!(!runs(&daemon, "?since=2020-01-01T00:00:00Z").is_empty());
 
+    assert_eq!(
+        daemon.get("/api/v1/changes?workers=2"),
+        (200, "[]".to_owned())
+    );
+    let (status, body) = daemon.get("/api/v1/changes?colour=red");
+    assert_eq!(status, 400, "{body}");
     for (query, needle) in [
         ("backend=fork", "backend"),
         ("workers=two", "workers"),
@@ -332,4 +346,110 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
         .expect("newest");
     let last = printed[4]["finished_at"].as_f64().expect("finished_at");
     assert!((last - newest).abs() < 1e-3, "{last} vs {newest}");
+}
+
+#[test]
+fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Apache Otava's reference series: changes at rows 40 and 75.
+    let mut csv = "# three levels\ntime,value\n".to_owned();
+    for i in 0..120u32 {
+        let base = if i < 40 {
+            10.0
+        } else if i < 75 {
+            12.0
+        } else {
+            9.0
+        };
+        let value = base + f64::from((i * 7919) % 13) / 13.0 - 0.5;
+        csv.push_str(&format!("t{i},{value}\n"));
+    }
+    let path = dir.path().join("series.csv");
+    std::fs::write(&path, csv).expect("write");
+    let output = util::command()
+        .args(["changes", "--json", "--csv"])
+        .arg(&path)
+        .output()
+        .expect("changes");
+    assert!(output.status.success(), "{output:?}");
+    let (changes, _) = util::json_lines(&output.stdout);
+    let found: Vec<(u64, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["index"].as_u64().expect("index"),
+                c["time"].as_str().expect("time"),
+            )
+        })
+        .collect();
+    assert_eq!(found, [(40, "t40"), (75, "t75")]);
+    for key in ["mean_before", "mean_after", "ratio", "pvalue"] {
+        assert!(
+            changes[0][key].as_f64().is_some(),
+            "{key} in {}",
+            changes[0]
+        );
+    }
+    assert!((changes[0]["ratio"].as_f64().expect("ratio") - 1.2015).abs() < 1e-3);
+
+    let text = util::command()
+        .args(["changes", "--csv"])
+        .arg(&path)
+        .output()
+        .expect("changes");
+    assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 2);
+
+    let missing = util::command()
+        .args(["changes", "--db"])
+        .arg(dir.path().join("nope.sqlite"))
+        .output()
+        .expect("changes");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such run history"));
+
+    let no_value = dir.path().join("bad.csv");
+    std::fs::write(&no_value, "time,latency\n1,2\n").expect("write");
+    let bad = util::command()
+        .args(["changes", "--csv"])
+        .arg(&no_value)
+        .output()
+        .expect("changes");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no column named \"value\""));
+
+    // A recorded history: a few sweeps of one combination, no change among them.
+    let db = dir.path().join("history.sqlite");
+    for _ in 0..3 {
+        let run = util::command()
+            .args([
+                "run",
+                "--backend",
+                "thread",
+                "--sync",
+                "none",
+                "--workers",
+                "1",
+                "--lines",
+                "200",
+                "--repeats",
+                "2",
+                "--workdir",
+            ])
+            .arg(dir.path())
+            .arg("--record")
+            .arg(&db)
+            .output()
+            .expect("run");
+        assert!(run.status.success(), "{run:?}");
+    }
+    let history = util::command()
+        .args(["changes", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("changes");
+    assert!(history.status.success(), "{history:?}");
+    assert!(
+        history.stdout.is_empty(),
+        "three sweeps hold no change point"
+    );
 }
