@@ -41,6 +41,26 @@ fn key(run: &serde_json::Value) -> String {
     )
 }
 
+/// `run` of thread/none pools of `workers`, 200 lines, 2 runs each, kept in the history `db`.
+fn recorded_sweep(workdir: &Path, db: &Path, workers: &str) -> std::process::Command {
+    let mut command = util::command();
+    command
+        .args([
+            "run",
+            "--backend",
+            "thread",
+            "--sync",
+            "none",
+            "--workers",
+            workers,
+        ])
+        .args(["--lines", "200", "--repeats", "2", "--workdir"])
+        .arg(workdir)
+        .arg("--record")
+        .arg(db);
+    command
+}
+
 /// `PRAGMA integrity_check` and the number of runs of the database at `path`.
 fn check_database(path: &Path) -> (String, i64) {
     let db = rusqlite::Connection::open(path).expect("open the history");
@@ -292,22 +312,7 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("records/history.sqlite");
     let record = |json: bool| {
-        let mut command = util::command();
-        command.args([
-            "run",
-            "--backend",
-            "thread",
-            "--sync",
-            "none",
-            "--workers",
-            "1,2",
-            "--lines",
-            "200",
-            "--repeats",
-            "2",
-            "--workdir",
-        ]);
-        command.arg(dir.path()).arg("--record").arg(&db);
+        let mut command = recorded_sweep(dir.path(), &db, "1,2");
         if json {
             command.arg("--json");
         }
@@ -420,26 +425,7 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
     // A recorded history: a few sweeps of one combination, no change among them.
     let db = dir.path().join("history.sqlite");
     for _ in 0..3 {
-        let run = util::command()
-            .args([
-                "run",
-                "--backend",
-                "thread",
-                "--sync",
-                "none",
-                "--workers",
-                "1",
-                "--lines",
-                "200",
-                "--repeats",
-                "2",
-                "--workdir",
-            ])
-            .arg(dir.path())
-            .arg("--record")
-            .arg(&db)
-            .output()
-            .expect("run");
+        let run = recorded_sweep(dir.path(), &db, "1").output().expect("run");
         assert!(run.status.success(), "{run:?}");
     }
     let history = util::command()
