@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::analysis::changes;
+use crate::analysis::{changes, usl};
 use crate::config::{self, Analysis, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
 use crate::host::Capacity;
 use crate::results::{Results, StoreError};
@@ -65,6 +65,8 @@ pub enum Command {
     PrintDefaultConfig,
     /// Find change points in a series (CSV) or in every series of a run history.
     Changes(ChangesArgs),
+    /// Fit the Universal Scalability Law to throughput measured at several concurrencies.
+    Fit(FitArgs),
     /// Internal: one worker process of the process backend.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -133,6 +135,83 @@ pub struct ChangesArgs {
     /// Smallest relative change of the means.
     #[arg(long, default_value_t = Analysis::default().min_magnitude)]
     pub min_magnitude: f64,
+}
+
+/// Arguments of `fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// The measurements: a header line, then rows; `#` comments; columns named `concurrency`
+    /// and `throughput`.
+    #[arg(long, value_name = "FILE")]
+    pub csv: PathBuf,
+    /// Print the fit as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why `fit` made no fit.
+#[derive(Debug, thiserror::Error)]
+pub enum FitCommandError {
+    /// The CSV data set.
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    /// The data do not allow a fit.
+    #[error("{0}")]
+    Fit(#[from] usl::FitError),
+    /// Writing the answer.
+    #[error("{0}")]
+    Output(#[from] io::Error),
+}
+
+/// Runs `fit`: prints σ, κ, λ with their intervals, R², and the peak.
+pub fn fit_command(args: &FitArgs) -> Result<ExitCode, FitCommandError> {
+    let table = Table::read(&args.csv)?;
+    let points: Vec<(f64, f64)> = table
+        .numbers("concurrency")?
+        .into_iter()
+        .zip(table.numbers("throughput")?)
+        .collect();
+    let fit = usl::fit(&points)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        let line = serde_json::json!({
+            "model": fit.model,
+            "sigma": fit.sigma.value,
+            "sigma_lower": fit.sigma.lower,
+            "sigma_upper": fit.sigma.upper,
+            "kappa": fit.kappa.value,
+            "kappa_lower": fit.kappa.lower,
+            "kappa_upper": fit.kappa.upper,
+            "lambda": fit.lambda.value,
+            "lambda_lower": fit.lambda.lower,
+            "lambda_upper": fit.lambda.upper,
+            "r_squared": fit.r_squared,
+            "peak_concurrency": fit.peak_concurrency,
+            "peak_throughput": fit.peak_throughput,
+            "warnings": fit.warnings,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        let p = |name: &str, v: &usl::Parameter| {
+            format!(
+                "{name:<8} {:<12.6e} 95 % interval [{:.6e}, {:.6e}]",
+                v.value, v.lower, v.upper
+            )
+        };
+        writeln!(out, "model    {:?}", fit.model)?;
+        writeln!(out, "{}", p("sigma", &fit.sigma))?;
+        writeln!(out, "{}", p("kappa", &fit.kappa))?;
+        writeln!(out, "{}", p("lambda", &fit.lambda))?;
+        writeln!(out, "r2       {:.6}", fit.r_squared)?;
+        match (fit.peak_concurrency, fit.peak_throughput) {
+            (Some(n), Some(x)) => writeln!(out, "peak     {x:.6} at concurrency {n:.2}")?,
+            _ => writeln!(out, "peak     none within range (throughput keeps rising)")?,
+        }
+        for warning in &fit.warnings {
+            writeln!(out, "warning  {warning}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Why `changes` could not read its data.

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Some(Command::Changes(args)) => cli::changes_command(args).map_err(anyhow::Error::from),
+        Some(Command::Fit(args)) => cli::fit_command(args).map_err(anyhow::Error::from),
         Some(Command::PrintDefaultConfig) => {
             print!("{}", config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)

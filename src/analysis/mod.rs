@@ -5,9 +5,11 @@
 //! - [`stats`]: robust summaries of repeated measurements and their intervals;
 //! - [`edivisive`]: change points in a series, as Apache Otava finds them;
 //! - [`tail`]: a rank test for a slowdown of the last few points;
-//! - [`changes`]: both together, and whether the latest change is a regression.
+//! - [`changes`]: both together, and whether the latest change is a regression;
+//! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies.
 
 pub mod changes;
 pub mod edivisive;
 pub mod stats;
 pub mod tail;
+pub mod usl;

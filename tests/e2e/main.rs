@@ -3,6 +3,7 @@
 
 mod daemon;
 mod history;
+mod offline;
 mod prometheus;
 mod quota;
 mod regression;
