@@ -26,8 +26,6 @@ use rand::{RngExt, SeedableRng};
 const BEFORE: usize = 100;
 /// Sweeps watched after a shift.
 const AFTER: usize = 10;
-/// The most recent sweeps the detectors see, as the daemon keeps them.
-const HISTORY: usize = 200;
 
 /// Which detectors run, and whether a regression must show in two consecutive sweeps.
 #[derive(Clone, Copy)]
@@ -67,7 +65,7 @@ const DETECTORS: [Detectors; 4] = [
 
 /// The regression reported after the sweep that ends `series`, as its index.
 fn regression(series: &[f64], settings: &Settings, d: Detectors) -> Option<usize> {
-    let start = series.len().saturating_sub(HISTORY);
+    let start = series.len().saturating_sub(defaults_history());
     let recent = &series[start..];
     let found = if d.confirmed {
         changes::confirmed_regression(recent, settings, d.edivisive, d.tail)
@@ -76,6 +74,11 @@ fn regression(series: &[f64], settings: &Settings, d: Detectors) -> Option<usize
         changes::regression(&all, settings.edivisive.min_magnitude).copied()
     };
     found.map(|c| c.index + start)
+}
+
+/// The most recent sweeps the detectors see, as the daemon keeps them.
+fn defaults_history() -> usize {
+    Analysis::default().history
 }
 
 fn lognormal(rng: &mut StdRng, cv: f64) -> f64 {

@@ -126,9 +126,10 @@ pub struct ChangesArgs {
     /// Print one JSON object per change point.
     #[arg(long)]
     pub json: bool,
-    /// Points per window of the E-divisive search.
-    #[arg(long, default_value_t = Analysis::default().window)]
-    pub window: usize,
+    /// Points per window of the E-divisive search (4 to 1000).
+    #[arg(long, default_value_t = Analysis::default().window as u64,
+          value_parser = clap::value_parser!(u64).range(4..=1000))]
+    pub window: u64,
     /// Largest p-value of a change point.
     #[arg(long, default_value_t = Analysis::default().max_pvalue)]
     pub max_pvalue: f64,
@@ -226,6 +227,9 @@ pub enum ChangesError {
     /// The run history file does not exist.
     #[error("{0}: no such run history")]
     NoHistory(PathBuf),
+    /// A setting is out of its range.
+    #[error("{0}")]
+    Setting(String),
     /// Writing the answer.
     #[error("{0}")]
     Output(#[from] io::Error),
@@ -241,8 +245,18 @@ struct Series {
 
 /// Runs `changes`: prints the change points of the series, one line each.
 pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
+    for (flag, value) in [
+        ("--max-pvalue", args.max_pvalue),
+        ("--min-magnitude", args.min_magnitude),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(ChangesError::Setting(format!(
+                "{flag} {value} must be between 0 and 1"
+            )));
+        }
+    }
     let settings = Analysis {
-        window: args.window.max(4),
+        window: usize::try_from(args.window).unwrap_or(usize::MAX),
         max_pvalue: args.max_pvalue,
         min_magnitude: args.min_magnitude,
         ..Analysis::default()
@@ -265,7 +279,7 @@ pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
         if !path.is_file() {
             return Err(ChangesError::NoHistory(path.clone()));
         }
-        let results = Results::open(Some(path), Duration::MAX, Vec::new())?;
+        let results = Results::read_only(path)?;
         for spec in results.specs()? {
             let points = results.series(&spec, MAX_SERIES)?;
             all.push(Series {
@@ -350,9 +364,10 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
         cancel: CancellationToken::new(),
     };
     crate::workload::check_workdir(&options.workdir).map_err(RunCommandError::Workdir)?;
+    // A history file may be the daemon's own: its retention is the daemon's business.
     let results = Results::open(
         args.record.as_deref(),
-        config.state.retention,
+        Duration::MAX,
         metrics::duration_buckets(workload.lines, workload.reread),
     )?;
     let specs = schedule::combinations(&workload, Capacity::current().usable());

@@ -47,6 +47,8 @@ pub struct Daemon {
     run_lock: Arc<tokio::sync::Mutex<()>>,
     /// Serialises reloads.
     reload_lock: tokio::sync::Mutex<()>,
+    /// Serialises publishing, so an older snapshot never replaces a newer one.
+    publish_lock: Mutex<()>,
     /// Cancelled when shutdown begins: no new run starts.
     stop: CancellationToken,
     /// Cancelled when the grace period is over: runs in progress are killed.
@@ -105,6 +107,7 @@ impl Daemon {
             results,
             run_lock: Arc::new(tokio::sync::Mutex::new(())),
             reload_lock: tokio::sync::Mutex::new(()),
+            publish_lock: Mutex::new(()),
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
             worker_exe,
@@ -151,6 +154,7 @@ impl Daemon {
     /// Re-renders the cached metrics from the results model and the daemon's status. Reads
     /// the history, so it runs off the async runtime or at start-up.
     fn publish(&self) {
+        let _in_order = self.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
         match self.snapshot() {
             Ok(snapshot) => self.metrics.update(&snapshot, &self.status().clone()),
             Err(e) => tracing::warn!("cannot read the run history for the metrics: {e}"),
@@ -198,7 +202,12 @@ impl Daemon {
                 status.last_reload_success_at = unix_now();
             }
         }
-        let _ = self.blocking(|daemon| daemon.publish()).await;
+        let _ = self
+            .blocking(|daemon| {
+                daemon.detect();
+                daemon.publish();
+            })
+            .await;
         result
     }
 
@@ -210,7 +219,8 @@ impl Daemon {
         let _abandoned = options.cancel.clone().drop_guard();
         let record = self
             .blocking(move |daemon| {
-                let _held = (lock, daemon.metrics.running());
+                // Dropped in order: the gauge falls before the lock lets another run start.
+                let _held = (daemon.metrics.running(), lock);
                 run::execute(&spec, &options, &daemon.config().analysis)
             })
             .await;
@@ -237,11 +247,10 @@ impl Daemon {
         let w = &config.workload;
         let plan = schedule::plan(&self.specs(&config), w.repeats, w.warmup, &mut rand::rng());
         let options = self.run_options(config.schedule.run_timeout, self.kill.clone());
+        // Dropped in order: the gauge falls before the lock lets another run start.
         let hold = || {
-            (
-                Arc::clone(&self.run_lock).blocking_lock_owned(),
-                self.metrics.running(),
-            )
+            let lock = Arc::clone(&self.run_lock).blocking_lock_owned();
+            (self.metrics.running(), lock)
         };
         let started = Instant::now();
         let each = |record: &RunRecord| {

@@ -240,7 +240,8 @@ pub fn parse_pressure(text: &str) -> Option<f64> {
 pub struct Sample {
     throttling: Option<Throttling>,
     steal_seconds: Option<f64>,
-    pressure_seconds: Option<f64>,
+    /// CPU pressure, and whether it is the cgroup's (else the host's).
+    pressure_seconds: Option<(bool, f64)>,
     /// The host's CPUs, over which steal is summed.
     host_cpus: u32,
 }
@@ -272,7 +273,13 @@ impl Sample {
         let host_cpus = stats.map_or(1, |s| u32::try_from(s.cpu_time.len()).unwrap_or(1));
         let pressure_seconds = cgroup
             .and_then(CpuCgroup::pressure_seconds)
-            .or_else(|| parse_pressure(&read(Path::new("/proc/pressure/cpu"))?));
+            .map(|p| (true, p))
+            .or_else(|| {
+                Some((
+                    false,
+                    parse_pressure(&read(Path::new("/proc/pressure/cpu"))?)?,
+                ))
+            });
         Sample {
             throttling: cgroup.and_then(CpuCgroup::throttling),
             steal_seconds,
@@ -298,7 +305,11 @@ impl Sample {
             throttled_seconds: throttling
                 .map(|(a, b)| (b.throttled_seconds - a.throttled_seconds).max(0.0)),
             steal_seconds: diff(self.steal_seconds, later.steal_seconds),
-            cpu_pressure_seconds: diff(self.pressure_seconds, later.pressure_seconds),
+            // Two readings of different sources (the cgroup's, the host's) do not subtract.
+            cpu_pressure_seconds: match (self.pressure_seconds, later.pressure_seconds) {
+                (Some((a, x)), Some((b, y))) if a == b => Some((y - x).max(0.0)),
+                _ => None,
+            },
         }
     }
 }
@@ -397,7 +408,7 @@ mod tests {
                 throttled_seconds: 0.75,
             }),
             steal_seconds: Some(100.25),
-            pressure_seconds: Some(3.0),
+            pressure_seconds: Some((true, 3.0)),
             host_cpus: 2,
         };
         let d = before.until(&after);

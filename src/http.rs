@@ -1,5 +1,6 @@
 //! The HTTP face of the exporter (hyper 1.x): `/metrics`, the landing page, health and
-//! readiness, reload, recent runs as JSON, and the blackbox-style `/probe`. A thin edge: each
+//! readiness, reload, runs and change points as JSON, and the blackbox-style `/probe`. A thin
+//! edge: each
 //! endpoint makes one call on an [`Exporter`] and turns its answer or [`Refusal`] into a
 //! response; what the calls mean is the daemon's business.
 

@@ -258,7 +258,7 @@ const DETECTION_GAUGES: &[DetectionGauge] = &[
     ),
     (
         "copybench_regression_ratio",
-        "Mean after over mean before at the latest change point (NaN without one).",
+        "After over before at the latest change point: means for E-divisive's, medians for the tail test's (NaN without one).",
         |d| d.changes.last().map(|c| c.change.ratio),
     ),
     (
@@ -470,7 +470,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
     calibration.gauge(&[], snapshot.calibration_seconds.unwrap_or(f64::NAN));
     let mut cpu = counter(
         "copybench_workload_cpu_seconds_total",
-        "CPU time (user and system) the workload's workers used, calibration included.",
+        "CPU time (user and system) the workers of scheduled sweeps used, calibration included (probes are not counted).",
     );
     cpu.add(&[], |m| {
         let mut counter = proto::Counter::default();
@@ -558,10 +558,11 @@ impl Metrics {
         })
     }
 
-    /// Re-renders the cached families from `snapshot` and `status`.
+    /// Re-renders the cached families from `snapshot` and `status`; callers take their
+    /// snapshots and update one at a time.
     pub fn update(&self, snapshot: &Snapshot, status: &DaemonStatus) {
         let text = encode(cached_families(snapshot, status, self.per_cpu));
-        // Swapping under the lock keeps two updates from landing out of order.
+        // The caller serialises updates, so that an older snapshot cannot land last.
         *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(text);
     }
 

@@ -166,7 +166,10 @@ pub fn landing_page(series: &[SeriesState]) -> String {
     changes.sort_by(|a, b| b.0.time.total_cmp(&a.0.time));
     let mut change_rows = String::new();
     for (c, regression) in changes.iter().take(50) {
-        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(c.time.max(0.0));
+        let time = std::time::Duration::try_from_secs_f64(c.time).map_or_else(
+            |_| "-".to_owned(),
+            |t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + t).to_string(),
+        );
         let _ = write!(
             change_rows,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}x</td>\
@@ -175,7 +178,7 @@ pub fn landing_page(series: &[SeriesState]) -> String {
             c.spec.sync,
             c.spec.workers,
             c.sweep_id,
-            humantime::format_rfc3339_seconds(time),
+            time,
             c.change.ratio,
             c.change.pvalue,
             c.change.detector,

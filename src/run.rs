@@ -1,6 +1,6 @@
 //! One measured run from start to record: execute the workload, verify its output, and keep
 //! the outcome as a [`RunRecord`], the one shape every consumer reads (the `run` command's
-//! table and JSON, the metrics, the runs API and the state file). A run never returns an
+//! table and JSON, the metrics, the runs API and the run history). A run never returns an
 //! error: a failure is a record with a bounded reason and a message.
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -43,7 +43,7 @@ impl Settings {
 pub enum Detector {
     /// E-divisive means with a t-test.
     Edivisive,
-    /// The rank test of the last sweeps.
+    /// The robust test of the last sweeps.
     Tail,
 }
 
@@ -144,6 +144,11 @@ pub fn confirmed_regression(
 mod tests {
     use super::*;
 
+    /// The detectors as the daemon ships them.
+    fn shipped() -> Settings {
+        crate::config::Analysis::default().detectors()
+    }
+
     fn wobble(n: usize, level: f64) -> Vec<f64> {
         (0..n)
             .map(|i| level * (1.0 + (((i * 7919) % 13) as f64 - 6.0) / 600.0))
@@ -152,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_fresh_slowdown_is_seen_by_the_tail_test_and_later_located_by_e_divisive() {
-        let settings = Settings::default();
+        let settings = shipped();
         let mut series = wobble(80, 1.0);
         series.extend(wobble(4, 1.2));
         let fresh = changes(&series, &settings);
@@ -173,9 +178,9 @@ mod tests {
         let mut series = wobble(60, 1.0);
         series.extend(wobble(30, 1.3));
         series.extend(wobble(30, 1.0));
-        let found = changes(&series, &Settings::default());
+        let found = changes(&series, &shipped());
         assert_eq!(found.iter().map(|c| c.index).collect::<Vec<_>>(), [60, 90]);
         assert!(regression(&found, 0.05).is_none());
-        assert!(changes(&wobble(100, 1.0), &Settings::default()).is_empty());
+        assert!(changes(&wobble(100, 1.0), &shipped()).is_empty());
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`stats`]: robust summaries of repeated measurements and their intervals;
 //! - [`edivisive`]: change points in a series, as Apache Otava finds them;
-//! - [`tail`]: a rank test for a slowdown of the last few points;
+//! - [`tail`]: a robust test for a slowdown of the last few points;
 //! - [`changes`]: both together, and whether the latest change is a regression;
 //! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies.
 

@@ -48,6 +48,8 @@ pub struct RunFilter {
     pub sweep_id: Option<i64>,
     /// Only runs of this sweep or later ones.
     pub from_sweep: Option<i64>,
+    /// Only runs of sweeps that ran to the end.
+    pub finished_sweeps: bool,
     /// Only successful runs.
     pub success_only: bool,
     /// At most this many runs.
@@ -65,6 +67,7 @@ impl Default for RunFilter {
             since: None,
             sweep_id: None,
             from_sweep: None,
+            finished_sweeps: false,
             success_only: false,
             limit: DEFAULT_LIMIT,
         }
@@ -172,7 +175,7 @@ pub struct TimedChange {
     pub change: Change,
     /// The first sweep after the change.
     pub sweep_id: i64,
-    /// When that sweep started, Unix seconds.
+    /// When the combination's first run in that sweep started, Unix seconds.
     pub time: f64,
 }
 
@@ -199,13 +202,14 @@ pub struct Point {
     pub runs: usize,
     /// Runs that failed.
     pub failed_runs: usize,
-    /// Runs left out as disturbed (throttled by the quota, or stolen from).
+    /// Runs marked disturbed (throttled by the quota, or stolen from), which the statistics
+    /// leave out.
     pub disturbed_runs: usize,
     /// Runs throttled by the CPU quota.
     pub throttled_runs: usize,
-    /// Time held back by the quota over all the runs.
+    /// Time held back by the quota over the runs (the warm-up aside).
     pub throttled_seconds: f64,
-    /// Steal over all the runs.
+    /// Steal over the runs (the warm-up aside).
     pub steal_seconds: f64,
     /// Median duration.
     pub median_seconds: Option<f64>,
@@ -278,10 +282,18 @@ impl Point {
             sweep_id: runs.first().and_then(|r| r.sweep_id),
             runs: own.len(),
             failed_runs: counted(|r| !r.success),
-            disturbed_runs: counted(|r| r.success && r.disturbed),
+            disturbed_runs: counted(|r| r.disturbed),
             throttled_runs: counted(|r| r.throttled),
-            throttled_seconds: runs.iter().filter_map(|r| r.host.throttled_seconds).sum(),
-            steal_seconds: runs.iter().filter_map(|r| r.host.steal_seconds).sum(),
+            throttled_seconds: runs
+                .iter()
+                .filter(|r| !r.warmup)
+                .filter_map(|r| r.host.throttled_seconds)
+                .sum(),
+            steal_seconds: runs
+                .iter()
+                .filter(|r| !r.warmup)
+                .filter_map(|r| r.host.steal_seconds)
+                .sum(),
             median_seconds: stats::median(&own),
             min_seconds: own.iter().copied().reduce(f64::min),
             mad_seconds: stats::mad(&own),
@@ -364,6 +376,18 @@ impl Results {
         let mut store = Store::open(Some(&dir.join(store::FILE)))?;
         store.import_legacy(&dir.join(store::LEGACY_FILE))?;
         Results::new(store, retention, bounds)
+    }
+
+    /// Opens the history database at `path` for reading only: nothing is migrated, pruned or
+    /// set aside (`changes --db` on someone else's history).
+    pub fn read_only(path: &Path) -> Result<Results, StoreError> {
+        Ok(Results {
+            store: Mutex::new(Store::open_read_only(path)?),
+            counts: Mutex::default(),
+            detections: Mutex::default(),
+            bounds: Vec::new(),
+            retention: Duration::MAX,
+        })
     }
 
     fn new(store: Store, retention: Duration, bounds: Vec<f64>) -> Result<Results, StoreError> {
@@ -469,7 +493,7 @@ impl Results {
     pub fn sweep_runs(&self, id: i64) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs = self.runs(&RunFilter {
             sweep_id: Some(id),
-            limit: MAX_LIMIT,
+            limit: usize::MAX,
             ..RunFilter::default()
         })?;
         runs.reverse();
@@ -484,14 +508,17 @@ impl Results {
     /// The per-sweep medians of `spec` (its counted runs only: successful, undisturbed, not
     /// warm-ups), oldest first, the last `limit` sweeps that have any.
     pub fn series(&self, spec: &Spec, limit: usize) -> Result<Vec<SeriesPoint>, StoreError> {
-        let runs = {
+        let mut runs = {
             let store = self.store();
             let from_sweep = store.nth_latest_sweep(spec, limit)?;
             store.runs(&RunFilter {
                 from_sweep,
+                finished_sweeps: true,
                 ..RunFilter::series(spec, usize::MAX)
             })?
         };
+        // Runs of different writers (a daemon and `run --record`) interleave in id order.
+        runs.sort_by_key(|r| std::cmp::Reverse(r.sweep_id));
         let mut points: Vec<SeriesPoint> = runs
             .chunk_by(|a, b| a.sweep_id == b.sweep_id)
             .filter_map(|sweep| {
@@ -657,21 +684,6 @@ fn point(store: &Store, spec: Spec, id: i64, max_cv: f64) -> Result<Point, Store
     Ok(Point::of(spec, &runs, &one_worker, max_cv))
 }
 
-/// Speedup of `record` against the successful 1-worker run of the same backend, sync mode and
-/// input among `among`: that run's duration divided by this one's.
-pub fn speedup(record: &RunRecord, among: &[RunRecord]) -> Option<f64> {
-    let own = record.duration_seconds()?;
-    let one = Spec {
-        workers: 1,
-        ..record.spec
-    };
-    let base = among
-        .iter()
-        .find(|r| r.spec == one && r.success)?
-        .duration_seconds()?;
-    (own > 0.0).then(|| base / own)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,18 +798,5 @@ mod tests {
                 .sweeps_completed,
             1
         );
-    }
-
-    #[test]
-    fn speedup_is_against_the_successful_one_worker_run_of_the_same_spec() {
-        let one = run(1, 1.0, Some(2.0));
-        let two = run(2, 2.0, Some(0.5));
-        assert_eq!(speedup(&two, &[one.clone(), two.clone()]), Some(4.0));
-        assert_eq!(speedup(&two, std::slice::from_ref(&two)), None);
-        let failed_one = run(1, 3.0, None);
-        assert_eq!(speedup(&two, &[failed_one, two.clone()]), None);
-        let mut other_input = one;
-        other_input.spec.lines = 20;
-        assert_eq!(speedup(&two, &[other_input]), None);
     }
 }

@@ -127,6 +127,19 @@ pub enum StoreError {
         /// The newest version this program knows.
         known: usize,
     },
+    /// A database opened for reading has another schema version than this program writes.
+    #[error(
+        "run history {path} has schema version {found}, not the {known} this program reads; \
+         open it once with this version's daemon (or run --record) to migrate it"
+    )]
+    Version {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        found: i64,
+        /// The version this program writes.
+        known: usize,
+    },
     /// A stored row holds a value this program cannot read back.
     #[error("run history {where_}: row {id}: {what}")]
     BadRow {
@@ -175,6 +188,30 @@ impl Store {
             }
             other => other,
         }
+    }
+
+    /// Opens the history database at `path` for reading only. Its schema must be the one
+    /// this program writes (a daemon of this version migrates it on start).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StoreError::Sqlite {
+                where_: name.clone(),
+                source,
+            })?;
+        let store = Store { conn, name };
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| store.error(e))?;
+        if version != MIGRATIONS.len() as i64 {
+            return Err(StoreError::Version {
+                path: store.name.clone(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        Ok(store)
     }
 
     fn open_file(path: &Path) -> Result<Store, StoreError> {
@@ -339,14 +376,15 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// The id of the `n`th newest sweep (1 = the newest) with runs of `spec`, or the oldest
-    /// one when there are fewer.
+    /// The id of the `n`th newest finished sweep (1 = the newest) with runs of `spec`, or the
+    /// oldest one when there are fewer.
     pub fn nth_latest_sweep(&self, spec: &Spec, n: usize) -> Result<Option<i64>, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT min(sweep_id) FROM (SELECT DISTINCT sweep_id FROM runs \
-                 WHERE backend = ?1 AND sync = ?2 AND workers = ?3 AND lines = ?4 AND reread = ?5 \
-                 AND sweep_id IS NOT NULL ORDER BY sweep_id DESC LIMIT ?6)",
+                "SELECT min(sweep_id) FROM (SELECT DISTINCT r.sweep_id FROM runs r \
+                 JOIN sweeps s ON s.id = r.sweep_id WHERE s.finished_at IS NOT NULL \
+                 AND r.backend = ?1 AND r.sync = ?2 AND r.workers = ?3 AND r.lines = ?4 \
+                 AND r.reread = ?5 ORDER BY r.sweep_id DESC LIMIT ?6)",
             )
             .and_then(|mut statement| {
                 statement.query_row(
@@ -481,6 +519,9 @@ impl Store {
         }
         if let Some(sweep) = filter.from_sweep {
             and("sweep_id >=", Value::Integer(sweep));
+        }
+        if filter.finished_sweeps {
+            sql.push_str(" AND sweep_id IN (SELECT id FROM sweeps WHERE finished_at IS NOT NULL)");
         }
         if filter.success_only {
             sql.push_str(" AND success = 1");

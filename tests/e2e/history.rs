@@ -422,11 +422,33 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no column named \"value\""));
 
-    // A recorded history: a few sweeps of one combination, no change among them.
+    // A recorded history (its schema made by `run --record`), then 60 sweeps of one
+    // combination whose median doubles at the 31st.
     let db = dir.path().join("history.sqlite");
-    for _ in 0..3 {
-        let run = recorded_sweep(dir.path(), &db, "1").output().expect("run");
-        assert!(run.status.success(), "{run:?}");
+    let run = recorded_sweep(dir.path(), &db, "1").output().expect("run");
+    assert!(run.status.success(), "{run:?}");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute("DELETE FROM runs", []).expect("empty");
+        for i in 0..60u32 {
+            let start = 1_800_000_000.0 + f64::from(i) * 300.0;
+            conn.execute(
+                "INSERT INTO sweeps (id, started_at, finished_at) VALUES (?1, ?2, ?2 + 10)",
+                rusqlite::params![1000 + i, start],
+            )
+            .expect("sweep");
+            let seconds = if i < 30 { 0.10 } else { 0.20 } * (1.0 + f64::from(i % 7) / 100.0);
+            conn.execute(
+                "INSERT INTO runs (sweep_id, backend, sync, workers, lines, reread, started_at, \
+                 finished_at, success, duration_seconds, lines_per_second, disorder, duplicates, \
+                 missing, torn_records, pids, threads_min, threads_max, cpu_records, cpus_used, \
+                 cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches) VALUES \
+                 (?1, 'thread', 'none', 2, 200, 1, ?2, ?2 + ?3, 1, ?3, 200 / ?3, 0, 0, 0, 0, 1, \
+                 3, 3, '{\"0\":200}', 1, 0, 0, 0)",
+                rusqlite::params![1000 + i, start, seconds],
+            )
+            .expect("run");
+        }
     }
     let history = util::command()
         .args(["changes", "--json", "--db"])
@@ -434,8 +456,21 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
         .output()
         .expect("changes");
     assert!(history.status.success(), "{history:?}");
-    assert!(
-        history.stdout.is_empty(),
-        "three sweeps hold no change point"
+    let (found, _) = util::json_lines(&history.stdout);
+    let [change] = &found[..] else {
+        panic!("one change point expected: {found:?}")
+    };
+    assert_eq!(
+        (&change["backend"], &change["workers"], &change["index"]),
+        (
+            &serde_json::json!("thread"),
+            &serde_json::json!(2),
+            &serde_json::json!(30)
+        )
     );
+    assert!(
+        change["ratio"].as_f64().is_some_and(|r| r > 1.8),
+        "{change}"
+    );
+    assert_eq!(change["time"], "1800009000");
 }
