@@ -175,22 +175,7 @@ pub fn fit_command(args: &FitArgs) -> Result<ExitCode, FitCommandError> {
     let fit = usl::fit(&points)?;
     let mut out = io::stdout().lock();
     if args.json {
-        let line = serde_json::json!({
-            "model": fit.model,
-            "sigma": fit.sigma.value,
-            "sigma_lower": fit.sigma.lower,
-            "sigma_upper": fit.sigma.upper,
-            "kappa": fit.kappa.value,
-            "kappa_lower": fit.kappa.lower,
-            "kappa_upper": fit.kappa.upper,
-            "lambda": fit.lambda.value,
-            "lambda_lower": fit.lambda.lower,
-            "lambda_upper": fit.lambda.upper,
-            "r_squared": fit.r_squared,
-            "peak_concurrency": fit.peak_concurrency,
-            "peak_throughput": fit.peak_throughput,
-            "warnings": fit.warnings,
-        });
+        let line = report::fit_json(&fit);
         writeln!(out, "{line}")?;
     } else {
         let p = |name: &str, v: &usl::Parameter| {
@@ -425,11 +410,15 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     };
     let records = results.sweep_runs(id)?;
     let points = results.sweep_points(id, &specs, config.analysis.max_cv)?;
+    let scaling = crate::results::scaling(&points);
     let mut out = io::stdout().lock();
     if json {
         points
             .iter()
             .try_for_each(|p| report::point_json_line(&mut out, p))?;
+        scaling
+            .iter()
+            .try_for_each(|s| report::scaling_json_line(&mut out, s))?;
     } else {
         writeln!(
             out,
@@ -444,6 +433,9 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
             workload.repeats
         )?;
         report::table(&mut out, &points, &records)?;
+        scaling
+            .iter()
+            .try_for_each(|s| writeln!(out, "{}", report::scaling_line(s)))?;
     }
     drop(out);
     match io::stdout().flush() {

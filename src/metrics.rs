@@ -19,8 +19,9 @@ use prometheus::process_collector::ProcessCollector;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
+use crate::analysis::usl::Fit;
 use crate::host::Capacity;
-use crate::results::{Detection, Point, SeriesState, Snapshot};
+use crate::results::{self, Detection, Point, SeriesState, Snapshot};
 use crate::run::{FailureReason, Measurement, RunRecord};
 use crate::workload::Spec;
 
@@ -270,6 +271,48 @@ const DETECTION_GAUGES: &[DetectionGauge] = &[
         "copybench_regression_change_timestamp_seconds",
         "Unix time of the first sweep after the latest change point (NaN without one).",
         |d| d.changes.last().map(|c| c.time),
+    ),
+];
+
+/// A per-(backend, sync) gauge of the scalability fit: name, HELP, value.
+type UslGauge = (&'static str, &'static str, fn(&Fit) -> Option<f64>);
+
+/// The gauges of the Universal Scalability Law fitted to each backend and sync mode.
+const USL_GAUGES: &[UslGauge] = &[
+    (
+        "copybench_usl_sigma",
+        "Contention (sigma) of the Universal Scalability Law fitted to the latest sweep's median throughput by pool size (NaN when no fit: fewer than 4 pool sizes).",
+        |f| Some(f.sigma.value),
+    ),
+    (
+        "copybench_usl_sigma_lower",
+        "Lower bound of the 95 % interval of sigma.",
+        |f| Some(f.sigma.lower),
+    ),
+    (
+        "copybench_usl_sigma_upper",
+        "Upper bound of the 95 % interval of sigma.",
+        |f| Some(f.sigma.upper),
+    ),
+    (
+        "copybench_usl_kappa",
+        "Coherency (kappa) of the fit; 0 when it fell back to Amdahl's law.",
+        |f| Some(f.kappa.value),
+    ),
+    (
+        "copybench_usl_lambda",
+        "Throughput of one worker without contention (lambda), in lines per second.",
+        |f| Some(f.lambda.value),
+    ),
+    (
+        "copybench_usl_peak_workers",
+        "Pool size of peak throughput, sqrt((1-sigma)/kappa) (NaN without a finite peak).",
+        |f| f.peak_concurrency,
+    ),
+    (
+        "copybench_usl_r_squared",
+        "Share of the throughput's variance the fit explains.",
+        |f| Some(f.r_squared),
     ),
 ];
 
@@ -526,6 +569,18 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
     families.extend(results.into_families());
     families.extend(points);
     families.extend(detections);
+    let mut usl: Vec<Family> = USL_GAUGES
+        .iter()
+        .map(|(name, help, _)| gauge(name, help))
+        .collect();
+    for s in results::scaling(snapshot.series.iter().filter_map(|s| s.point.as_ref())) {
+        let labels = [("backend", s.backend.as_str()), ("sync", s.sync.as_str())];
+        for (family, (_, _, value)) in usl.iter_mut().zip(USL_GAUGES) {
+            let v = s.fit.as_ref().ok().and_then(value);
+            family.gauge(&labels, v.unwrap_or(f64::NAN));
+        }
+    }
+    families.extend(usl);
     families
 }
 

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::results::{Point, SeriesState, TimedChange};
+use crate::analysis::usl::Fit;
+use crate::results::{Point, Scaling, SeriesState, TimedChange};
 use crate::run::RunRecord;
 use crate::workload::Spec;
 
@@ -29,6 +30,71 @@ pub fn point_json_line(out: &mut impl Write, point: &Point) -> io::Result<()> {
     }
     serde_json::to_writer(&mut *out, &value)?;
     writeln!(out)
+}
+
+/// One line on how a backend and sync mode scale: the USL fit or why there is none.
+pub fn scaling_line(s: &Scaling) -> String {
+    let name = format!("scaling {}/{}:", s.backend, s.sync);
+    match &s.fit {
+        Err(e) => format!("{name} no fit ({e})"),
+        Ok(f) => {
+            let peak = f.peak_concurrency.map_or_else(
+                || "no peak in range".to_owned(),
+                |n| {
+                    format!(
+                        "peak {:.0} lines/s at {n:.1} workers",
+                        f.peak_throughput.unwrap_or(f64::NAN)
+                    )
+                },
+            );
+            format!(
+                "{name} {:?} sigma {:.4} [{:.4}, {:.4}], kappa {:.5}, lambda {:.0} lines/s, r2 {:.3}, {peak}",
+                f.model,
+                f.sigma.value,
+                f.sigma.lower,
+                f.sigma.upper,
+                f.kappa.value,
+                f.lambda.value,
+                f.r_squared
+            )
+        }
+    }
+}
+
+/// Writes the scaling of a backend and sync mode as one JSON line, `"kind": "fit"`: the fit's
+/// keys as `fit --json` prints them, or `"error"`.
+pub fn scaling_json_line(out: &mut impl Write, s: &Scaling) -> io::Result<()> {
+    let mut value = match &s.fit {
+        Ok(f) => fit_json(f),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
+    value["kind"] = "fit".into();
+    value["backend"] = s.backend.as_str().into();
+    value["sync"] = s.sync.as_str().into();
+    serde_json::to_writer(&mut *out, &value)?;
+    writeln!(out)
+}
+
+/// A fit as a flat JSON object: `sigma`, `sigma_lower`, `sigma_upper`, likewise `kappa` and
+/// `lambda`, `r_squared`, `peak_concurrency`, `peak_throughput`, `model`, `warnings`.
+pub fn fit_json(fit: &Fit) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "model": fit.model,
+        "r_squared": fit.r_squared,
+        "peak_concurrency": fit.peak_concurrency,
+        "peak_throughput": fit.peak_throughput,
+        "warnings": fit.warnings,
+    });
+    for (name, p) in [
+        ("sigma", fit.sigma),
+        ("kappa", fit.kappa),
+        ("lambda", fit.lambda),
+    ] {
+        value[name] = p.value.into();
+        value[format!("{name}_lower")] = p.lower.into();
+        value[format!("{name}_upper")] = p.upper.into();
+    }
+    value
 }
 
 /// The cells of one row for `spec`: its summary `point` and, for the output columns and the

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::changes::{self, Change};
 use crate::analysis::stats::{self, Interval};
+use crate::analysis::usl;
 use crate::query;
 use crate::run::{FailureReason, RunRecord, unix_now};
 use crate::workload::{Backend, Spec, SyncMode};
@@ -325,6 +326,49 @@ pub struct Snapshot {
     pub workload_cpu_seconds: f64,
     /// Median time of the newest sweep's calibration runs.
     pub calibration_seconds: Option<f64>,
+}
+
+/// How one backend and sync mode scale: the Universal Scalability Law fitted to the throughput
+/// (lines per second at the median) of their combinations' points, one per pool size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaling {
+    /// The backend.
+    pub backend: Backend,
+    /// The sync mode.
+    pub sync: SyncMode,
+    /// The fit, or why none was made.
+    pub fit: Result<usl::Fit, usl::FitError>,
+}
+
+/// The scaling of every backend and sync mode among `points`, in their order.
+pub fn scaling<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<Scaling> {
+    // (backend, sync) and their (workers, lines per second), in the order first seen.
+    type Group = ((Backend, SyncMode), Vec<(f64, f64)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for point in points {
+        let key = (point.spec.backend, point.spec.sync);
+        let at = match groups.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        if let Some(median) = point.median_seconds.filter(|m| *m > 0.0) {
+            groups[at].1.push((
+                f64::from(point.spec.workers),
+                point.spec.lines as f64 / median,
+            ));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((backend, sync), throughput)| Scaling {
+            backend,
+            sync,
+            fit: usl::fit(&throughput),
+        })
+        .collect()
 }
 
 /// The detections of every combination, as of each one's latest sweep.
@@ -702,6 +746,26 @@ mod tests {
             record.measurement.as_mut().expect("m").duration_seconds = seconds;
         }
         record
+    }
+
+    #[test]
+    fn scaling_fits_each_backend_and_sync_mode_or_says_why_not() {
+        let point = |workers: u32, seconds: f64| {
+            let mut run = measured(workers, 1.0);
+            run.measurement.as_mut().expect("m").duration_seconds = seconds;
+            Point::of(run.spec, std::slice::from_ref(&run), &[], 0.1)
+        };
+        // Throughput 10 lines per 0.1 s per worker at sigma 0.1, kappa 0: Amdahl's law.
+        let points: Vec<Point> = (1..=6)
+            .map(|n| point(n, 0.1 * (1.0 + 0.1 * f64::from(n - 1)) / f64::from(n)))
+            .collect();
+        let found = scaling(&points);
+        assert_eq!(found.len(), 1);
+        let fit = found[0].fit.as_ref().expect("fit");
+        assert!((fit.sigma.value - 0.1).abs() < 1e-3, "{fit:?}");
+        assert!((fit.lambda.value - 100.0).abs() < 0.5, "{fit:?}");
+        let three = scaling(&points[..3]);
+        assert_eq!(three[0].fit, Err(usl::FitError::TooFewPoints { found: 3 }));
     }
 
     #[test]

@@ -323,8 +323,8 @@ fn the_run_command_records_each_sweep_into_a_history_file() {
     let table = record(false);
     assert_eq!(
         table.lines().count(),
-        4,
-        "legend, header, two rows: {table}"
+        5,
+        "legend, header, two rows, scaling: {table}"
     );
     let json = record(true);
     let (printed, points) = util::json_lines(json.as_bytes());

@@ -30,6 +30,9 @@ max_cv = 0.5
 
 const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 
+/// The two tests take turns: the busy loops of one are a real slowdown for the other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Busy-loop processes, killed when dropped.
 struct Neighbour(Vec<Child>);
 
@@ -81,6 +84,7 @@ fn alert_state(prometheus: &Prometheus, name: &str) -> Option<String> {
 
 #[test]
 fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let daemon = start_daemon(CONFIG, &[]);
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");
@@ -122,8 +126,11 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
 
 #[test]
 fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let group = QuotaGroup::new(0.3);
-    let daemon = start_daemon(CONFIG, &[]);
+    // Runs long enough (tens of ms of CPU) to outlast the quota's 30 ms a period, so every run
+    // under it is throttled: none slips through to be slowed by other load on the machine.
+    let daemon = start_daemon(&CONFIG.replace("lines = 2000", "lines = 5000"), &[]);
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");
     group.enter(daemon.child.id());
@@ -138,11 +145,29 @@ fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() 
         wait_sweeps(&daemon, now + 8.0),
         "the daemon stopped sweeping"
     );
-    assert_eq!(
-        daemon.sample(&format!("copybench_regression_detected{SERIES}")),
-        Some(0.0),
-        "throttled runs taken for a regression"
-    );
+    let detected = daemon.sample(&format!("copybench_regression_detected{SERIES}"));
+    if detected != Some(0.0) {
+        let (_, runs) = daemon.get("/api/v1/runs?limit=60");
+        let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).expect("runs");
+        let brief: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{:.4}:{}/{}:{}",
+                    r["sweep_id"],
+                    r["duration_seconds"].as_f64().unwrap_or(f64::NAN),
+                    r["throttled_periods"],
+                    r["total_periods"],
+                    r["disturbed"]
+                )
+            })
+            .collect();
+        panic!(
+            "throttled runs taken for a regression: {:?}\nchanges {}\nruns {brief:?}",
+            detected,
+            daemon.get("/api/v1/changes").1
+        );
+    }
     assert!(
         daemon
             .sample(&format!("copybench_point_throttled_seconds{SERIES}"))

@@ -196,7 +196,11 @@ fn table_output_names_every_run() {
         lines[1].starts_with("backend") && lines[1].contains("speedup"),
         "{table}"
     );
-    assert_eq!(lines.len(), 4, "{table}");
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(
+        lines[4].starts_with("scaling thread/none: no fit (2 distinct concurrencies"),
+        "{table}"
+    );
     assert!(lines[2].contains("1.00x ±"), "{table}");
     assert!(
         lines[2].ends_with("ok") || lines[2].ends_with("NOISY"),

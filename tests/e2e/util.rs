@@ -49,14 +49,16 @@ pub fn run_json(
     (output, runs, points)
 }
 
-/// The run records and the point summaries (`"kind": "point"`) of `run --json` output.
+/// The run records (no `kind`) and the point summaries (`"kind": "point"`) of `run --json`
+/// output; the scaling fits (`"kind": "fit"`) are left out.
 pub fn json_lines(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     String::from_utf8_lossy(stdout)
         .lines()
         .map(|line| {
             serde_json::from_str::<serde_json::Value>(line).expect("a JSON object per line")
         })
-        .partition(|value| value["kind"] != "point")
+        .filter(|value| value["kind"] != "fit")
+        .partition(|value| value.get("kind").is_none())
 }
 
 /// Seconds since the Unix epoch.
