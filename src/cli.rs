@@ -277,30 +277,13 @@ pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
     let mut out = io::stdout().lock();
     for series in &all {
         for change in changes::changes(&series.values, &settings) {
-            let time = series.times.get(change.index).cloned().unwrap_or_default();
+            let time = series.times.get(change.index).map_or("", String::as_str);
             if args.json {
-                let mut line = serde_json::to_value(change).map_err(io::Error::other)?;
-                line["time"] = time.into();
-                if let Some(spec) = &series.spec {
-                    line["backend"] = spec.backend.as_str().into();
-                    line["sync"] = spec.sync.as_str().into();
-                    line["workers"] = spec.workers.into();
-                }
+                let line = report::change_json(&change, time, series.spec.as_ref());
                 writeln!(out, "{line}")?;
             } else {
-                let name = series.spec.map_or_else(String::new, |s| {
-                    format!("{}/{} workers={}  ", s.backend, s.sync, s.workers)
-                });
-                writeln!(
-                    out,
-                    "{name}index {}  time {time}  {:.6} -> {:.6}  ratio {:.3}  p {:.3e}  {:?}",
-                    change.index,
-                    change.mean_before,
-                    change.mean_after,
-                    change.ratio,
-                    change.pvalue,
-                    change.detector
-                )?;
+                let line = report::change_line(&change, time, series.spec.as_ref());
+                writeln!(out, "{line}")?;
             }
         }
     }

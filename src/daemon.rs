@@ -18,10 +18,10 @@ use crate::config::{Config, ConfigError, Overrides, Schedule};
 use crate::host::Capacity;
 use crate::http::{self, Refusal};
 use crate::metrics::{self, DaemonStatus, Metrics};
-use crate::results::{Results, RunFilter, Snapshot, StoreError};
+use crate::results::{Results, Snapshot, StoreError};
 use crate::run::{self, FailureReason, RunRecord, unix_now};
 use crate::workload::{RunOptions, Spec};
-use crate::{probe, report, schedule};
+use crate::{probe, query, report, schedule};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -349,7 +349,7 @@ impl http::Exporter for Daemon {
     }
 
     async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
-        let filter = RunFilter::from_query(query).map_err(Refusal::BadRequest)?;
+        let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
         let runs = self
             .blocking(move |daemon| daemon.results.runs(&filter))
             .await?
@@ -358,7 +358,7 @@ impl http::Exporter for Daemon {
     }
 
     async fn changes(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
-        let filter = RunFilter::from_query(query).map_err(Refusal::BadRequest)?;
+        let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
         serde_json::to_vec(&self.results.changes(&filter))
             .map_err(|e| Refusal::Failed(e.to_string()))
     }

@@ -1,11 +1,15 @@
 //! Query strings of the HTTP API read into typed values: serde takes the parameter names
 //! (unknown ones are refused), `FromStr` the values, and every error is one line that names
-//! the parameter.
+//! the parameter. The history's filter (`/api/v1/runs`, `/api/v1/changes`) is read here.
 
 use std::fmt::Display;
 use std::str::FromStr;
+use std::time::UNIX_EPOCH;
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::results::{DEFAULT_LIMIT, MAX_LIMIT, RunFilter};
 
 /// Reads `query` into `Q`, whose fields are the allowed parameters as `Option<String>`.
 pub fn parse<Q: DeserializeOwned>(query: &str) -> Result<Q, String> {
@@ -23,9 +27,53 @@ where
         .transpose()
 }
 
+/// The query parameters of `/api/v1/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    backend: Option<String>,
+    sync: Option<String>,
+    workers: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// The filter of `/api/v1/runs` and `/api/v1/changes`: `?backend=&sync=&workers=&since=&limit=`;
+/// `since` is Unix seconds or RFC 3339. The error is one line naming the bad parameter.
+pub fn run_filter(query: &str) -> Result<RunFilter, String> {
+    let q: RunsQuery = parse(query)?;
+    let since = match q.since {
+        None => None,
+        Some(s) => Some(parse_time(&s).ok_or_else(|| {
+            format!("bad since={s:?}: expected Unix seconds or an RFC 3339 time")
+        })?),
+    };
+    let limit = value("limit", q.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(format!("limit={limit} is out of bounds 1..={MAX_LIMIT}"));
+    }
+    Ok(RunFilter {
+        backend: value("backend", q.backend.as_deref())?,
+        sync: value("sync", q.sync.as_deref())?,
+        workers: value("workers", q.workers.as_deref())?,
+        since,
+        limit,
+        ..RunFilter::default()
+    })
+}
+
+fn parse_time(s: &str) -> Option<f64> {
+    if let Ok(seconds) = s.parse::<f64>() {
+        return seconds.is_finite().then_some(seconds);
+    }
+    let time = humantime::parse_rfc3339_weak(s).ok()?;
+    Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::Backend;
 
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -44,5 +92,32 @@ mod tests {
         assert_eq!(err, r#"bad n="x": invalid digit found in string"#);
         let err = parse::<Q>("m=1").err().expect("unknown name");
         assert!(err.contains("unknown field `m`"), "{err}");
+    }
+
+    #[test]
+    fn queries_name_their_bad_parameter_in_one_line() {
+        let filter = run_filter("backend=thread&workers=2&since=100&limit=5").expect("valid");
+        assert_eq!(
+            (filter.backend, filter.workers, filter.since, filter.limit),
+            (Some(Backend::Thread), Some(2), Some(100.0), 5)
+        );
+        let rfc = run_filter("since=1970-01-01T00:01:40Z").expect("rfc 3339");
+        assert_eq!(rfc.since, Some(100.0));
+        assert_eq!(run_filter("").expect("empty").limit, DEFAULT_LIMIT);
+        for (query, needle) in [
+            ("backend=fork", "bad backend=\"fork\""),
+            ("sync=maybe", "bad sync=\"maybe\""),
+            ("workers=two", "bad workers=\"two\""),
+            ("since=yesterday", "bad since=\"yesterday\""),
+            ("limit=0", "out of bounds"),
+            ("limit=10001", "out of bounds"),
+            ("colour=red", "unknown field `colour`"),
+        ] {
+            let err = run_filter(query).expect_err(query);
+            assert!(
+                err.contains(needle) && !err.contains('\n'),
+                "{query}: {err}"
+            );
+        }
     }
 }

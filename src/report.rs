@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use crate::analysis::changes::Change;
 use crate::analysis::usl::Fit;
 use crate::results::{Point, Scaling, SeriesState, TimedChange};
 use crate::run::RunRecord;
@@ -30,6 +31,36 @@ pub fn point_json_line(out: &mut impl Write, point: &Point) -> io::Result<()> {
     }
     serde_json::to_writer(&mut *out, &value)?;
     writeln!(out)
+}
+
+/// A change point as one JSON object: the change's keys (`index`, `mean_before`,
+/// `mean_after`, `ratio`, `pvalue`, `detector`), its `time`, and the combination's labels when
+/// it is one's.
+pub fn change_json(change: &Change, time: &str, spec: Option<&Spec>) -> serde_json::Value {
+    let mut line = serde_json::to_value(change).unwrap_or_default();
+    line["time"] = time.into();
+    if let Some(spec) = spec {
+        line["backend"] = spec.backend.as_str().into();
+        line["sync"] = spec.sync.as_str().into();
+        line["workers"] = spec.workers.into();
+    }
+    line
+}
+
+/// A change point as one line for people.
+pub fn change_line(change: &Change, time: &str, spec: Option<&Spec>) -> String {
+    let name = spec.map_or_else(String::new, |s| {
+        format!("{}/{} workers={}  ", s.backend, s.sync, s.workers)
+    });
+    format!(
+        "{name}index {}  time {time}  {:.6} -> {:.6}  ratio {:.3}  p {:.3e}  {:?}",
+        change.index,
+        change.mean_before,
+        change.mean_after,
+        change.ratio,
+        change.pvalue,
+        change.detector
+    )
 }
 
 /// One line on how a backend and sync mode scale: the USL fit or why there is none.

@@ -14,12 +14,11 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::analysis::changes::{self, Change};
 use crate::analysis::stats::{self, Interval};
 use crate::analysis::usl;
-use crate::query;
 use crate::run::{FailureReason, RunRecord, unix_now};
 use crate::workload::{Backend, Spec, SyncMode};
 pub use store::{Store, StoreError};
@@ -75,42 +74,7 @@ impl Default for RunFilter {
     }
 }
 
-/// The query parameters of `/api/v1/runs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunsQuery {
-    backend: Option<String>,
-    sync: Option<String>,
-    workers: Option<String>,
-    since: Option<String>,
-    limit: Option<String>,
-}
-
 impl RunFilter {
-    /// The filter of `/api/v1/runs?backend=&sync=&workers=&since=&limit=`; `since` is Unix
-    /// seconds or RFC 3339. The error is one line naming the bad parameter.
-    pub fn from_query(query: &str) -> Result<RunFilter, String> {
-        let q: RunsQuery = query::parse(query)?;
-        let since = match q.since {
-            None => None,
-            Some(s) => Some(parse_time(&s).ok_or_else(|| {
-                format!("bad since={s:?}: expected Unix seconds or an RFC 3339 time")
-            })?),
-        };
-        let limit = query::value("limit", q.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(format!("limit={limit} is out of bounds 1..={MAX_LIMIT}"));
-        }
-        Ok(RunFilter {
-            backend: query::value("backend", q.backend.as_deref())?,
-            sync: query::value("sync", q.sync.as_deref())?,
-            workers: query::value("workers", q.workers.as_deref())?,
-            since,
-            limit,
-            ..RunFilter::default()
-        })
-    }
-
     /// The runs of exactly `spec`.
     pub fn series(spec: &Spec, limit: usize) -> RunFilter {
         RunFilter {
@@ -123,14 +87,6 @@ impl RunFilter {
             ..RunFilter::default()
         }
     }
-}
-
-fn parse_time(s: &str) -> Option<f64> {
-    if let Ok(seconds) = s.parse::<f64>() {
-        return seconds.is_finite().then_some(seconds);
-    }
-    let time = humantime::parse_rfc3339_weak(s).ok()?;
-    Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 /// Counts of one spec's runs since the process started, as Prometheus counters report them.
@@ -766,37 +722,6 @@ mod tests {
         assert!((fit.lambda.value - 100.0).abs() < 0.5, "{fit:?}");
         let three = scaling(&points[..3]);
         assert_eq!(three[0].fit, Err(usl::FitError::TooFewPoints { found: 3 }));
-    }
-
-    #[test]
-    fn queries_name_their_bad_parameter_in_one_line() {
-        let filter =
-            RunFilter::from_query("backend=thread&workers=2&since=100&limit=5").expect("valid");
-        assert_eq!(
-            (filter.backend, filter.workers, filter.since, filter.limit),
-            (Some(Backend::Thread), Some(2), Some(100.0), 5)
-        );
-        let rfc = RunFilter::from_query("since=1970-01-01T00:01:40Z").expect("rfc 3339");
-        assert_eq!(rfc.since, Some(100.0));
-        assert_eq!(
-            RunFilter::from_query("").expect("empty").limit,
-            DEFAULT_LIMIT
-        );
-        for (query, needle) in [
-            ("backend=fork", "bad backend=\"fork\""),
-            ("sync=maybe", "bad sync=\"maybe\""),
-            ("workers=two", "bad workers=\"two\""),
-            ("since=yesterday", "bad since=\"yesterday\""),
-            ("limit=0", "out of bounds"),
-            ("limit=10001", "out of bounds"),
-            ("colour=red", "unknown field `colour`"),
-        ] {
-            let err = RunFilter::from_query(query).expect_err(query);
-            assert!(
-                err.contains(needle) && !err.contains('\n'),
-                "{query}: {err}"
-            );
-        }
     }
 
     #[test]

@@ -61,11 +61,7 @@ impl QuotaGroup {
             .arg(&self.dir)
             .arg(util::BIN)
             .args(args);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("COPYBENCH__") {
-                command.env_remove(key);
-            }
-        }
+        util::clean_environment(&mut command);
         command
     }
 }

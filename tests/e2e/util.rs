@@ -25,12 +25,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_copybench_exporter");
 /// A command for the binary with a clean configuration environment.
 pub fn command() -> Command {
     let mut command = Command::new(BIN);
+    clean_environment(&mut command);
+    command
+}
+
+/// Keeps this process's `COPYBENCH__*` variables from `command`.
+pub fn clean_environment(command: &mut Command) {
     for (key, _) in std::env::vars() {
         if key.starts_with("COPYBENCH__") {
             command.env_remove(key);
         }
     }
-    command
 }
 
 /// Runs `copybench_exporter run --json ARGS` in `workdir` and returns its output, its run
