@@ -109,6 +109,9 @@ pub struct RunArgs {
     /// the daemon's `history.sqlite`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Also draw the throughput by pool size, with the scalability fits, into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 /// Arguments of `changes`.
@@ -394,6 +397,17 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let records = results.sweep_runs(id)?;
     let points = results.sweep_points(id, &specs, config.analysis.max_cv)?;
     let scaling = crate::results::scaling(&points);
+    if let Some(path) = &args.svg {
+        let svg = crate::chart::scaling_svg(&points, &scaling);
+        if svg.is_empty() {
+            eprintln!(
+                "copybench_exporter: no run measured anything; {} not written",
+                path.display()
+            );
+        } else {
+            std::fs::write(path, svg)?;
+        }
+    }
     let mut out = io::stdout().lock();
     if json {
         points

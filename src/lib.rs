@@ -15,7 +15,8 @@
 //! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
 //!   edge over an [`http::Exporter`].
 //!
-//! [`daemon`] wires these together for the long-running exporter; [`cli`] and [`report`]
+//! [`daemon`] wires these together for the long-running exporter; [`chart`] draws a sweep as
+//! SVG; [`cli`] and [`report`]
 //! serve the command line, with [`table`] reading the offline commands' CSV data sets;
 //! [`probe`] and [`query`] read what HTTP requests ask for.
 
@@ -56,6 +57,7 @@ macro_rules! names {
 }
 
 pub mod analysis;
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod daemon;

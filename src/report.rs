@@ -7,7 +7,8 @@ use std::io::{self, Write};
 
 use crate::analysis::changes::Change;
 use crate::analysis::usl::Fit;
-use crate::results::{Point, Scaling, SeriesState, TimedChange};
+use crate::chart;
+use crate::results::{self, Point, Scaling, SeriesState, TimedChange};
 use crate::run::RunRecord;
 use crate::workload::Spec;
 
@@ -300,6 +301,16 @@ pub fn landing_page(series: &[SeriesState]) -> String {
         rows.push_str("</tr>");
     }
     let header: String = HEADER.iter().map(|h| format!("<th>{h}</th>")).collect();
+    let points: Vec<Point> = series.iter().filter_map(|s| s.point.clone()).collect();
+    let fits = results::scaling(&points);
+    let fit_lines: String = fits
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(&scaling_line(s))))
+        .collect();
+    let chart = match chart::scaling_svg(&points, &fits) {
+        svg if svg.is_empty() => "<p>Not run yet.</p>".to_owned(),
+        svg => svg,
+    };
     format!(
         "<!DOCTYPE html><html><head><title>copybench_exporter</title></head><body>\
          <h1>copybench_exporter</h1><p>version {}</p><ul>\
@@ -309,6 +320,7 @@ pub fn landing_page(series: &[SeriesState]) -> String {
          <h2>Latest sweep</h2><table border=1><tr>{header}</tr>{rows}</table>\
          <p>Statistics cover each combination's runs in its latest finished sweep; the output \
          columns and status, its newest run.</p>\
+         <h2>Scaling</h2>{chart}<ul>{fit_lines}</ul>\
          <h2>Change points</h2>{changes_table}\
          <p><a href=\"api/v1/changes\">Change points (JSON)</a></p></body></html>\n",
         env!("CARGO_PKG_VERSION")

@@ -34,6 +34,12 @@ pub const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 fn metrics_cover_every_combination_and_pass_promtool() {
     let daemon = start_daemon(TINY, &[]);
     assert!(daemon.wait_for_sweep(), "no sweep completed");
+    let (status, page) = daemon.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<svg") && page.contains("Throughput by pool size"),
+        "no scaling chart on the landing page"
+    );
     let text = daemon.metrics();
     for backend in ["process", "thread"] {
         for sync in ["none", "lock"] {

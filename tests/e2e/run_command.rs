@@ -183,6 +183,8 @@ fn table_output_names_every_run() {
             "--workdir",
         ])
         .arg(dir.path())
+        .arg("--svg")
+        .arg(dir.path().join("scaling.svg"))
         .output()
         .expect("run");
     assert!(output.status.success());
@@ -197,6 +199,15 @@ fn table_output_names_every_run() {
         "{table}"
     );
     assert_eq!(lines.len(), 5, "{table}");
+    let svg = std::fs::read_to_string(dir.path().join("scaling.svg")).expect("--svg file");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("Throughput by pool size"),
+        "{svg}"
+    );
+    assert!(
+        svg.matches("<circle").count() >= 2,
+        "a marker per pool size"
+    );
     assert!(
         lines[4].starts_with("scaling thread/none: no fit (2 distinct concurrencies"),
         "{table}"
