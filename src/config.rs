@@ -216,9 +216,11 @@ impl<'de> Deserialize<'de> for Workers {
             Size(u32),
             Word(String),
         }
+        /// A list, a word, or one size (what an environment variable of one number becomes).
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
+            Size(u32),
             Word(String),
             List(Vec<Item>),
         }
@@ -226,6 +228,7 @@ impl<'de> Deserialize<'de> for Workers {
         match Raw::deserialize(d)
             .map_err(|_| serde::de::Error::custom(format!("expected {expected}")))?
         {
+            Raw::Size(n) => Ok(Workers::List(vec![n])),
             Raw::Word(word) if word == "auto" => Ok(Workers::Auto),
             Raw::List(items) => match &items[..] {
                 [Item::Word(word)] if word == "auto" => Ok(Workers::Auto),
@@ -760,6 +763,11 @@ mod tests {
         let vars = env(&[("COPYBENCH__WORKLOAD__WORKERS", "auto")]);
         let from_env = Config::from_sources("", vars, &Overrides::default()).expect("env");
         assert_eq!(from_env.workload.workers, Workers::Auto);
+        // One number from the environment is a one-element list.
+        let file = "[workload]\nlines = 100\n";
+        let vars = env(&[("COPYBENCH__WORKLOAD__WORKERS", "4")]);
+        let one = Config::from_sources(file, vars, &Overrides::default()).expect("one size");
+        assert_eq!(one.workload.workers, Workers::List(vec![4]));
         for bad in ["\"many\"", "[1, \"auto\"]", "[1.5]"] {
             let problems = invalid(&format!("[workload]\nworkers = {bad}\n"));
             assert!(
