@@ -36,7 +36,7 @@ for i in $(seq "$runs"); do
       [ "$which" = after ] && bin=$after flags=$after_flags
       # shellcheck disable=SC2086
       "$bin" run --json --backend "$backend" --sync none --workers 1 --lines 10000 $flags \
-        --workdir "$scratch" | grep -v '"kind":"point"' | sed "s/^/$which $backend /"
+        --workdir "$scratch" | grep -v '"kind":' | sed "s/^/$which $backend /"
     done
   done
 done | python3 -c '

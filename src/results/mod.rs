@@ -705,6 +705,38 @@ mod tests {
     }
 
     #[test]
+    fn the_series_has_one_median_per_finished_sweep_only() {
+        let results = Results::open(None, Duration::from_secs(3600), vec![]).expect("results");
+        let add = |finish: bool, seconds: &[f64]| {
+            let sweep = results.begin_sweep();
+            for (i, s) in seconds.iter().enumerate() {
+                let mut run = measured(1, unix_now() + i as f64);
+                run.measurement.as_mut().expect("m").duration_seconds = *s;
+                run.sweep_id = sweep.id;
+                results.record(&run).expect("record");
+            }
+            if finish {
+                results.finish_sweep(sweep, 0.0);
+            }
+        };
+        add(true, &[0.1, 0.3, 0.2]);
+        add(true, &[0.5, 0.4, 0.6]);
+        add(false, &[9.0, 9.0, 9.0]);
+        let medians: Vec<f64> = results
+            .series(&spec(1), 10)
+            .expect("series")
+            .iter()
+            .map(|p| p.median_seconds)
+            .collect();
+        assert_eq!(
+            medians,
+            [0.2, 0.5],
+            "oldest first, the unfinished sweep left out"
+        );
+        assert_eq!(results.series(&spec(1), 1).expect("series").len(), 1);
+    }
+
+    #[test]
     fn scaling_fits_each_backend_and_sync_mode_or_says_why_not() {
         let point = |workers: u32, seconds: f64| {
             let mut run = measured(workers, 1.0);

@@ -381,10 +381,11 @@ impl Store {
     pub fn nth_latest_sweep(&self, spec: &Spec, n: usize) -> Result<Option<i64>, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT min(sweep_id) FROM (SELECT DISTINCT r.sweep_id FROM runs r \
-                 JOIN sweeps s ON s.id = r.sweep_id WHERE s.finished_at IS NOT NULL \
-                 AND r.backend = ?1 AND r.sync = ?2 AND r.workers = ?3 AND r.lines = ?4 \
-                 AND r.reread = ?5 ORDER BY r.sweep_id DESC LIMIT ?6)",
+                "SELECT min(sweep_id) FROM (SELECT DISTINCT sweep_id FROM runs \
+                 WHERE backend = ?1 AND sync = ?2 AND workers = ?3 AND lines = ?4 \
+                 AND reread = ?5 AND sweep_id IS NOT NULL \
+                 AND sweep_id NOT IN (SELECT id FROM sweeps WHERE finished_at IS NULL) \
+                 ORDER BY sweep_id DESC LIMIT ?6)",
             )
             .and_then(|mut statement| {
                 statement.query_row(
@@ -521,7 +522,8 @@ impl Store {
             and("sweep_id >=", Value::Integer(sweep));
         }
         if filter.finished_sweeps {
-            sql.push_str(" AND sweep_id IN (SELECT id FROM sweeps WHERE finished_at IS NOT NULL)");
+            // The unfinished sweeps are few (the one running, any cut short): exclude those.
+            sql.push_str(" AND sweep_id NOT IN (SELECT id FROM sweeps WHERE finished_at IS NULL)");
         }
         if filter.success_only {
             sql.push_str(" AND success = 1");
