@@ -398,14 +398,12 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let points = results.sweep_points(id, &specs, config.analysis.max_cv)?;
     let scaling = crate::results::scaling(&points);
     if let Some(path) = &args.svg {
-        let svg = crate::chart::scaling_svg(&points, &scaling);
-        if svg.is_empty() {
-            eprintln!(
+        match crate::chart::scaling_svg(&points, &scaling) {
+            Some(svg) => std::fs::write(path, svg)?,
+            None => eprintln!(
                 "copybench_exporter: no run measured anything; {} not written",
                 path.display()
-            );
-        } else {
-            std::fs::write(path, svg)?;
+            ),
         }
     }
     let mut out = io::stdout().lock();

@@ -21,7 +21,7 @@ use crate::metrics::{self, DaemonStatus, Metrics};
 use crate::results::{Results, Snapshot, StoreError};
 use crate::run::{self, FailureReason, RunRecord, unix_now};
 use crate::workload::{RunOptions, Spec};
-use crate::{probe, query, report, schedule};
+use crate::{page, probe, query, schedule};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -342,10 +342,17 @@ impl http::Exporter for Daemon {
     }
 
     async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {
-        self.blocking(|daemon| daemon.snapshot())
-            .await?
-            .map(|snapshot| report::landing_page(&snapshot.series))
-            .map_err(|e| Refusal::Failed(e.to_string()))
+        self.blocking(|daemon| {
+            let snapshot = daemon.snapshot()?;
+            let histories = snapshot
+                .series
+                .iter()
+                .map(|s| Ok((s.spec, daemon.results.series(&s.spec, page::HISTORY)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(page::landing_page(&snapshot, &histories, unix_now()))
+        })
+        .await?
+        .map_err(|e: StoreError| Refusal::Failed(e.to_string()))
     }
 
     async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {

@@ -64,6 +64,7 @@ pub mod daemon;
 pub mod host;
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod probe;
 pub mod query;
 pub mod report;

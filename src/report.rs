@@ -2,13 +2,11 @@
 //! table and the landing page's HTML table (one row per combination: its summary and its
 //! newest run); JSON lines serve `run --json`.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::analysis::changes::Change;
 use crate::analysis::usl::Fit;
-use crate::chart;
-use crate::results::{self, Point, Scaling, SeriesState, TimedChange};
+use crate::results::{Point, Scaling};
 use crate::run::RunRecord;
 use crate::workload::Spec;
 
@@ -245,107 +243,9 @@ pub fn table(out: &mut impl Write, points: &[Point], runs: &[RunRecord]) -> io::
     rows.iter().try_for_each(|r| line(r))
 }
 
-/// The landing page: links, the latest summary and run of every configured spec, and the
-/// change points of their recent history.
-pub fn landing_page(series: &[SeriesState]) -> String {
-    let mut changes: Vec<(&TimedChange, bool)> = series
-        .iter()
-        .filter_map(|s| s.detection.as_ref())
-        .flat_map(|d| {
-            d.changes.iter().map(move |c| {
-                let regression = d.regression.as_ref();
-                (
-                    c,
-                    regression.is_some_and(|r| r.change.index == c.change.index),
-                )
-            })
-        })
-        .collect();
-    changes.sort_by(|a, b| b.0.time.total_cmp(&a.0.time));
-    let mut change_rows = String::new();
-    for (c, regression) in changes.iter().take(50) {
-        let time = std::time::Duration::try_from_secs_f64(c.time).map_or_else(
-            |_| "-".to_owned(),
-            |t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + t).to_string(),
-        );
-        let _ = write!(
-            change_rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}x</td>\
-             <td>{:.1e}</td><td>{:?}</td><td>{}</td></tr>",
-            c.spec.backend,
-            c.spec.sync,
-            c.spec.workers,
-            c.sweep_id,
-            time,
-            c.change.ratio,
-            c.change.pvalue,
-            c.change.detector,
-            if *regression { "REGRESSION" } else { "" }
-        );
-    }
-    let changes_table = if change_rows.is_empty() {
-        "<p>No change points yet.</p>".to_owned()
-    } else {
-        format!(
-            "<table border=1><tr><th>backend</th><th>sync</th><th>workers</th><th>sweep</th>\
-             <th>time</th><th>after/before</th><th>p-value</th><th>detector</th><th></th></tr>\
-             {change_rows}</table>"
-        )
-    };
-    let mut rows = String::new();
-    for state in series {
-        rows.push_str("<tr>");
-        for cell in row(&state.spec, state.point.as_ref(), state.latest.as_ref()) {
-            let _ = write!(rows, "<td>{}</td>", escape(&cell));
-        }
-        rows.push_str("</tr>");
-    }
-    let header: String = HEADER.iter().map(|h| format!("<th>{h}</th>")).collect();
-    let points: Vec<Point> = series.iter().filter_map(|s| s.point.clone()).collect();
-    let fits = results::scaling(&points);
-    let fit_lines: String = fits
-        .iter()
-        .map(|s| format!("<li>{}</li>", escape(&scaling_line(s))))
-        .collect();
-    let chart = match chart::scaling_svg(&points, &fits) {
-        svg if svg.is_empty() => "<p>Not run yet.</p>".to_owned(),
-        svg => svg,
-    };
-    format!(
-        "<!DOCTYPE html><html><head><title>copybench_exporter</title></head><body>\
-         <h1>copybench_exporter</h1><p>version {}</p><ul>\
-         <li><a href=\"metrics\">Metrics</a></li><li><a href=\"api/v1/runs\">Recent runs (JSON)</a></li>\
-         <li><a href=\"probe?backend=thread&amp;sync=none&amp;workers=2&amp;lines=1000\">Probe example</a></li>\
-         <li><a href=\"-/healthy\">Health</a></li><li><a href=\"-/ready\">Readiness</a></li></ul>\
-         <h2>Latest sweep</h2><table border=1><tr>{header}</tr>{rows}</table>\
-         <p>Statistics cover each combination's runs in its latest finished sweep; the output \
-         columns and status, its newest run.</p>\
-         <h2>Scaling</h2>{chart}<ul>{fit_lines}</ul>\
-         <h2>Change points</h2>{changes_table}\
-         <p><a href=\"api/v1/changes\">Change points (JSON)</a></p></body></html>\n",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-/// `text` with the characters HTML gives meaning to replaced by entities.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Tally;
     use crate::run::fixtures::measured;
 
     fn record(workers: u32, seconds: f64) -> RunRecord {
@@ -359,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn the_table_and_the_page_show_the_same_cells() {
+    fn the_table_shows_the_summary_and_the_marks() {
         let ones: Vec<RunRecord> = [2.0, 2.1, 1.9].map(|s| record(1, s)).to_vec();
         let mut twos: Vec<RunRecord> = [1.0, 1.1, 0.9].map(|s| record(2, s)).to_vec();
         twos[2].throttled = true;
@@ -379,37 +279,6 @@ mod tests {
             "{text}"
         );
         assert!(lines[2].ends_with("ok, THROTTLED x1"), "{text}");
-
-        let mut failed = RunRecord::failed(
-            &Spec {
-                workers: 3,
-                ..ones[0].spec
-            },
-            1.0,
-            crate::run::FailureReason::Io,
-            "disk <full>".to_owned(),
-        );
-        failed.finished_at = 2.0;
-        let series = |spec: Spec, point: Option<Point>, latest: Option<RunRecord>| SeriesState {
-            spec,
-            latest,
-            last_success_at: None,
-            point,
-            detection: None,
-            tally: Tally::default(),
-        };
-        let unrun = Spec {
-            workers: 4,
-            ..ones[0].spec
-        };
-        let page = landing_page(&[
-            series(twos[0].spec, Some(points[1].clone()), twos.last().cloned()),
-            series(failed.spec, None, Some(failed)),
-            series(unrun, None, None),
-        ]);
-        assert!(page.contains("<td>1.90x ±"), "{page}");
-        assert!(page.contains("FAILED (io): disk &lt;full&gt;"), "{page}");
-        assert!(page.contains("<td>4</td><td>-</td>") && page.contains("not run yet"));
     }
 
     #[test]

@@ -88,13 +88,47 @@ pub struct Fit {
     pub peak_throughput: Option<f64>,
     /// What to be careful about (few points, the Amdahl fallback).
     pub warnings: Vec<String>,
+    /// Covariance of the fitted parameters (λ, σ and, for the full law, κ), scaled by the
+    /// Student-t quantile squared: what the curve's band is drawn from.
+    #[serde(skip)]
+    scaled_covariance: Vec<Vec<f64>>,
 }
 
 impl Fit {
     /// The model's throughput at concurrency `n`.
     pub fn throughput(&self, n: f64) -> f64 {
-        predict(&[self.lambda.value, self.sigma.value, self.kappa.value], n)
+        predict(&self.params(), n)
     }
+
+    /// The 95 % confidence band of the fitted curve at concurrency `n` (lower, upper), by
+    /// the delta method from the parameters' covariance.
+    pub fn band(&self, n: f64) -> (f64, f64) {
+        let params = self.params();
+        let gradient = gradient(&params[..self.scaled_covariance.len()], n);
+        let variance: f64 = gradient
+            .iter()
+            .zip(&self.scaled_covariance)
+            .map(|(gi, row)| gi * row.iter().zip(&gradient).map(|(c, gj)| c * gj).sum::<f64>())
+            .sum();
+        let half = variance.max(0.0).sqrt();
+        let x = predict(&params, n);
+        ((x - half).max(0.0), x + half)
+    }
+
+    fn params(&self) -> [f64; 3] {
+        [self.lambda.value, self.sigma.value, self.kappa.value]
+    }
+}
+
+/// The derivatives of `X(n)` by each of the parameters `p` (`[λ, σ]` or `[λ, σ, κ]`).
+fn gradient(p: &[f64], n: f64) -> Vec<f64> {
+    let kappa = p.get(2).copied().unwrap_or(0.0);
+    let d = 1.0 + p[1] * (n - 1.0) + kappa * n * (n - 1.0);
+    let mut row = vec![n / d, -p[0] * n * (n - 1.0) / (d * d)];
+    if p.len() == 3 {
+        row.push(-p[0] * n * n * (n - 1.0) / (d * d));
+    }
+    row
 }
 
 /// `X(n)` for parameters `[λ, σ, κ]`.
@@ -166,6 +200,7 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Fit, FitError> {
         peak_concurrency: None,
         peak_throughput: None,
         warnings,
+        scaled_covariance: solution.scaled_covariance,
     };
     let largest = distinct.last().copied().unwrap_or(1.0);
     if fit.kappa.value > 0.0 {
@@ -181,18 +216,23 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Fit, FitError> {
 /// The result of one least-squares fit of the first `k` of `[λ, σ, κ]`.
 struct Solution {
     params: Vec<f64>,
-    /// Half-widths of the 95 % intervals.
-    half_widths: Vec<f64>,
+    /// The parameters' covariance times the 95 % Student-t quantile squared.
+    scaled_covariance: Vec<Vec<f64>>,
     r_squared: f64,
 }
 
 impl Solution {
+    /// Half-width of parameter `i`'s 95 % interval.
+    fn half_width(&self, i: usize) -> f64 {
+        self.scaled_covariance[i][i].max(0.0).sqrt()
+    }
+
     fn lower(&self, i: usize) -> f64 {
-        self.params[i] - self.half_widths[i]
+        self.params[i] - self.half_width(i)
     }
 
     fn upper(&self, i: usize) -> f64 {
-        self.params[i] + self.half_widths[i]
+        self.params[i] + self.half_width(i)
     }
 }
 
@@ -205,15 +245,6 @@ fn least_squares(points: &[(f64, f64)], k: usize) -> Result<Solution, FitError> 
             .map(|&(n, x)| (x - predict(p, n)).powi(2))
             .sum()
     };
-    let jacobian = |p: &[f64], n: f64| -> Vec<f64> {
-        let kappa = p.get(2).copied().unwrap_or(0.0);
-        let d = 1.0 + p[1] * (n - 1.0) + kappa * n * (n - 1.0);
-        let mut row = vec![n / d, -p[0] * n * (n - 1.0) / (d * d)];
-        if k == 3 {
-            row.push(-p[0] * n * n * (n - 1.0) / (d * d));
-        }
-        row
-    };
     // Start: λ from the best per-worker throughput, a little contention and coherency.
     let lambda0 = points.iter().map(|&(n, x)| x / n).fold(0.0, f64::max);
     let mut p = vec![lambda0, 0.01, 1e-4];
@@ -221,7 +252,7 @@ fn least_squares(points: &[(f64, f64)], k: usize) -> Result<Solution, FitError> 
     let mut cost = rss(&p);
     let mut damping = 1e-3;
     for _ in 0..1000 {
-        let (jtj, jtr) = normal_equations(points, &p, &jacobian);
+        let (jtj, jtr) = normal_equations(points, &p);
         let mut a = jtj.clone();
         for i in 0..k {
             a[i][i] += damping * jtj[i][i].max(1e-300);
@@ -258,36 +289,36 @@ fn least_squares(points: &[(f64, f64)], k: usize) -> Result<Solution, FitError> 
     let mean = points.iter().map(|p| p.1).sum::<f64>() / n;
     let total: f64 = points.iter().map(|p| (p.1 - mean).powi(2)).sum();
     let dof = (points.len() - k).max(1) as f64;
-    let (jtj, _) = normal_equations(points, &p, &jacobian);
+    let (jtj, _) = normal_equations(points, &p);
     let t = StudentsT::new(0.0, 1.0, dof)
         .map(|d| d.inverse_cdf(0.975))
         .unwrap_or(f64::NAN);
-    let half_widths = (0..k)
+    // Columns of (JᵀJ)⁻¹, scaled by the residual variance and t².
+    let scale = t * t * cost / dof;
+    let columns: Vec<Vec<f64>> = (0..k)
         .map(|i| {
             let mut unit = vec![0.0; k];
             unit[i] = 1.0;
-            let column = solve(jtj.clone(), unit).map_or(f64::NAN, |c| c[i]);
-            t * (cost / dof * column).max(0.0).sqrt()
+            solve(jtj.clone(), unit).unwrap_or_else(|| vec![f64::NAN; k])
         })
+        .collect();
+    let scaled_covariance = (0..k)
+        .map(|i| (0..k).map(|j| scale * columns[j][i]).collect())
         .collect();
     Ok(Solution {
         params: p,
-        half_widths,
+        scaled_covariance,
         r_squared: if total > 0.0 { 1.0 - cost / total } else { 1.0 },
     })
 }
 
 /// `JᵀJ` and `Jᵀr` of the residuals `r = x − X(n)` at `p`.
-fn normal_equations(
-    points: &[(f64, f64)],
-    p: &[f64],
-    jacobian: &impl Fn(&[f64], f64) -> Vec<f64>,
-) -> (Vec<Vec<f64>>, Vec<f64>) {
+fn normal_equations(points: &[(f64, f64)], p: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
     let k = p.len();
     let mut jtj = vec![vec![0.0; k]; k];
     let mut jtr = vec![0.0; k];
     for &(n, x) in points {
-        let row = jacobian(p, n);
+        let row = gradient(p, n);
         let r = x - predict(p, n);
         for i in 0..k {
             jtr[i] += row[i] * r;
@@ -380,6 +411,30 @@ mod tests {
             assert!(p.lower <= t && t <= p.upper, "{t} outside {p:?}");
         }
         assert!(within(fit.kappa.value, truth[2], 0.1), "{fit:?}");
+    }
+
+    #[test]
+    fn the_band_holds_the_true_curve_and_narrows_where_the_data_are() {
+        let truth = [1000.0, 0.05, 0.002];
+        let points: Vec<(f64, f64)> = (1..=24)
+            .map(|n| {
+                let n = f64::from(n);
+                let noise = 1.0 + ((n * 7919.0) % 13.0 - 6.0) / 600.0;
+                (n, predict(&truth, n) * noise)
+            })
+            .collect();
+        let fit = fit(&points).expect("fit");
+        for n in [1.0, 4.0, 12.0, 24.0] {
+            let (lower, upper) = fit.band(n);
+            let x = fit.throughput(n);
+            assert!(lower < x && x < upper, "n={n}: {lower} {x} {upper}");
+            assert!(
+                lower <= predict(&truth, n) && predict(&truth, n) <= upper,
+                "n={n}"
+            );
+        }
+        let width = |n: f64| fit.band(n).1 - fit.band(n).0;
+        assert!(width(100.0) > 3.0 * width(12.0), "extrapolation is wider");
     }
 
     #[test]
