@@ -77,7 +77,7 @@ pub fn scaling_svg(points: &[Point], scaling: &[Scaling]) -> Option<String> {
                     let lower = steps.clone().rev().map(|n| (n, fit.band(n).0));
                     chart.draw_series([Polygon::new(
                         upper.chain(lower).collect::<Vec<_>>(),
-                        colour.mix(0.15).filled(),
+                        colour.mix(0.12).filled(),
                     )])?;
                     let curve = steps.map(|n| (n, fit.throughput(n)));
                     chart.draw_series(LineSeries::new(curve, colour.stroke_width(2)))?;
@@ -216,7 +216,11 @@ pub fn history_svg(
             let line: Vec<(f64, f64)> = points.iter().map(|p| (p.time, p.median_seconds)).collect();
             chart
                 .draw_series(LineSeries::new(line, colour.stroke_width(2)))?
-                .label(format!("{} workers", spec.workers))
+                .label(format!(
+                    "{} worker{}",
+                    spec.workers,
+                    if spec.workers == 1 { "" } else { "s" }
+                ))
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
                 });
@@ -388,7 +392,7 @@ pub fn disorder_svg(series: &[SeriesState]) -> Option<String> {
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
                     });
             }
-            legend(&mut chart, SeriesLabelPosition::UpperRight)
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
     )
 }
@@ -412,13 +416,20 @@ fn shade(share: f64) -> RGBColor {
     RGBColor(mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0))
 }
 
-/// Unix time `t` as a UTC clock time, with the date when the chart spans more than a day.
+/// Unix time `t` as a UTC clock time: with seconds when the chart spans less than ten
+/// minutes, with the date when it spans more than a day.
 fn clock(t: f64, span: f64) -> String {
     let Ok(since) = std::time::Duration::try_from_secs_f64(t) else {
         return String::new();
     };
     let text = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since).to_string();
-    let range = if span > 86_400.0 { 5..16 } else { 11..16 };
+    let range = if span > 86_400.0 {
+        5..16
+    } else if span < 600.0 {
+        11..19
+    } else {
+        11..16
+    };
     text.get(range).unwrap_or_default().to_owned()
 }
 

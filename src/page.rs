@@ -50,7 +50,7 @@ pub fn landing_page(
         html,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>copybench_exporter</title><style>{STYLE}</style></head><body><main>\
+         <title>copybench_exporter</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head><body><main>\
          <h1>copybench_exporter</h1><nav><a href=\"metrics\">Metrics</a>\
          <a href=\"api/v1/runs\">Recent runs (JSON)</a>\
          <a href=\"api/v1/changes\">Change points (JSON)</a>\
@@ -218,7 +218,11 @@ fn sweep_card(snapshot: &Snapshot, now: f64) -> String {
 
 /// The status of regression detection: regressions first, or how many combinations are clear.
 fn detection_card(series: &[SeriesState], changes: &[(TimedChange, bool)]) -> String {
-    let checked = series.iter().filter(|s| s.detection.is_some()).count();
+    // Combinations the detectors have looked at a sweep of.
+    let checked = series
+        .iter()
+        .filter(|s| s.detection.is_some() && s.point.is_some())
+        .count();
     if checked == 0 {
         return card(
             "idle",
@@ -454,7 +458,9 @@ mod tests {
     #[test]
     fn before_the_first_sweep_every_part_says_not_run_yet() {
         let spec = measured(1, 0.0).spec;
-        let page = landing_page(&snapshot(vec![state(spec, None, None)]), &[], 1.8e9);
+        let mut unrun = state(spec, None, None);
+        unrun.detection = Some(Detection::default());
+        let page = landing_page(&snapshot(vec![unrun]), &[], 1.8e9);
         assert!(
             page.contains("card idle\"><h2>Last sweep</h2><p>Not run yet"),
             "{page}"

@@ -22,6 +22,7 @@ NPM_PACKAGES=(
   "kubernetes-models@4.5.1"
   "@kubernetes-models/prometheus-operator@4.4.4"
   "js-yaml@4.1.0"
+  "playwright-core@1.64.1"
 )
 PIP_PACKAGES=(
   "PyYAML==6.0.2"
