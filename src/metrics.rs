@@ -300,6 +300,16 @@ const USL_GAUGES: &[UslGauge] = &[
         |f| Some(f.kappa.value),
     ),
     (
+        "copybench_usl_kappa_lower",
+        "Lower bound of the 95 % interval of kappa.",
+        |f| Some(f.kappa.lower),
+    ),
+    (
+        "copybench_usl_kappa_upper",
+        "Upper bound of the 95 % interval of kappa.",
+        |f| Some(f.kappa.upper),
+    ),
+    (
         "copybench_usl_lambda",
         "Throughput of one worker without contention (lambda), in lines per second.",
         |f| Some(f.lambda.value),

@@ -33,9 +33,25 @@ ajv_validate() {
   "$NODE_BIN/ajv" validate --strict=false --all-errors -s "$SCHEMA" -d "$1"
 }
 
+# Grafana's generated types model only the grafana data source's annotation fields; a
+# Prometheus annotation's own fields (expr, step, titleFormat, ...) are set aside for the schema
+# and checked by lint-dashboards.py and the live query check instead.
+schema_view() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for a in d.get("annotations", {}).get("list", []):
+    if a.get("datasource", {}).get("type") == "prometheus":
+        for key in ("expr", "step", "titleFormat", "textFormat", "tagKeys", "useValueForTime"):
+            a.pop(key, None)
+json.dump(d, open(sys.argv[2], "w"))
+PY
+}
+
 log "schema validation (@grafana/schema $SCHEMA_VERSION)"
 for d in "${DASHBOARDS[@]}"; do
-  ajv_validate "$d" >"$OPS_TMP/ajv.log" 2>&1 || { cat "$OPS_TMP/ajv.log" >&2; fail "${d#"$REPO"/} does not match Grafana's dashboard schema"; }
+  schema_view "$d" "$OPS_TMP/schema-view.json"
+  ajv_validate "$OPS_TMP/schema-view.json" >"$OPS_TMP/ajv.log" 2>&1 || { cat "$OPS_TMP/ajv.log" >&2; fail "${d#"$REPO"/} does not match Grafana's dashboard schema"; }
   log "  ${d#"$REPO"/}: valid"
 done
 if ajv_validate "$OPS_DIR/fixtures/invalid-schema-dashboard.json" >"$OPS_TMP/ajv.log" 2>&1; then

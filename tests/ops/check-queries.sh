@@ -38,7 +38,7 @@ jitter = "0s"
 [workload]
 backends = ["process", "thread"]
 sync = ["none", "lock", "ordered"]
-workers = [1, 2, 3]
+workers = [1, 2, 3, 4]
 lines = 300
 workdir = "$OPS_TMP"
 EOF

@@ -93,7 +93,22 @@ class Linter:
         seen_ids = {}
         for panel in self.iter_panels(dash.get("panels", [])):
             self.check_panel(panel, seen_ids)
+        self.check_annotations(dash)
         return self.findings
+
+    def check_annotations(self, dash):
+        """Prometheus annotation queries follow the panels' rules."""
+        for a in dash.get("annotations", {}).get("list", []):
+            if a.get("builtIn"):
+                continue
+            where = f"annotation {a.get('name')!r}"
+            if not is_datasource_ref(a.get("datasource")):
+                self.report(where, "panel-datasource",
+                            f"datasource is {a.get('datasource')!r}, expected the ${{datasource}} variable")
+            if not (a.get("expr") or "").strip():
+                self.report(where, "target-expr", "annotation has no PromQL expr")
+                continue
+            self.check_expr(where, a["expr"])
 
     def iter_panels(self, panels):
         for p in panels:

@@ -11,7 +11,8 @@ import re
 
 
 def panel_targets(path):
-    """Every (panel title, refId, expr) of a dashboard file, nested rows included."""
+    """Every (panel title, refId, expr) of a dashboard file, nested rows included, then every
+    annotation query as ("annotation NAME", "annotation", expr)."""
     with open(path) as f:
         dash = json.load(f)
 
@@ -22,7 +23,12 @@ def panel_targets(path):
                 if t.get("expr"):
                     yield p.get("title"), t.get("refId"), t["expr"]
 
-    return list(walk(dash.get("panels", [])))
+    annotations = [
+        (f"annotation {a.get('name')}", "annotation", a["expr"])
+        for a in dash.get("annotations", {}).get("list", [])
+        if a.get("expr")
+    ]
+    return list(walk(dash.get("panels", []))) + annotations
 
 TOKEN_RE = re.compile(
     r"""
