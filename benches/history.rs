@@ -78,7 +78,7 @@ fn main() {
     let mut snapshot_seconds = Vec::new();
     for _ in 0..21 {
         let started = Instant::now();
-        let snapshot = results.snapshot(&specs, 0.1).expect("snapshot");
+        let snapshot = results.snapshot(&specs, 0.1, 1).expect("snapshot");
         snapshot_seconds.push(started.elapsed().as_secs_f64());
         assert!(snapshot.series.iter().all(|s| s.latest.is_some()));
     }

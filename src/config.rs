@@ -34,6 +34,9 @@ pub const MAX_REPEATS: u32 = 100;
 /// Most sweeps of one combination the change-point detectors look at.
 pub const MAX_HISTORY: usize = 2000;
 
+/// The most sweeps `[analysis] fit_sweeps` fits the scalability law to.
+pub const MAX_FIT_SWEEPS: usize = 100;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -151,6 +154,9 @@ pub struct Analysis {
     pub min_magnitude: f64,
     /// The most recent sweeps of each combination the detectors look at.
     pub history: usize,
+    /// Sweeps the Universal Scalability Law is fitted to: 1 fits the latest sweep's medians,
+    /// more fits every counted run of the last this many sweeps.
+    pub fit_sweeps: usize,
 }
 
 impl Analysis {
@@ -443,6 +449,7 @@ impl Default for Analysis {
             max_pvalue: 0.0001,
             min_magnitude: 0.05,
             history: 200,
+            fit_sweeps: 1,
         }
     }
 }
@@ -626,6 +633,11 @@ impl Config {
             (a.window..=MAX_HISTORY).contains(&a.history),
             "analysis.history",
             &format!("must be between analysis.window and {MAX_HISTORY} sweeps"),
+        );
+        check(
+            (1..=MAX_FIT_SWEEPS).contains(&a.fit_sweeps),
+            "analysis.fit_sweeps",
+            &format!("must be between 1 and {MAX_FIT_SWEEPS} sweeps"),
         );
         for (key, value) in [
             ("analysis.max_cv", a.max_cv),

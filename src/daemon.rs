@@ -138,7 +138,8 @@ impl Daemon {
     fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let config = self.config();
         let specs = self.specs(&config);
-        self.results.snapshot(&specs, config.analysis.max_cv)
+        self.results
+            .snapshot(&specs, config.analysis.max_cv, config.analysis.fit_sweeps)
     }
 
     /// Runs the change-point detectors over the configured combinations' history.

@@ -21,7 +21,7 @@ use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 
 use crate::analysis::usl::Fit;
 use crate::host::Capacity;
-use crate::results::{self, Detection, Point, SeriesState, Snapshot};
+use crate::results::{Detection, Point, SeriesState, Snapshot};
 use crate::run::{FailureReason, Measurement, RunRecord};
 use crate::workload::Spec;
 
@@ -583,7 +583,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         .iter()
         .map(|(name, help, _)| gauge(name, help))
         .collect();
-    for s in results::scaling(snapshot.series.iter().filter_map(|s| s.point.as_ref())) {
+    for s in &snapshot.scaling {
         let labels = [("backend", s.backend.as_str()), ("sync", s.sync.as_str())];
         for (family, (_, _, value)) in usl.iter_mut().zip(USL_GAUGES) {
             let v = s.fit.as_ref().ok().and_then(value);
@@ -783,7 +783,9 @@ mod tests {
 
     fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
         let metrics = Metrics::new(per_cpu).expect("metrics");
+        let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
         let snapshot = Snapshot {
+            scaling,
             series,
             bounds: vec![0.1, 1.0],
             sweeps_completed: 3,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::chart::{self, escape};
 use crate::report::{self, HEADER};
-use crate::results::{self, Point, SeriesPoint, SeriesState, Snapshot, TimedChange};
+use crate::results::{Point, SeriesPoint, SeriesState, Snapshot, TimedChange};
 use crate::workload::Spec;
 
 /// Sweeps of each combination's history the page draws.
@@ -43,7 +43,7 @@ pub fn landing_page(
 ) -> String {
     let series = &snapshot.series;
     let points: Vec<Point> = series.iter().filter_map(|s| s.point.clone()).collect();
-    let fits = results::scaling(&points);
+    let fits = &snapshot.scaling;
     let changes = changes(series);
     let mut html = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -66,7 +66,7 @@ pub fn landing_page(
     html.push_str("<h2>Scaling</h2><div class=\"charts\">");
     figure(
         &mut html,
-        chart::scaling_svg(&points, &fits),
+        chart::scaling_svg(&points, fits),
         "No measured point yet: throughput by pool size is drawn after the first sweep.",
     );
     figure(
@@ -75,7 +75,7 @@ pub fn landing_page(
         "No speedup yet: it needs a sweep with a 1-worker combination.",
     );
     html.push_str("</div><ul>");
-    for fit in &fits {
+    for fit in fits {
         let _ = write!(html, "<li>{}</li>", escape(&report::scaling_line(fit)));
     }
     html.push_str("</ul>");
@@ -347,6 +347,7 @@ mod tests {
     }
 
     fn snapshot(series: Vec<SeriesState>) -> Snapshot {
+        let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
         Snapshot {
             series,
             bounds: Vec::new(),
@@ -354,6 +355,7 @@ mod tests {
             last_sweep_seconds: Some(12.0),
             workload_cpu_seconds: 0.0,
             calibration_seconds: None,
+            scaling,
         }
     }
 

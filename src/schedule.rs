@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(runs.len(), 5);
         assert!(runs.iter().all(|r| r.success && r.sweep_id == swept.id));
         assert_eq!(runs.iter().filter(|r| r.warmup).count(), 1);
-        let snapshot = results.snapshot(&[], 0.1).expect("snapshot");
+        let snapshot = results.snapshot(&[], 0.1, 1).expect("snapshot");
         assert!(snapshot.calibration_seconds.is_some_and(|s| s > 0.0));
 
         stop.cancel();

@@ -282,6 +282,8 @@ pub struct Snapshot {
     pub workload_cpu_seconds: f64,
     /// Median time of the newest sweep's calibration runs.
     pub calibration_seconds: Option<f64>,
+    /// How each backend and sync mode scale, as `[analysis] fit_sweeps` asks.
+    pub scaling: Vec<Scaling>,
 }
 
 /// How one backend and sync mode scale: the Universal Scalability Law fitted to the throughput
@@ -296,13 +298,20 @@ pub struct Scaling {
     pub fit: Result<usl::Fit, usl::FitError>,
 }
 
-/// The scaling of every backend and sync mode among `points`, in their order.
+/// The scaling of every backend and sync mode among `points`, fitted to their medians, in
+/// their order.
 pub fn scaling<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<Scaling> {
-    // (backend, sync) and their (workers, lines per second), in the order first seen.
+    fit(points.into_iter().map(|p| (p.spec, p.median_seconds)))
+}
+
+/// The scaling of every backend and sync mode among `durations` (a combination and, when it
+/// has one, a duration), in the order first seen.
+fn fit(durations: impl IntoIterator<Item = (Spec, Option<f64>)>) -> Vec<Scaling> {
+    // (backend, sync) and their (workers, lines per second).
     type Group = ((Backend, SyncMode), Vec<(f64, f64)>);
     let mut groups: Vec<Group> = Vec::new();
-    for point in points {
-        let key = (point.spec.backend, point.spec.sync);
+    for (spec, seconds) in durations {
+        let key = (spec.backend, spec.sync);
         let at = match groups.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
@@ -310,11 +319,10 @@ pub fn scaling<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<Scaling> 
                 groups.len() - 1
             }
         };
-        if let Some(median) = point.median_seconds.filter(|m| *m > 0.0) {
-            groups[at].1.push((
-                f64::from(point.spec.workers),
-                point.spec.lines as f64 / median,
-            ));
+        if let Some(seconds) = seconds.filter(|s| *s > 0.0) {
+            groups[at]
+                .1
+                .push((f64::from(spec.workers), spec.lines as f64 / seconds));
         }
     }
     groups
@@ -617,8 +625,37 @@ impl Results {
             .collect()
     }
 
-    /// The newest run, last success, latest summary and counts of each of `specs`.
-    pub fn snapshot(&self, specs: &[Spec], max_cv: f64) -> Result<Snapshot, StoreError> {
+    /// The scaling of `specs`' backends and sync modes fitted to every counted run of each
+    /// combination's last `sweeps` finished sweeps.
+    pub fn scaling_over(&self, specs: &[Spec], sweeps: usize) -> Result<Vec<Scaling>, StoreError> {
+        let store = self.store();
+        let mut durations = Vec::new();
+        for spec in specs {
+            let from_sweep = store.nth_latest_sweep(spec, sweeps)?;
+            let runs = store.runs(&RunFilter {
+                from_sweep,
+                finished_sweeps: true,
+                ..RunFilter::series(spec, usize::MAX)
+            })?;
+            durations.push((*spec, None));
+            durations.extend(
+                runs.iter()
+                    .filter(|r| r.counts())
+                    .map(|r| (*spec, r.duration_seconds())),
+            );
+        }
+        Ok(fit(durations))
+    }
+
+    /// The newest run, last success, latest summary and counts of each of `specs`, and their
+    /// scaling fitted to the latest sweep (`fit_sweeps` 1) or the runs of the last
+    /// `fit_sweeps` sweeps.
+    pub fn snapshot(
+        &self,
+        specs: &[Spec],
+        max_cv: f64,
+        fit_sweeps: usize,
+    ) -> Result<Snapshot, StoreError> {
         let mut series = Vec::with_capacity(specs.len());
         let calibration_seconds;
         {
@@ -650,6 +687,11 @@ impl Results {
                 });
             }
         }
+        let scaling = if fit_sweeps > 1 {
+            self.scaling_over(specs, fit_sweeps)?
+        } else {
+            scaling(series.iter().filter_map(|s| s.point.as_ref()))
+        };
         let detections = self.detections();
         for state in &mut series {
             state.detection = detections.get(&state.spec).cloned();
@@ -667,6 +709,7 @@ impl Results {
             last_sweep_seconds: counts.last_sweep_seconds,
             workload_cpu_seconds: counts.workload_cpu_seconds,
             calibration_seconds,
+            scaling,
         })
     }
 }
@@ -757,6 +800,46 @@ mod tests {
     }
 
     #[test]
+    fn the_fit_over_several_sweeps_uses_every_counted_run_of_them() {
+        let results = Results::open(None, Duration::from_secs(3600), vec![]).expect("results");
+        let amdahl = |sigma: f64, n: u32| 0.1 * (1.0 + sigma * f64::from(n - 1)) / f64::from(n);
+        // Finished sweeps at contention 0.1 and 0.3, then an unfinished one at 0.9.
+        for (sigma, finish) in [(0.1, true), (0.3, true), (0.9, false)] {
+            let sweep = results.begin_sweep();
+            for n in 1..=6 {
+                let mut run = run(n, unix_now(), Some(amdahl(sigma, n)));
+                run.sweep_id = sweep.id;
+                results.record(&run).expect("record");
+            }
+            if finish {
+                results.finish_sweep(sweep, 0.0);
+            }
+        }
+        let specs: Vec<Spec> = (1..=6).map(spec).collect();
+        let sigma = |sweeps| {
+            let found = results.scaling_over(&specs, sweeps).expect("scaling");
+            found[0].fit.as_ref().expect("fit").sigma.value
+        };
+        assert!(
+            (sigma(1) - 0.3).abs() < 1e-3,
+            "the latest finished sweep only"
+        );
+        assert!(
+            (0.15..0.25).contains(&sigma(2)),
+            "both finished sweeps: {}",
+            sigma(2)
+        );
+        let snapshot = results.snapshot(&specs, 0.1, 2).expect("snapshot");
+        assert_eq!(
+            snapshot.scaling,
+            results.scaling_over(&specs, 2).expect("scaling")
+        );
+        let latest = results.snapshot(&specs, 0.1, 1).expect("snapshot");
+        let medians = latest.scaling[0].fit.as_ref().expect("fit");
+        assert!((medians.sigma.value - 0.3).abs() < 1e-3, "{medians:?}");
+    }
+
+    #[test]
     fn a_snapshot_has_the_latest_run_last_success_and_counts_of_each_spec() {
         let results =
             Results::open(None, Duration::from_secs(3600), vec![0.1, 1.0]).expect("results");
@@ -769,7 +852,7 @@ mod tests {
             results.record(&record).expect("record");
         }
         let snapshot = results
-            .snapshot(&[spec(1), spec(2), spec(3)], 0.1)
+            .snapshot(&[spec(1), spec(2), spec(3)], 0.1, 1)
             .expect("snapshot");
         let [one, two, three] = &snapshot.series[..] else {
             panic!("{snapshot:?}")
@@ -814,7 +897,7 @@ mod tests {
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);
         assert_eq!(
             results
-                .snapshot(&[], 0.1)
+                .snapshot(&[], 0.1, 1)
                 .expect("snapshot")
                 .sweeps_completed,
             1
