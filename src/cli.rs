@@ -56,10 +56,10 @@ impl Cli {
 pub enum Command {
     /// Run one sweep of the copy workload now and print the results.
     Run(RunArgs),
-    /// Check a configuration file (plus environment overrides) and exit.
+    /// Check a configuration file (plus environment overrides) and its workdir, and exit.
     CheckConfig {
-        /// The file to check.
-        file: PathBuf,
+        /// The file to check (or give it with --config.file).
+        file: Option<PathBuf>,
     },
     /// Print the documented default configuration.
     PrintDefaultConfig,
@@ -296,12 +296,73 @@ pub fn changes_command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
 /// The most sweeps of one series `changes --db` reads.
 const MAX_SERIES: usize = 10_000;
 
+/// Errors of `check-config` and `print-default-config`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigCommandError {
+    /// Two different files were named.
+    #[error(
+        "two files given, {0} and {1}: name the file to check once, as the argument or with --config.file"
+    )]
+    TwoFiles(PathBuf, PathBuf),
+    /// No file was named.
+    #[error("no file given: copybench_exporter check-config FILE")]
+    NoFile,
+    /// `print-default-config` was given a file.
+    #[error("print-default-config prints the built-in defaults; it takes no --config.file")]
+    FileNotUsed,
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The workdir cannot hold scratch directories.
+    #[error("workload.workdir {path}: {error}")]
+    Workdir {
+        /// The directory.
+        path: PathBuf,
+        /// Why not.
+        error: WorkloadError,
+    },
+}
+
+/// Runs `check-config`: loads `file` (or `--config.file`) with the environment and flag
+/// overrides, and checks that the workdir can hold scratch directories, as readiness does.
+pub fn check_config_command(
+    cli: &Cli,
+    file: Option<&std::path::Path>,
+) -> Result<ExitCode, ConfigCommandError> {
+    let file = match (file, cli.config_file.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ConfigCommandError::TwoFiles(a.to_owned(), b.to_owned()));
+        }
+        (Some(file), _) | (None, Some(file)) => file,
+        (None, None) => return Err(ConfigCommandError::NoFile),
+    };
+    let config = config::Config::load(Some(file), &cli.overrides())?;
+    let path = config.workload.workdir();
+    crate::workload::check_workdir(&path)
+        .map_err(|error| ConfigCommandError::Workdir { path, error })?;
+    println!("{}: configuration is valid", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `print-default-config`.
+pub fn print_default_config(cli: &Cli) -> Result<ExitCode, ConfigCommandError> {
+    if cli.config_file.is_some() {
+        return Err(ConfigCommandError::FileNotUsed);
+    }
+    print!("{}", config::DEFAULT_TOML);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Why the `run` command could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunCommandError {
     /// The configuration it starts from is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The flags set a key to an impossible value (`--timeout` is `schedule.run_timeout`,
+    /// the others are `workload.*`).
+    #[error("run flags: {0}")]
+    Flags(config::ConfigError),
     /// The scratch directory cannot be made.
     #[error("workdir is not usable: {0}")]
     Workdir(WorkloadError),
@@ -316,10 +377,10 @@ pub enum RunCommandError {
 /// Runs the `run` subcommand: one sweep, a progress bar on a terminal, then the results.
 /// Exits 0 when every run succeeded, 1 when any failed, 130 on Ctrl-C.
 pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandError> {
-    let config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
-    let mut workload = config.workload;
-    workload.backends = args.backend.clone().unwrap_or(workload.backends);
-    workload.sync = args.sync.clone().unwrap_or(workload.sync);
+    let mut config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
+    let workload = &mut config.workload;
+    workload.backends = args.backend.clone().unwrap_or(workload.backends.clone());
+    workload.sync = args.sync.clone().unwrap_or(workload.sync.clone());
     if let Some(workers) = &args.workers {
         workload.workers = Workers::List(workers.clone());
     }
@@ -327,11 +388,15 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     workload.warmup = args.warmup.unwrap_or(workload.warmup);
     workload.lines = args.lines.unwrap_or(workload.lines);
     workload.reread = args.reread.unwrap_or(workload.reread);
-    workload.workdir = args.workdir.clone().unwrap_or(workload.workdir);
+    workload.workdir = args.workdir.clone().unwrap_or(workload.workdir.clone());
+    config.schedule.run_timeout = args.timeout.unwrap_or(config.schedule.run_timeout);
+    // The flags are held to the same bounds as the keys they set.
+    config.validate().map_err(RunCommandError::Flags)?;
+    let workload = config.workload;
     let options = RunOptions {
         workdir: workload.workdir(),
         worker_exe: std::env::current_exe()?,
-        timeout: args.timeout.unwrap_or(config.schedule.run_timeout),
+        timeout: config.schedule.run_timeout,
         cancel: CancellationToken::new(),
     };
     crate::workload::check_workdir(&options.workdir).map_err(RunCommandError::Workdir)?;

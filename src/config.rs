@@ -556,6 +556,16 @@ impl Config {
         deserialize_reporting_every_key(merged)
     }
 
+    /// Checks every value, as loading does: an error lists each impossible one by key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
     /// Every impossible value, each naming its key.
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
@@ -692,12 +702,7 @@ fn numbers_in_lists(value: &mut serde_json::Value) {
 fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, ConfigError> {
     let first_error = match serde_json::from_value::<Config>(merged.clone()) {
         Ok(config) => {
-            let problems = config.problems();
-            return if problems.is_empty() {
-                Ok(config)
-            } else {
-                Err(ConfigError::Invalid(problems))
-            };
+            return config.validate().map(|()| config);
         }
         Err(e) => e,
     };

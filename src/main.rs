@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use copybench_exporter::cli::{self, Cli, Command};
-use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
+use copybench_exporter::config::{Config, LogFormat, LogLevel};
 use copybench_exporter::daemon::{self, Daemon};
 use copybench_exporter::http;
 use copybench_exporter::workload::worker;
@@ -23,17 +23,13 @@ fn main() -> ExitCode {
             init_logging(LogLevel::Warn, LogFormat::Text);
             cli::run_command(&cli, args).map_err(anyhow::Error::from)
         }
-        Some(Command::CheckConfig { file }) => Config::load(Some(file), &cli.overrides())
-            .map(|_| {
-                println!("{}: configuration is valid", file.display());
-                ExitCode::SUCCESS
-            })
-            .map_err(anyhow::Error::from),
+        Some(Command::CheckConfig { file }) => {
+            cli::check_config_command(&cli, file.as_deref()).map_err(anyhow::Error::from)
+        }
         Some(Command::Changes(args)) => cli::changes_command(args).map_err(anyhow::Error::from),
         Some(Command::Fit(args)) => cli::fit_command(args).map_err(anyhow::Error::from),
         Some(Command::PrintDefaultConfig) => {
-            print!("{}", config::DEFAULT_TOML);
-            Ok(ExitCode::SUCCESS)
+            cli::print_default_config(&cli).map_err(anyhow::Error::from)
         }
         None => run_daemon(&cli).map(|()| ExitCode::SUCCESS),
     };
@@ -58,7 +54,9 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
             .local_addr()
             .context("cannot read the bound address")?;
         let daemon = Daemon::new(config, cli.config_file.clone(), cli.overrides(), exe)?;
-        tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+        // NODE_NAME comes from the Kubernetes downward API (deploy/kubernetes).
+        let node = std::env::var("NODE_NAME").unwrap_or_default();
+        tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), node, "listening");
         daemon::run(Arc::clone(&daemon), listener, signals.serve(daemon)).await;
         Ok(())
     });

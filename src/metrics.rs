@@ -435,7 +435,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
     );
     let mut success = gauge(
         "copybench_last_run_success",
-        "Whether the latest run of the combination succeeded (1) or failed (0).",
+        "Whether the latest run of the combination succeeded (1) or failed (0); NaN before its first run.",
     );
     let mut finished = gauge(
         "copybench_last_run_timestamp_seconds",
@@ -472,7 +472,10 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         }
         results.add(spec, latest.as_ref().and_then(|r| r.measurement.as_ref()));
         pool.gauge(&l, f64::from(spec.workers));
-        success.gauge(&l, latest.as_ref().map_or(0.0, |r| f64::from(r.success)));
+        success.gauge(
+            &l,
+            latest.as_ref().map_or(f64::NAN, |r| f64::from(r.success)),
+        );
         finished.gauge(&l, latest.as_ref().map_or(0.0, |r| r.finished_at));
         succeeded.gauge(&l, last_success_at.unwrap_or(0.0));
         runs.counter(&l, tally.runs);
@@ -890,6 +893,19 @@ mod tests {
             assert!(text.contains(&line), "{line} missing from\n{text}");
         }
         assert!(!text.contains("cpu=\""), "{text}");
+    }
+
+    #[test]
+    fn a_combination_not_run_yet_has_no_success_or_failure() {
+        let text = exposition(vec![state(spec(1), None)], true);
+        let labels = r#"{backend="thread",sync="lock",workers="1"}"#;
+        for line in [
+            format!("copybench_last_run_success{labels} NaN"),
+            format!("copybench_last_run_duration_seconds{labels} NaN"),
+            format!("copybench_last_success_timestamp_seconds{labels} 0"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

@@ -205,6 +205,51 @@ fn every_kind_of_bad_config_names_its_keys_and_exits_non_zero() {
 }
 
 #[test]
+fn check_config_reads_the_file_once_and_checks_the_workdir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "").expect("write");
+    let missing = dir.path().join("gone");
+    let bad_workdir = dir.path().join("workdir.toml");
+    std::fs::write(
+        &bad_workdir,
+        format!(
+            "[workload]\nworkdir = {:?}\n",
+            missing.display().to_string()
+        ),
+    )
+    .expect("write");
+    let typo = dir.path().join("typo.toml");
+    let run = |args: &[&std::path::Path]| {
+        let out = util::command().args(args).output().expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let check = std::path::Path::new("check-config");
+    let flag = std::path::Path::new("--config.file");
+    let (code, stderr) = run(&[check, &good, flag, &typo]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("two files given"), "{stderr}");
+    assert_eq!(
+        run(&[check, flag, &good]).0,
+        Some(0),
+        "the flag names the file"
+    );
+    let (code, stderr) = run(&[check, &bad_workdir]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("workload.workdir") && stderr.contains("gone"),
+        "{stderr}"
+    );
+    let print = std::path::Path::new("print-default-config");
+    let (code, stderr) = run(&[print, flag, &good]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("takes no --config.file"), "{stderr}");
+}
+
+#[test]
 fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
     let daemon = start_daemon(IDLE, &[]);
     let path = daemon.dir.path().join("copybench.toml");

@@ -222,13 +222,14 @@ fn table_output_names_every_run() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [&[&str]; 4] = [
-        &["--workers", "0"],
-        &["--backend", "fork"],
-        &["--lines", "0"],
-        &["--workdir", "/proc/copybench-not-writable"],
+    let cases: [(&[&str], &str); 5] = [
+        (&["--workers", "0"], "--workers"),
+        (&["--backend", "fork"], "fork"),
+        (&["--lines", "0"], "--lines"),
+        (&["--workdir", "/proc/copybench-not-writable"], "workdir"),
+        (&["--timeout", "0s"], "schedule.run_timeout"),
     ];
-    for args in cases {
+    for (args, named) in cases {
         let output = util::command()
             .arg("run")
             .args(args)
@@ -239,6 +240,10 @@ fn bad_arguments_are_one_line_errors() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().next().unwrap_or_default();
         assert!(first.contains("error"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?} does not name {named}: {stderr}"
+        );
         assert!(output.stdout.is_empty(), "{args:?} printed results");
     }
 }

@@ -33,7 +33,9 @@ ajv_validate() {
   "$NODE_BIN/ajv" validate --strict=false --all-errors -s "$SCHEMA" -d "$1"
 }
 
-# Grafana's generated types model only the grafana data source's annotation fields; a
+# The schema is of the dashboard model: the export format's __inputs and __requires are set
+# aside (lint-dashboards.py checks them). Grafana's generated types model only the grafana
+# data source's annotation fields; a
 # Prometheus annotation's own fields (expr, step, titleFormat, ...) are set aside for the schema
 # and checked by lint-dashboards.py and the live query check instead.
 schema_view() {
@@ -44,6 +46,9 @@ for a in d.get("annotations", {}).get("list", []):
     if a.get("datasource", {}).get("type") == "prometheus":
         for key in ("expr", "step", "titleFormat", "textFormat", "tagKeys", "useValueForTime"):
             a.pop(key, None)
+# The export format's import inputs are read by Grafana's import dialog, not the model.
+for key in ("__inputs", "__requires"):
+    d.pop(key, None)
 json.dump(d, open(sys.argv[2], "w"))
 PY
 }
@@ -73,7 +78,7 @@ if python3 "$OPS_DIR/lint-dashboards.py" "$OPS_DIR/fixtures/bad-dashboard.json" 
 fi
 for rule in schema-version variables panel-title panel-description panel-unit panel-datasource \
   panel-id target-expr promql-syntax selector-job selector-instance selector-combination \
-  rate-interval unknown-variable; do
+  rate-interval unknown-variable inputs; do
   grep -qF "[$rule]" "$OPS_TMP/lint.log" ||
     { cat "$OPS_TMP/lint.log" >&2; fail "lint rule [$rule] did not fire on fixtures/bad-dashboard.json"; }
 done

@@ -89,6 +89,7 @@ class Linter:
             self.report("file", "json", str(e))
             return self.findings
         self.check_schema_version(dash)
+        self.check_inputs(dash)
         self.check_variables(dash)
         seen_ids = {}
         for panel in self.iter_panels(dash.get("panels", [])):
@@ -116,6 +117,17 @@ class Linter:
                 yield from self.iter_panels(p.get("panels", []))
             else:
                 yield p
+
+    def check_inputs(self, dash):
+        """Importable as grafana.com dashboards are: the import dialog asks for the Prometheus
+        data source (__inputs DS_PROMETHEUS), which the datasource variable starts on."""
+        inputs = [i for i in dash.get("__inputs", []) if i.get("type") == "datasource"]
+        if [(i.get("name"), i.get("pluginId")) for i in inputs] != [("DS_PROMETHEUS", "prometheus")]:
+            self.report("dashboard", "inputs", f"__inputs is {inputs!r}, expected one prometheus DS_PROMETHEUS")
+        variables = dash.get("templating", {}).get("list", [])
+        current = (variables[0].get("current") or {}).get("value") if variables else None
+        if current != "${DS_PROMETHEUS}":
+            self.report("dashboard", "inputs", f"the datasource variable starts on {current!r}, expected ${{DS_PROMETHEUS}}")
 
     def check_schema_version(self, dash):
         v = dash.get("schemaVersion")

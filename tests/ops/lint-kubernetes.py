@@ -145,6 +145,8 @@ def main(argv):
 
     objects = {}
     for path in sorted(glob.glob(os.path.join(K8S, "*.yaml")) + glob.glob(os.path.join(K8S, "operator", "*.yaml"))):
+        if os.path.basename(path) == "kustomization.yaml":
+            continue  # kubectl's build file, checked by check-kubernetes.sh
         for doc in load(path):
             objects.setdefault(doc["kind"], []).append((path, doc))
 
