@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Overrides, Schedule};
 use crate::host::Capacity;
-use crate::http::{self, Refusal};
+use crate::http::{self, Probed, Refusal};
 use crate::metrics::{self, DaemonStatus, Metrics};
 use crate::results::{Results, Snapshot, StoreError};
 use crate::run::{self, FailureReason, RunRecord, unix_now};
@@ -375,27 +375,52 @@ impl http::Exporter for Daemon {
         self: Arc<Self>,
         query: &str,
         scrape_timeout: Option<f64>,
-    ) -> Result<String, Refusal> {
+    ) -> Result<Probed, Refusal> {
         let config = self.config();
         if !config.probe.enabled {
             return Err(Refusal::NotFound(
                 "probes are disabled (probe.enabled = false)".to_owned(),
             ));
         }
-        let spec = probe::spec(query, &config.probe).map_err(Refusal::BadRequest)?;
+        let request = probe::request(query, &config.probe).map_err(Refusal::BadRequest)?;
         let options = self.run_options(
             probe::timeout(&config.probe, scrape_timeout),
             self.kill.child_token(),
         );
         let started = Instant::now();
-        let record = self.run_probe(spec, options).await.ok_or_else(|| {
-            Refusal::Unavailable("another run is in progress; try again later".to_owned())
-        })?;
-        Ok(metrics::render_probe(
+        let spec = request.spec;
+        let mut record = self
+            .run_probe(spec, options)
+            .await
+            .ok_or_else(|| Refusal::Busy {
+                why: "another run is in progress; try again later".to_owned(),
+                // The sweep frees the lock between its runs, which take seconds.
+                retry_after: 1,
+            })?;
+        record.probe = true;
+        if let Some(f) = &record.failure {
+            tracing::warn!(
+                backend = %spec.backend, sync = %spec.sync, workers = spec.workers,
+                lines = spec.lines, reason = %f.reason, message = %f.message, "probe failed"
+            );
+        }
+        let kept = record.clone();
+        let stored = self
+            .blocking(move |daemon| daemon.results.record(&kept))
+            .await;
+        if let Ok(Err(e)) = stored {
+            tracing::warn!("cannot keep the probe's run in the history: {e}");
+        }
+        let exposition = metrics::render_probe(
             &record,
             started.elapsed().as_secs_f64(),
             config.metrics.per_cpu,
-        ))
+        );
+        Ok(if request.debug {
+            Probed::Debug(probe::debug_text(&record, &exposition))
+        } else {
+            Probed::Metrics(exposition)
+        })
     }
 
     async fn reload(self: Arc<Self>) -> Result<(), Refusal> {

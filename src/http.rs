@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -105,8 +105,24 @@ pub enum Refusal {
     NotFound(String),
     /// 503: the exporter cannot do it now.
     Unavailable(String),
+    /// 503 with `Retry-After`: busy with another run that ends within that many seconds.
+    Busy {
+        /// Why.
+        why: String,
+        /// When to try again, in seconds.
+        retry_after: u64,
+    },
     /// 500: it failed.
     Failed(String),
+}
+
+/// A probe's answer.
+#[derive(Debug)]
+pub enum Probed {
+    /// Its metrics, in the text exposition format.
+    Metrics(String),
+    /// Its `&debug=true` account, as plain text.
+    Debug(String),
 }
 
 /// What the exporter behind the HTTP edge does; every method is one domain call.
@@ -122,12 +138,12 @@ pub trait Exporter: Send + Sync + 'static {
         self: Arc<Self>,
         query: &str,
     ) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
-    /// Runs the probe `query` asks for within the scraper's timeout; its exposition.
+    /// Runs the probe `query` asks for within the scraper's timeout.
     fn probe(
         self: Arc<Self>,
         query: &str,
         scrape_timeout_seconds: Option<f64>,
-    ) -> impl Future<Output = Result<String, Refusal>> + Send;
+    ) -> impl Future<Output = Result<Probed, Refusal>> + Send;
     /// Re-reads the configuration.
     fn reload(self: Arc<Self>) -> impl Future<Output = Result<(), Refusal>> + Send;
     /// Whether runs can be made now.
@@ -139,7 +155,12 @@ async fn handle<E: Exporter>(
     req: Request<Incoming>,
 ) -> Result<Answer, Infallible> {
     let query = req.uri().query().unwrap_or("");
-    let result = match (req.method(), req.uri().path()) {
+    // HEAD is answered as GET; hyper leaves the body out.
+    let method = match req.method() {
+        &Method::HEAD => &Method::GET,
+        other => other,
+    };
+    let result = match (method, req.uri().path()) {
         (&Method::GET, "/metrics") => Ok(answer(StatusCode::OK, TEXT_FORMAT, exporter.metrics())),
         (&Method::GET, "/") => exporter
             .landing_page()
@@ -171,19 +192,41 @@ async fn handle<E: Exporter>(
             exporter
                 .probe(query, scrape_timeout)
                 .await
-                .map(|body| answer(StatusCode::OK, TEXT_FORMAT, body))
+                .map(|probed| match probed {
+                    Probed::Metrics(body) => answer(StatusCode::OK, TEXT_FORMAT, body),
+                    Probed::Debug(body) => {
+                        answer(StatusCode::OK, "text/plain; charset=utf-8", body)
+                    }
+                })
         }
+        (_, "/-/reload") => Ok(not_allowed("POST")),
         (
             _,
-            "/metrics" | "/" | "/-/healthy" | "/-/ready" | "/-/reload" | "/api/v1/runs"
-            | "/api/v1/changes" | "/probe",
-        ) => Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")),
+            "/metrics" | "/" | "/-/healthy" | "/-/ready" | "/api/v1/runs" | "/api/v1/changes"
+            | "/probe",
+        ) => Ok(not_allowed("GET, HEAD")),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found")),
     };
     Ok(result.unwrap_or_else(|refusal| match refusal {
         Refusal::BadRequest(why) => text(StatusCode::BAD_REQUEST, why),
         Refusal::NotFound(why) => text(StatusCode::NOT_FOUND, why),
         Refusal::Unavailable(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+        Refusal::Busy { why, retry_after } => {
+            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, why);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, retry_after.into());
+            response
+        }
         Refusal::Failed(why) => text(StatusCode::INTERNAL_SERVER_ERROR, why),
     }))
+}
+
+/// 405 with the methods `allow`ed.
+fn not_allowed(allow: &'static str) -> Answer {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
 }

@@ -36,10 +36,13 @@ struct RunsQuery {
     workers: Option<String>,
     since: Option<String>,
     limit: Option<String>,
+    probe: Option<String>,
 }
 
-/// The filter of `/api/v1/runs` and `/api/v1/changes`: `?backend=&sync=&workers=&since=&limit=`;
-/// `since` is Unix seconds or RFC 3339. The error is one line naming the bad parameter.
+/// The filter of `/api/v1/runs` and `/api/v1/changes`:
+/// `?backend=&sync=&workers=&since=&limit=&probe=`; `since` is Unix seconds or RFC 3339,
+/// `probe` true (only `/probe` runs) or false (only scheduled ones). The error is one line
+/// naming the bad parameter.
 pub fn run_filter(query: &str) -> Result<RunFilter, String> {
     let q: RunsQuery = parse(query)?;
     let since = match q.since {
@@ -58,6 +61,7 @@ pub fn run_filter(query: &str) -> Result<RunFilter, String> {
         workers: value("workers", q.workers.as_deref())?,
         since,
         limit,
+        probe: value("probe", q.probe.as_deref())?,
         ..RunFilter::default()
     })
 }

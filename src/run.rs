@@ -89,6 +89,9 @@ pub struct RunRecord {
     /// A sweep's warm-up run: recorded, left out of its summaries.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// A `/probe`'s run: kept in the history, left out of the sweeps' metrics and statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
     /// Unix time the run started, in seconds (0 when unknown, in imported records).
     #[serde(default)]
     pub started_at: f64,
@@ -132,6 +135,7 @@ impl RunRecord {
             spec: *spec,
             sweep_id: None,
             warmup: false,
+            probe: false,
             started_at,
             finished_at: unix_now(),
             success: failure.is_none(),

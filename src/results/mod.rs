@@ -52,6 +52,8 @@ pub struct RunFilter {
     pub finished_sweeps: bool,
     /// Only successful runs.
     pub success_only: bool,
+    /// Only `/probe` runs (true) or only scheduled ones (false).
+    pub probe: Option<bool>,
     /// At most this many runs.
     pub limit: usize,
 }
@@ -69,15 +71,17 @@ impl Default for RunFilter {
             from_sweep: None,
             finished_sweeps: false,
             success_only: false,
+            probe: None,
             limit: DEFAULT_LIMIT,
         }
     }
 }
 
 impl RunFilter {
-    /// The runs of exactly `spec`.
+    /// The scheduled runs of exactly `spec` (probes left out).
     pub fn series(spec: &Spec, limit: usize) -> RunFilter {
         RunFilter {
+            probe: Some(false),
             backend: Some(spec.backend),
             sync: Some(spec.sync),
             workers: Some(spec.workers),
@@ -471,9 +475,9 @@ impl Results {
     }
 
     /// Counts a finished run and adds it to the history. The counts include it even when the
-    /// history cannot be written (the error says why).
+    /// history cannot be written (the error says why); a probe's run is not counted.
     pub fn record(&self, record: &RunRecord) -> Result<(), StoreError> {
-        {
+        if !record.probe {
             let mut counts = self.counts();
             let tally = counts.tallies.entry(record.spec).or_default();
             tally.runs += 1;

@@ -85,6 +85,10 @@ ALTER TABLE sweeps ADD COLUMN cpu_seconds REAL;
     r#"
 CREATE INDEX runs_by_series_sweep ON runs (backend, sync, workers, lines, reread, sweep_id);
 "#,
+    // Runs made for /probe.
+    r#"
+ALTER TABLE runs ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The columns of a run row after `id`, in the order [`row_values`] gives them.
@@ -93,7 +97,7 @@ const COLUMNS: &str = "sweep_id, backend, sync, workers, lines, reread, started_
     duplicates, missing, torn_records, pids, threads_min, threads_max, cpu_records, cpus_used, \
     cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches, warmup, cpu_seconds, \
     total_periods, throttled_periods, throttled_seconds, steal_seconds, cpu_pressure_seconds, \
-    throttled, disturbed";
+    throttled, disturbed, probe";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -521,6 +525,9 @@ impl Store {
         if let Some(sweep) = filter.from_sweep {
             and("sweep_id >=", Value::Integer(sweep));
         }
+        if let Some(probe) = filter.probe {
+            and("probe =", Value::Integer(probe.into()));
+        }
         if filter.finished_sweeps {
             // The unfinished sweeps are few (the one running, any cut short): exclude those.
             sql.push_str(" AND sweep_id NOT IN (SELECT id FROM sweeps WHERE finished_at IS NULL)");
@@ -528,6 +535,7 @@ impl Store {
         if filter.success_only {
             sql.push_str(" AND success = 1");
         }
+
         // A limit beyond what SQLite counts (i64) means none: LIMIT -1.
         let limit = i64::try_from(filter.limit).unwrap_or(-1);
         let _ = write!(sql, " ORDER BY id DESC LIMIT {limit}");
@@ -615,6 +623,7 @@ fn row_values(r: &RunRecord) -> Vec<Value> {
         real(h.cpu_pressure_seconds),
         Value::Integer(r.throttled.into()),
         Value::Integer(r.disturbed.into()),
+        Value::Integer(r.probe.into()),
     ]);
     values
 }
@@ -707,6 +716,7 @@ fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
         },
         throttled: int(33)? != 0,
         disturbed: int(34)? != 0,
+        probe: int(35)? != 0,
     })
 }
 
@@ -989,9 +999,9 @@ mod tests {
                 err,
                 StoreError::TooNew {
                     found: 99,
-                    known: 3,
+                    known,
                     ..
-                }
+                } if known == MIGRATIONS.len()
             ),
             "{err}"
         );

@@ -318,9 +318,96 @@ fn probes_answer_good_bad_and_busy() {
         daemon.wait_sample("copybench_run_in_progress", 1.0),
         "first probe never started"
     );
-    let (status, body) = daemon.get("/probe?lines=10");
+    let (status, headers, body) =
+        util::http_with_headers("GET", &daemon.url("/probe?lines=10"), &[]);
     assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default()),
+        Some("1"),
+        "a busy probe says when to retry"
+    );
     assert_eq!(first.join().expect("first probe").0, 200);
+}
+
+#[test]
+fn probes_explain_themselves_and_are_kept_in_the_history_apart() {
+    let daemon = start_daemon(IDLE, &[]);
+    let (status, text) = daemon.get("/probe?workers=2&lines=300&debug=true");
+    assert_eq!(status, 200, "{text}");
+    for needle in [
+        "Logs for the probe:\n",
+        "Beginning probe backend=thread sync=none workers=2 lines=300",
+        "Run completed in ",
+        "Probe succeeded",
+        "Metrics that would have been returned:\n",
+        "copybench_probe_success 1",
+        "Run record:\n",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    // A timeout: the scraper allows 0.6 s, the run needs far longer.
+    let (status, text) = util::http(
+        "GET",
+        &daemon.url(&format!("{SLOW_PROBE}&debug=true")),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "0.6")],
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Probe failed (timeout)"), "{text}");
+    assert!(
+        wait_for(Duration::from_secs(5), || daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN")
+                && l.contains("probe failed")
+                && l.contains("timeout"))),
+        "failed probe not logged at warn: {:?}",
+        daemon.logs()
+    );
+    let (_, runs) = daemon.get("/api/v1/runs?probe=true");
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("runs JSON");
+    let runs = runs.as_array().expect("array");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["probe"] == true), "{runs:?}");
+    assert_eq!(runs[0]["failure"]["reason"], "timeout");
+    let (_, scheduled) = daemon.get("/api/v1/runs?probe=false");
+    assert_eq!(scheduled.trim(), "[]", "no sweep has run");
+    assert_eq!(
+        daemon.sample(&format!("copybench_runs_total{SERIES}")),
+        Some(0.0),
+        "probes are not counted as scheduled runs"
+    );
+    assert!(
+        daemon
+            .metrics()
+            .contains(&format!("copybench_last_run_success{SERIES} NaN")),
+        "a probe is not the combination's latest run"
+    );
+}
+
+#[test]
+fn head_works_wherever_get_does_and_405s_say_what_is_allowed() {
+    let daemon = start_daemon(IDLE, &[]);
+    for path in ["/metrics", "/", "/-/healthy", "/api/v1/runs"] {
+        let (status, headers, body) = util::http_with_headers("HEAD", &daemon.url(path), &[]);
+        assert_eq!(status, 200, "HEAD {path}");
+        assert!(body.is_empty(), "HEAD {path} sent a body");
+        assert!(headers.contains_key("content-type"), "HEAD {path}");
+    }
+    for (method, path, allow) in [
+        ("PUT", "/metrics", "GET, HEAD"),
+        ("DELETE", "/probe", "GET, HEAD"),
+        ("GET", "/-/reload", "POST"),
+    ] {
+        let (status, headers, _) = util::http_with_headers(method, &daemon.url(path), &[]);
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(
+            headers.get("allow").map(|v| v.to_str().unwrap_or_default()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
 }
 
 #[test]

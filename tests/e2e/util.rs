@@ -300,15 +300,30 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
 
 /// One HTTP request; returns the status and body, whatever the status.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = http_with_headers(method, url, headers);
+    (status, body)
+}
+
+/// One HTTP request (GET, HEAD, POST, PUT or DELETE); returns the status, the response's
+/// headers and its body, whatever the status.
+pub fn http_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, ureq::http::HeaderMap, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
-    let mut request = match method {
+    let request = match method {
         "POST" => agent.post(url),
+        "PUT" => agent.put(url),
+        "HEAD" => agent.head(url).force_send_body(),
+        "DELETE" => agent.delete(url).force_send_body(),
         _ => agent.get(url).force_send_body(),
     };
+    let mut request = request;
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -316,8 +331,9 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String) 
         .send_empty()
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let body = response.body_mut().read_to_string().unwrap_or_default();
-    (status, body)
+    (status, headers, body)
 }
 
 /// A real Prometheus server (Debian's `prometheus`) on 127.0.0.1, killed when dropped.
