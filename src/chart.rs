@@ -278,9 +278,10 @@ pub fn placement_svg(series: &[SeriesState]) -> Option<String> {
                 .margin(10)
                 .x_label_area_size(36)
                 .y_label_area_size(130)
+                // Integer ranges are inclusive here: n cells are 0..n-1.
                 .build_cartesian_2d(
-                    (0..cpus.len() as u32).into_segmented(),
-                    (0..rows.len() as u32).into_segmented(),
+                    (0..cpus.len() as u32 - 1).into_segmented(),
+                    (0..rows.len() as u32 - 1).into_segmented(),
                 )?;
             let label = |v: &SegmentValue<u32>, names: &dyn Fn(usize) -> String| match v {
                 SegmentValue::CenterOf(i) => names(*i as usize),
