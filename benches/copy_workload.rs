@@ -36,6 +36,7 @@ fn main() {
         worker_exe: env!("CARGO_BIN_EXE_copybench_exporter").into(),
         timeout: Duration::from_secs(600),
         cancel: CancellationToken::new(),
+        keep_output: None,
     };
     let spec = |backend| Spec {
         backend,

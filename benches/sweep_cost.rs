@@ -43,6 +43,7 @@ fn main() {
         worker_exe: env!("CARGO_BIN_EXE_copybench_exporter").into(),
         timeout: Duration::from_secs(600),
         cancel: CancellationToken::new(),
+        keep_output: None,
     };
     let specs = schedule::combinations(&config.workload, Capacity::current().usable());
     let results = Results::open(None, config.state.retention, vec![1.0]).expect("results");

@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// Also draw the throughput by pool size, with the scalability fits, into this SVG file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Keep each completed run's input.txt and output.txt in a directory of its own under
+    /// this one, named backend-sync-workers-N.
+    #[arg(long, value_name = "DIR")]
+    pub keep_output: Option<PathBuf>,
 }
 
 /// Arguments of `changes`.
@@ -398,6 +402,7 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
         worker_exe: std::env::current_exe()?,
         timeout: config.schedule.run_timeout,
         cancel: CancellationToken::new(),
+        keep_output: args.keep_output.clone(),
     };
     crate::workload::check_workdir(&options.workdir).map_err(RunCommandError::Workdir)?;
     // A history file may be the daemon's own: its retention is the daemon's business.
@@ -435,12 +440,17 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
                 || (),
                 |record| {
                     if json {
-                        let _ = report::json_line(&mut io::stdout().lock(), record);
+                        // The bar steps aside so that the line starts a line of its own.
+                        progress
+                            .suspend(|| report::json_line(&mut io::stdout().lock(), record))
+                            .unwrap_or_else(|e| tracing::debug!("stdout: {e}"));
                     }
                     progress.inc(1);
                     let spec = &record.spec;
-                    progress
-                        .set_message(format!("{} {} {}", spec.backend, spec.sync, spec.workers));
+                    progress.set_message(format!(
+                        "{} {} workers={}",
+                        spec.backend, spec.sync, spec.workers
+                    ));
                 },
             );
             progress.finish_and_clear();

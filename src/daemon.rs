@@ -238,6 +238,7 @@ impl Daemon {
             worker_exe: self.worker_exe.clone(),
             timeout,
             cancel,
+            keep_output: None,
         }
     }
 

@@ -161,7 +161,11 @@ pub fn row(spec: &Spec, point: Option<&Point>, latest: Option<&RunRecord>) -> Ve
                 o.missing.to_string(),
                 o.torn_records.to_string(),
                 o.cpus_used.to_string(),
-                format!("{}-{}", o.threads_min, o.threads_max),
+                if o.threads_min == o.threads_max {
+                    o.threads_min.to_string()
+                } else {
+                    format!("{}-{}", o.threads_min, o.threads_max)
+                },
                 o.pids.to_string(),
             ]);
         }
@@ -171,12 +175,14 @@ pub fn row(spec: &Spec, point: Option<&Point>, latest: Option<&RunRecord>) -> Ve
     cells
 }
 
-/// A duration in seconds with three significant digits after the point for short runs.
+/// A duration in seconds: milliseconds above 1 s, four significant digits below, so that
+/// short runs do not print as 0.000.
 fn seconds(s: f64) -> String {
-    if s >= 1.0 {
+    if s >= 1.0 || s <= 0.0 || !s.is_finite() {
         format!("{s:.3}")
     } else {
-        format!("{s:.4}")
+        let decimals = (3 - s.log10().floor() as i32).clamp(4, 9) as usize;
+        format!("{s:.decimals$}")
     }
 }
 
@@ -279,6 +285,24 @@ mod tests {
             "{text}"
         );
         assert!(lines[2].ends_with("ok, THROTTLED x1"), "{text}");
+    }
+
+    #[test]
+    fn short_durations_keep_their_digits_and_equal_thread_counts_are_one_number() {
+        assert_eq!(seconds(2.5), "2.500");
+        assert_eq!(seconds(0.25), "0.2500");
+        assert_eq!(seconds(0.0004123), "0.0004123");
+        let mut run = record(1, 0.001);
+        let output = &mut run.measurement.as_mut().expect("m").output;
+        (output.threads_min, output.threads_max) = (3, 3);
+        let cells = row(&run.spec, None, Some(&run));
+        assert_eq!(
+            cells[HEADER
+                .iter()
+                .position(|h| *h == "threads")
+                .expect("threads")],
+            "3"
+        );
     }
 
     #[test]

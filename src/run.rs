@@ -287,6 +287,7 @@ mod tests {
             worker_exe: "/nonexistent/copybench-worker".into(),
             timeout: Duration::from_secs(60),
             cancel: CancellationToken::new(),
+            keep_output: None,
         }
     }
 

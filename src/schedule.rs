@@ -105,12 +105,17 @@ pub fn sweep<G>(
         cpu_seconds: 0.0,
     };
     let mut calibration = Vec::with_capacity(CALIBRATION_RUNS);
+    // Calibration measures the host, not the workload: its files are not kept.
+    let calibrating = RunOptions {
+        keep_output: None,
+        ..options.clone()
+    };
     for _ in 0..CALIBRATION_RUNS {
         let _held = hold();
         if stop.is_cancelled() {
             return swept;
         }
-        let record = run::execute(&CALIBRATION, options, analysis);
+        let record = run::execute(&CALIBRATION, &calibrating, analysis);
         swept.cpu_seconds += record.measurement.as_ref().map_or(0.0, |m| m.cpu_seconds);
         calibration.extend(record.duration_seconds().filter(|_| record.success));
     }
@@ -262,6 +267,7 @@ mod tests {
             worker_exe: "/nonexistent".into(),
             timeout: Duration::from_secs(60),
             cancel: CancellationToken::new(),
+            keep_output: None,
         };
         let stop = CancellationToken::new();
         let analysis = Analysis::default();

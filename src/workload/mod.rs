@@ -79,6 +79,9 @@ pub struct RunOptions {
     /// Cancelled from outside to stop the run early (shutdown, Ctrl-C, a probe's scraper
     /// hanging up).
     pub cancel: CancellationToken,
+    /// When set, a copy of each completed run's input and output is kept in a directory of
+    /// its own under this one (`run --keep-output`).
+    pub keep_output: Option<PathBuf>,
 }
 
 /// What one worker reports about itself when it finishes.

@@ -82,6 +82,9 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
     File::open(&scratch.files.output)
         .and_then(|mut file| output.read_file(&mut file))
         .map_err(|e| WorkloadError::io(format!("read {}", scratch.files.output.display()), e))?;
+    if let Some(dir) = &options.keep_output {
+        scratch.keep(dir, spec)?;
+    }
     Ok(RawRun {
         output,
         duration: Duration::from_nanos(last.saturating_sub(first)),

@@ -52,6 +52,35 @@ impl Scratch {
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Copies the input and output to a new directory under `dir` named after `spec`
+    /// (`thread-none-2-1`, then `-2`, ... for later runs of the same combination).
+    pub(crate) fn keep(&self, dir: &Path, spec: &super::Spec) -> Result<PathBuf, WorkloadError> {
+        let io = |what: String| move |e| WorkloadError::io(what, e);
+        std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+        let kept = (1..)
+            .map(|k| {
+                dir.join(format!(
+                    "{}-{}-{}-{k}",
+                    spec.backend, spec.sync, spec.workers
+                ))
+            })
+            .find_map(|path| match std::fs::create_dir(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                made => Some(made.map(|()| path)),
+            })
+            .unwrap_or_else(|| Err(std::io::ErrorKind::AlreadyExists.into()))
+            .map_err(io(format!("create a directory in {}", dir.display())))?;
+        for file in [&self.files.input, &self.files.output] {
+            let name = file.file_name().unwrap_or_default();
+            std::fs::copy(file, kept.join(name)).map_err(io(format!(
+                "copy {} to {}",
+                file.display(),
+                kept.display()
+            )))?;
+        }
+        Ok(kept)
+    }
 }
 
 /// Removes scratch directories in `workdir` whose maker is no longer running, and returns

@@ -367,3 +367,81 @@ fn is_zombie(pid: i32) -> bool {
         .and_then(|p| p.stat())
         .is_ok_and(|s| s.state == 'Z')
 }
+
+/// The original experiment's check of its output, verbatim: how many `lineK` lines are not at
+/// position K.
+const ORIGINAL_CHECK: &str = "cnt=0;for i in $(cat output.txt | grep line); do cnt=$(expr $cnt + 1); \
+    if [ $i != line$cnt ]; then echo $i; fi; done | wc -l";
+
+#[test]
+fn kept_outputs_pass_the_original_shell_check_with_the_runs_disorder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = dir.path().join("kept");
+    let keep = kept.display().to_string();
+    let (output, records, _) = run_json(
+        dir.path(),
+        &[
+            "--backend",
+            "thread,process",
+            "--sync",
+            "none,lock",
+            "--workers",
+            "1,3",
+            "--lines",
+            "2000",
+            "--repeats",
+            "1",
+            "--warmup",
+            "false",
+            "--keep-output",
+            &keep,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(records.len(), 8);
+    let mut racy_disorder = 0;
+    for record in &records {
+        let name = format!(
+            "{}-{}-{}-1",
+            record["backend"].as_str().expect("backend"),
+            record["sync"].as_str().expect("sync"),
+            record["workers"]
+        );
+        let run_dir = kept.join(&name);
+        assert_eq!(
+            std::fs::read_to_string(run_dir.join("input.txt"))
+                .expect("input")
+                .lines()
+                .count(),
+            2000
+        );
+        let check = std::process::Command::new("bash")
+            .args(["-c", ORIGINAL_CHECK])
+            .current_dir(&run_dir)
+            .output()
+            .expect("bash");
+        let counted: u64 = String::from_utf8_lossy(&check.stdout)
+            .trim()
+            .parse()
+            .expect("count");
+        assert_eq!(
+            counted,
+            u(record, "disorder"),
+            "{name}: the shell check disagrees"
+        );
+        if record["sync"] == "none" && record["workers"] == 3 {
+            racy_disorder += counted;
+        }
+    }
+    assert!(
+        racy_disorder > 0,
+        "no race seen with 3 unsynchronised workers: a vacuous check"
+    );
+    let mut names = entries(&kept);
+    names.sort();
+    assert_eq!(names.len(), 8, "{names:?}");
+}
