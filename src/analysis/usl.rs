@@ -390,17 +390,23 @@ mod tests {
         assert!(fit.warnings.is_empty(), "{:?}", fit.warnings);
     }
 
-    #[test]
-    fn known_parameters_are_recovered_from_noisy_data() {
+    /// Throughput at 1..=24 workers of the law with known parameters, with deterministic noise
+    /// of about 1 %.
+    fn noisy() -> ([f64; 3], Vec<(f64, f64)>) {
         let truth = [1000.0, 0.05, 0.002];
-        // Deterministic noise of about 1 %.
-        let points: Vec<(f64, f64)> = (1..=24)
+        let points = (1..=24)
             .map(|n| {
                 let n = f64::from(n);
                 let noise = 1.0 + ((n * 7919.0) % 13.0 - 6.0) / 600.0;
                 (n, predict(&truth, n) * noise)
             })
             .collect();
+        (truth, points)
+    }
+
+    #[test]
+    fn known_parameters_are_recovered_from_noisy_data() {
+        let (truth, points) = noisy();
         let fit = fit(&points).expect("fit");
         assert_eq!(fit.model, Model::Usl);
         for (p, t) in [
@@ -415,14 +421,7 @@ mod tests {
 
     #[test]
     fn the_band_holds_the_true_curve_and_narrows_where_the_data_are() {
-        let truth = [1000.0, 0.05, 0.002];
-        let points: Vec<(f64, f64)> = (1..=24)
-            .map(|n| {
-                let n = f64::from(n);
-                let noise = 1.0 + ((n * 7919.0) % 13.0 - 6.0) / 600.0;
-                (n, predict(&truth, n) * noise)
-            })
-            .collect();
+        let (truth, points) = noisy();
         let fit = fit(&points).expect("fit");
         for n in [1.0, 4.0, 12.0, 24.0] {
             let (lower, upper) = fit.band(n);

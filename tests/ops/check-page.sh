@@ -17,18 +17,7 @@ need_npm_tools
 need_exporter_binary
 make_tmp
 
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$OPS_TMP"
-}
-trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # start NAME CONFIG_BODY: starts an exporter with [web] on a free port and CONFIG_BODY;
 # sets URL once it answers /-/healthy.
@@ -38,7 +27,7 @@ start() {
   mkdir -p "$OPS_TMP/$name"
   printf '[web]\nlisten_address = "127.0.0.1:%s"\n%s\n' "$port" "$body" >"$OPS_TMP/$name/copybench.toml"
   "$COPYBENCH_BIN" --config.file="$OPS_TMP/$name/copybench.toml" >"$OPS_TMP/$name/exporter.log" 2>&1 &
-  PIDS+=($!)
+  BACKGROUND+=($!)
   URL="http://127.0.0.1:$port/"
   wait_for "$name" 30 "curl -fsS ${URL}-/healthy"
 }

@@ -14,19 +14,8 @@ need_cmd curl curl
 need_venv
 make_tmp
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 EXPORTER_PORT="$(free_port)"
 PROM_PORT="$(free_port)"
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$OPS_TMP"
-}
-trap cleanup EXIT
 
 need_exporter_binary
 cat >"$OPS_TMP/copybench.toml" <<EOF
@@ -43,7 +32,7 @@ lines = 300
 workdir = "$OPS_TMP"
 EOF
 "$COPYBENCH_BIN" --config.file="$OPS_TMP/copybench.toml" >"$OPS_TMP/exporter.log" 2>&1 &
-PIDS+=($!)
+BACKGROUND+=($!)
 
 cp "$REPO/config/prometheus/copybench.rules.yml" "$OPS_TMP/copybench.rules.yml"
 cat >"$OPS_TMP/prometheus.yml" <<EOF
@@ -62,7 +51,7 @@ EOF
 log "starting Prometheus on 127.0.0.1:$PROM_PORT (exporter on :$EXPORTER_PORT)"
 prometheus --config.file="$OPS_TMP/prometheus.yml" --storage.tsdb.path="$OPS_TMP/data" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$OPS_TMP/prometheus.log" 2>&1 &
-PIDS+=($!)
+BACKGROUND+=($!)
 
 ready=""
 for _ in $(seq 1 40); do

@@ -143,8 +143,22 @@ need_exporter_binary() {
   [[ -x "$COPYBENCH_BIN" ]] || fail "cargo build did not produce $COPYBENCH_BIN"
 }
 
-# A private temporary directory, removed on exit.
+# A private temporary directory, removed on exit after the processes in BACKGROUND are
+# stopped.
+BACKGROUND=()
 make_tmp() {
   OPS_TMP="$(mktemp -d "${TMPDIR:-/tmp}/copybench-ops.XXXXXX")"
-  trap 'rm -rf "$OPS_TMP"' EXIT
+  trap stop_background_and_clean EXIT
+}
+
+stop_background_and_clean() {
+  local pid
+  for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${BACKGROUND[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$OPS_TMP"
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
