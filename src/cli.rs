@@ -191,7 +191,7 @@ pub fn fit_command(args: &FitArgs) -> Result<ExitCode, FitCommandError> {
                 v.value, v.lower, v.upper
             )
         };
-        writeln!(out, "model    {:?}", fit.model)?;
+        writeln!(out, "model    {}", fit.model)?;
         writeln!(out, "{}", p("sigma", &fit.sigma))?;
         writeln!(out, "{}", p("kappa", &fit.kappa))?;
         writeln!(out, "{}", p("lambda", &fit.lambda))?;
@@ -341,6 +341,12 @@ pub fn check_config_command(
         (None, None) => return Err(ConfigCommandError::NoFile),
     };
     let config = config::Config::load(Some(file), &cli.overrides())?;
+    if std::fs::read_to_string(file).is_ok_and(|text| config::sets_nothing(&text)) {
+        eprintln!(
+            "warning: {} sets nothing: every key takes its default",
+            file.display()
+        );
+    }
     let path = config.workload.workdir();
     crate::workload::check_workdir(&path)
         .map_err(|error| ConfigCommandError::Workdir { path, error })?;
@@ -399,7 +405,7 @@ pub fn run_command(cli: &Cli, args: &RunArgs) -> Result<ExitCode, RunCommandErro
     let workload = config.workload;
     let options = RunOptions {
         workdir: workload.workdir(),
-        worker_exe: std::env::current_exe()?,
+        worker_exe: crate::workload::SELF_EXE.into(),
         timeout: config.schedule.run_timeout,
         cancel: CancellationToken::new(),
         keep_output: args.keep_output.clone(),

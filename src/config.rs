@@ -680,6 +680,25 @@ impl Config {
     }
 }
 
+/// Whether TOML `text` is only blank lines and comments: a file that leaves every key at its
+/// default, which is more often a mistake (an emptied ConfigMap, a truncated file) than meant.
+pub fn sets_nothing(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    })
+}
+
+/// Logs a warning if the file at `path` sets nothing.
+pub fn warn_if_sets_nothing(path: &Path) {
+    if std::fs::read_to_string(path).is_ok_and(|text| sets_nothing(&text)) {
+        tracing::warn!(
+            path = %path.display(),
+            "the configuration file sets nothing: every key takes its default"
+        );
+    }
+}
+
 /// Environment lists arrive as strings (`COPYBENCH__WORKLOAD__WORKERS=1,2`); list items that
 /// are whole numbers become numbers, as they would be in TOML.
 fn numbers_in_lists(value: &mut serde_json::Value) {
@@ -748,6 +767,13 @@ fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_comments_and_blank_lines_set_nothing() {
+        assert!(super::sets_nothing(""));
+        assert!(super::sets_nothing("# a comment\n\n   \n  # another\n"));
+        assert!(!super::sets_nothing("# a comment\n[web]\n"));
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -3,7 +3,6 @@
 //! run at a time; reloads on SIGHUP or `POST /-/reload`; and shuts down in three steps (stop
 //! accepting, let a run in progress finish within the grace period, then kill its workers).
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -176,7 +175,7 @@ impl Daemon {
 
     /// Re-reads the configuration file (off the async runtime); a valid one applies from the
     /// next sweep, an invalid one leaves the running configuration in place.
-    pub async fn reload(self: &Arc<Self>) -> Result<(), ConfigError> {
+    pub async fn reload(self: &Arc<Self>) -> Result<Vec<&'static str>, ConfigError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
         let loaded = tokio::task::spawn_blocking(move || Config::load(path.as_deref(), &overrides))
@@ -184,12 +183,19 @@ impl Daemon {
             .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
         let result = match loaded {
             Ok(config) => {
-                if config.web.listen_address != self.config().web.listen_address {
-                    tracing::warn!("web.listen_address changed; it applies after a restart");
+                if let Some(path) = &self.config_path {
+                    crate::config::warn_if_sets_nothing(path);
+                }
+                let restart = restart_needed(&self.config(), &config);
+                if !restart.is_empty() {
+                    tracing::warn!(
+                        "{} changed; the new values apply after a restart",
+                        restart.join(", ")
+                    );
                 }
                 self.config.send_replace(Arc::new(config));
                 tracing::info!("configuration reloaded");
-                Ok(())
+                Ok(restart)
             }
             Err(e) => {
                 tracing::error!("configuration reload failed, keeping the running one: {e}");
@@ -424,10 +430,15 @@ impl http::Exporter for Daemon {
         })
     }
 
-    async fn reload(self: Arc<Self>) -> Result<(), Refusal> {
-        Daemon::reload(&self)
-            .await
-            .map_err(|e| Refusal::Failed(e.to_string()))
+    async fn reload(self: Arc<Self>) -> Result<String, Refusal> {
+        match Daemon::reload(&self).await {
+            Ok(restart) if restart.is_empty() => Ok("configuration reloaded".to_owned()),
+            Ok(restart) => Ok(format!(
+                "configuration reloaded; {} changed and apply after a restart",
+                restart.join(", ")
+            )),
+            Err(e) => Err(Refusal::Failed(e.to_string())),
+        }
     }
 
     /// Ready once the configuration is loaded (it is, or the daemon would not run) and
@@ -439,17 +450,36 @@ impl http::Exporter for Daemon {
     }
 }
 
-/// Serves `listener` and runs the schedule until `shutdown` resolves, then stops accepting,
-/// gives a run in progress (scheduled or probe) the grace period, and kills its workers after
-/// that.
-pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// The settings that changed from `old` to `new` but are read only at start-up.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    [
+        (
+            "web.listen_address",
+            old.web.listen_address != new.web.listen_address,
+        ),
+        ("[state]", old.state != new.state),
+        (
+            "metrics.per_cpu",
+            old.metrics.per_cpu != new.metrics.per_cpu,
+        ),
+        ("[log]", old.log != new.log),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
+}
+
+/// Serves `listener` and runs the schedule until `signals` asks it to stop, then stops
+/// accepting, gives a run in progress (scheduled or probe) the grace period, and kills its
+/// workers after that, or at once on a second stop signal.
+pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, mut signals: Signals) {
     let schedule = tokio::spawn(Arc::clone(&daemon).schedule());
     let server = tokio::spawn(http::serve(
         listener,
         Arc::clone(&daemon),
         daemon.stop.clone(),
     ));
-    shutdown.await;
+    signals.until_stop(&daemon).await;
     tracing::info!("shutting down");
     daemon.stop.cancel();
     let runs_ended = async {
@@ -458,10 +488,18 @@ pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, shutdown: impl Futu
     };
     tokio::pin!(runs_ended);
     let grace = daemon.config().schedule.shutdown_grace;
-    if tokio::time::timeout(grace, &mut runs_ended).await.is_err() {
-        tracing::warn!("run still going after the {grace:?} grace period; stopping its workers");
-        daemon.kill.cancel();
-        runs_ended.await;
+    tokio::select! {
+        () = &mut runs_ended => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("run still going after the {grace:?} grace period; stopping its workers");
+            daemon.kill.cancel();
+            runs_ended.await;
+        }
+        () = signals.stop_requested() => {
+            tracing::warn!("second stop signal; stopping the run's workers now");
+            daemon.kill.cancel();
+            runs_ended.await;
+        }
     }
     let _ = server.await;
 }
@@ -486,13 +524,21 @@ impl Signals {
 
     /// Resolves on SIGTERM or SIGINT; reloads `daemon`'s configuration on every SIGHUP
     /// meanwhile.
-    pub async fn serve(mut self, daemon: Arc<Daemon>) {
+    async fn until_stop(&mut self, daemon: &Arc<Daemon>) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
                 _ = self.hup.recv() => { let _ = daemon.reload().await; }
             }
+        }
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    async fn stop_requested(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

@@ -144,8 +144,8 @@ pub trait Exporter: Send + Sync + 'static {
         query: &str,
         scrape_timeout_seconds: Option<f64>,
     ) -> impl Future<Output = Result<Probed, Refusal>> + Send;
-    /// Re-reads the configuration.
-    fn reload(self: Arc<Self>) -> impl Future<Output = Result<(), Refusal>> + Send;
+    /// Re-reads the configuration; what to tell the caller.
+    fn reload(self: Arc<Self>) -> impl Future<Output = Result<String, Refusal>> + Send;
     /// Whether runs can be made now.
     fn ready(self: Arc<Self>) -> impl Future<Output = Result<(), Refusal>> + Send;
 }
@@ -174,7 +174,7 @@ async fn handle<E: Exporter>(
         (&Method::POST, "/-/reload") => exporter
             .reload()
             .await
-            .map(|()| text(StatusCode::OK, "configuration reloaded")),
+            .map(|said| text(StatusCode::OK, said)),
         (&Method::GET, "/api/v1/runs") => exporter
             .runs(query)
             .await

@@ -2,16 +2,15 @@
 //! the library. Errors end here, printed with their whole chain.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use copybench_exporter::cli::{self, Cli, Command};
-use copybench_exporter::config::{Config, LogFormat, LogLevel};
+use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
 use copybench_exporter::daemon::{self, Daemon};
 use copybench_exporter::http;
-use copybench_exporter::workload::worker;
+use copybench_exporter::workload::{self, worker};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,8 +41,12 @@ fn main() -> ExitCode {
 fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config_file.as_deref(), &cli.overrides())?;
     init_logging(config.log.level, config.log.format);
+    if let Some(path) = &cli.config_file {
+        config::warn_if_sets_nothing(path);
+    }
     let address = config.web.listen_address;
-    let exe = std::env::current_exe().context("cannot find this program's own executable")?;
+    // Workers re-execute this very program, even after its file is replaced or deleted.
+    let exe = std::path::PathBuf::from(workload::SELF_EXE);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served: anyhow::Result<()> = runtime.block_on(async {
         let signals = daemon::Signals::install().context("cannot install signal handlers")?;
@@ -57,7 +60,7 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
         // NODE_NAME comes from the Kubernetes downward API (deploy/kubernetes).
         let node = std::env::var("NODE_NAME").unwrap_or_default();
         tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), node, "listening");
-        daemon::run(Arc::clone(&daemon), listener, signals.serve(daemon)).await;
+        daemon::run(daemon, listener, signals).await;
         Ok(())
     });
     // Runs end within the grace period; this only bounds a stuck blocking task.
@@ -74,8 +77,10 @@ fn init_logging(level: LogLevel, format: LogFormat) {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Trace => tracing::Level::TRACE,
     };
+    // Colours only for a terminal: not for journald, `kubectl logs` or a file.
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -78,12 +78,14 @@ pub fn scaling_line(s: &Scaling) -> String {
                 },
             );
             format!(
-                "{name} {:?} sigma {:.4} [{:.4}, {:.4}], kappa {:.5}, lambda {:.0} lines/s, r2 {:.3}, {peak}",
+                "{name} {} sigma {:.4} [{:.4}, {:.4}], kappa {:.5} [{:.5}, {:.5}], lambda {:.0} lines/s, r2 {:.3}, {peak}",
                 f.model,
                 f.sigma.value,
                 f.sigma.lower,
                 f.sigma.upper,
                 f.kappa.value,
+                f.kappa.lower,
+                f.kappa.upper,
                 f.lambda.value,
                 f.r_squared
             )

@@ -57,6 +57,15 @@ pub enum Model {
     Amdahl,
 }
 
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Model::Usl => "USL",
+            Model::Amdahl => "Amdahl",
+        })
+    }
+}
+
 /// A fitted parameter with its 95 % interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Parameter {

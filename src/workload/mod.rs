@@ -67,6 +67,10 @@ pub struct Spec {
     pub reread: bool,
 }
 
+/// This program as the kernel runs it: what worker processes execute, so that they are the
+/// same program as their parent even after its file is replaced (an upgrade) or deleted.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
 /// Where and how a run executes, apart from what it measures.
 #[derive(Clone, Debug)]
 pub struct RunOptions {

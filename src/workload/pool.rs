@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -167,6 +168,8 @@ impl Pool {
             replies.as_ref().map(|(path, _)| path.as_path()),
         );
         let mut child = Command::new(exe)
+            // Named as the exporter in `ps`, whatever path it was started by.
+            .arg0("copybench_exporter")
             .args(args)
             .stdin(stdin)
             .stdout(Stdio::piped())

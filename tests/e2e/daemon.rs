@@ -280,6 +280,54 @@ fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
         daemon.sample("copybench_config_last_reload_successful"),
         Some(1.0)
     );
+
+    // Keys read only at start-up are named, in the answer and the log.
+    let later = format!("{IDLE}[metrics]\nper_cpu = false\n[log]\nlevel = \"debug\"\n");
+    std::fs::write(&path, later).expect("rewrite");
+    let (status, body) = util::http("POST", &daemon.url("/-/reload"), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("metrics.per_cpu, [log] changed and apply after a restart"),
+        "{body}"
+    );
+    assert!(
+        daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("apply after a restart")),
+        "{:?}",
+        daemon.logs()
+    );
+}
+
+#[test]
+fn an_empty_configuration_file_is_warned_about() {
+    // The environment keeps the defaults' sweep from starting.
+    let daemon = start_daemon(
+        "# nothing here\n\n",
+        &[("COPYBENCH__SCHEDULE__RUN_AT_START", "false")],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("sets nothing"))),
+        "{:?}",
+        daemon.logs()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").expect("write");
+    let out = util::command()
+        .arg("check-config")
+        .arg(&empty)
+        .output()
+        .expect("check-config");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sets nothing"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -515,6 +563,99 @@ fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
         "{body}"
     );
     assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
+}
+
+#[test]
+fn a_second_stop_signal_ends_the_grace_period_at_once() {
+    let config = IDLE.replace(
+        "run_at_start = false",
+        "run_at_start = false\nshutdown_grace = \"60s\"",
+    );
+    let mut daemon = start_daemon(&config, &[]);
+    let slow = daemon.url(SLOW_PROBE);
+    let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));
+    assert!(
+        daemon.wait_sample("copybench_run_in_progress", 1.0),
+        "probe never started"
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("shutting down"))),
+        "no shutdown: {:?}",
+        daemon.logs()
+    );
+    let again = std::time::Instant::now();
+    daemon.signal(Signal::SIGINT);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0));
+    assert!(
+        again.elapsed() < Duration::from_secs(10),
+        "exit {:?} after the second signal, within a 60 s grace period",
+        again.elapsed()
+    );
+    let (status, body) = probe.join().expect("probe thread");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sample(&body, "copybench_probe_success"), Some(0.0));
+    assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
+}
+
+#[test]
+fn process_runs_survive_the_binary_being_deleted() {
+    let bin_dir = tempfile::tempdir().expect("tempdir");
+    let copy = bin_dir.path().join("copybench_exporter");
+    std::fs::copy(util::BIN, &copy).expect("copy the binary");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = util::start_daemon_from(&copy, dir, IDLE, &[], &[]);
+    std::fs::remove_file(&copy).expect("delete the binary");
+    let (status, body) = daemon.get("/probe?backend=process&workers=2&lines=300");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sample(&body, "copybench_probe_success"),
+        Some(1.0),
+        "{body}"
+    );
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("copybench.toml");
+    std::fs::write(&config, IDLE).expect("write config");
+    let mut child = util::command()
+        .arg("--config.file")
+        .arg(&config)
+        .args([
+            "--log.format",
+            "text",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start daemon");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, inbox) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = std::iter::from_fn(|| inbox.recv_timeout(Duration::from_secs(20)).ok())
+        .find(|line| line.contains("listening"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = listening.expect("no listening line");
+    assert!(line.contains("INFO"), "{line}");
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
 }
 
 #[test]

@@ -139,11 +139,23 @@ pub fn start_daemon_in(
     extra_env: &[(&str, &str)],
     flags: &[&str],
 ) -> Daemon {
+    start_daemon_from(Path::new(BIN), dir, config, extra_env, flags)
+}
+
+/// Like [`start_daemon_in`], with the binary at `bin`.
+pub fn start_daemon_from(
+    bin: &Path,
+    dir: tempfile::TempDir,
+    config: &str,
+    extra_env: &[(&str, &str)],
+    flags: &[&str],
+) -> Daemon {
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let config_path = dir.path().join("copybench.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let mut command = command();
+    let mut command = Command::new(bin);
+    clean_environment(&mut command);
     command
         .arg("--config.file")
         .arg(&config_path)
