@@ -91,7 +91,7 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Set)]
     pub warmup: Option<bool>,
     /// Input lines (and tasks) per run.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=config::MAX_LINES))]
     pub lines: Option<u64>,
     /// Whether each task re-reads the whole input (true, the original) or not (false).
     #[arg(long, action = clap::ArgAction::Set)]

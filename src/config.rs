@@ -34,6 +34,13 @@ pub const MAX_REPEATS: u32 = 100;
 /// Most sweeps of one combination the change-point detectors look at.
 pub const MAX_HISTORY: usize = 2000;
 
+/// The most connections `[web] max_connections` allows.
+pub const MAX_CONNECTIONS: usize = 65_536;
+
+/// The most input lines of a run (`[workload] lines`, `[probe] max_lines`, `run --lines`): a
+/// run of this size writes about 80 MB and holds its output in memory to verify it.
+pub const MAX_LINES: u64 = 1_000_000;
+
 /// The most sweeps `[analysis] fit_sweeps` fits the scalability law to.
 pub const MAX_FIT_SWEEPS: usize = 100;
 
@@ -87,6 +94,9 @@ pub struct Config {
 pub struct Web {
     /// Address to listen on; `:PORT` means every interface.
     pub listen_address: ListenAddress,
+    /// Connections served at once; more wait in the listen backlog, so that they cannot use
+    /// up the file descriptors runs need.
+    pub max_connections: usize,
 }
 
 /// `[schedule]`
@@ -215,18 +225,26 @@ impl Serialize for Workers {
 
 impl<'de> Deserialize<'de> for Workers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// `n` as a pool size, if it can be one (the range is checked with the other values).
+        fn size<E: serde::de::Error>(n: u64) -> Result<u32, E> {
+            u32::try_from(n).map_err(|_| {
+                E::custom(format!(
+                    "{n} is too large for a pool size (at most {MAX_WORKERS})"
+                ))
+            })
+        }
         /// A list item: a size, or the word `auto` (an environment variable's one-item list).
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Item {
-            Size(u32),
+            Size(u64),
             Word(String),
         }
         /// A list, a word, or one size (what an environment variable of one number becomes).
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Size(u32),
+            Size(u64),
             Word(String),
             List(Vec<Item>),
         }
@@ -234,14 +252,14 @@ impl<'de> Deserialize<'de> for Workers {
         match Raw::deserialize(d)
             .map_err(|_| serde::de::Error::custom(format!("expected {expected}")))?
         {
-            Raw::Size(n) => Ok(Workers::List(vec![n])),
+            Raw::Size(n) => size(n).map(|n| Workers::List(vec![n])),
             Raw::Word(word) if word == "auto" => Ok(Workers::Auto),
             Raw::List(items) => match &items[..] {
                 [Item::Word(word)] if word == "auto" => Ok(Workers::Auto),
                 _ => items
                     .into_iter()
                     .map(|item| match item {
-                        Item::Size(n) => Ok(n),
+                        Item::Size(n) => size(n),
                         Item::Word(w) => Err(serde::de::Error::custom(format!(
                             "{w:?} is not a pool size; expected {expected}"
                         ))),
@@ -396,6 +414,7 @@ impl Default for Web {
     fn default() -> Self {
         Web {
             listen_address: ListenAddress::AllInterfaces(10720),
+            max_connections: 256,
         }
     }
 }
@@ -551,7 +570,13 @@ impl Config {
         let mut merged: serde_json::Value = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+            .map_err(|e| match oversized_integer_key(text) {
+                // TOML's parser does not say where; the key is the one to fix.
+                Some(key) => ConfigError::Invalid(vec![format!(
+                    "{key}: integer too large (TOML integers are 64-bit)"
+                )]),
+                None => ConfigError::Load(e.to_string()),
+            })?;
         numbers_in_lists(&mut merged);
         deserialize_reporting_every_key(merged)
     }
@@ -633,6 +658,11 @@ impl Config {
             "schedule.max_duty_cycle",
             "must be above 0 and at most 1 (one whole CPU)",
         );
+        check(
+            (1..=MAX_CONNECTIONS).contains(&self.web.max_connections),
+            "web.max_connections",
+            &format!("must be between 1 and {MAX_CONNECTIONS}"),
+        );
         let a = &self.analysis;
         check(
             (4..=1000).contains(&a.window),
@@ -658,14 +688,22 @@ impl Config {
         ] {
             check((0.0..=1.0).contains(&value), key, "must be between 0 and 1");
         }
-        check(w.lines > 0, "workload.lines", "must be at least 1");
+        check(
+            (1..=MAX_LINES).contains(&w.lines),
+            "workload.lines",
+            &format!("must be between 1 and {MAX_LINES}"),
+        );
         let pr = &self.probe;
         check(
             (1..=MAX_WORKERS).contains(&pr.max_workers),
             "probe.max_workers",
             &format!("must be between 1 and {MAX_WORKERS}"),
         );
-        check(pr.max_lines > 0, "probe.max_lines", "must be at least 1");
+        check(
+            (1..=MAX_LINES).contains(&pr.max_lines),
+            "probe.max_lines",
+            &format!("must be between 1 and {MAX_LINES}"),
+        );
         check(
             !pr.timeout.is_zero(),
             "probe.timeout",
@@ -678,6 +716,27 @@ impl Config {
         );
         p
     }
+}
+
+/// The `section.key` of the first value in TOML `text` with an integer of more digits than a
+/// 64-bit integer holds.
+fn oversized_integer_key(text: &str) -> Option<String> {
+    let mut section = String::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{}.", name.trim());
+        } else if let Some((key, value)) = line.split_once('=') {
+            let value = value.split('#').next().unwrap_or_default();
+            let oversized = !value.contains('"')
+                && value
+                    .split(|c: char| !c.is_ascii_digit())
+                    .any(|digits| !digits.is_empty() && digits.parse::<i64>().is_err());
+            if oversized {
+                return Some(format!("{section}{}", key.trim()));
+            }
+        }
+    }
+    None
 }
 
 /// Whether TOML `text` is only blank lines and comments: a file that leaves every key at its
@@ -767,6 +826,32 @@ fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_too_large_name_their_key() {
+        let err = super::Config::from_sources(
+            "[workload]\nlines = 99999999999999999999999\n",
+            Default::default(),
+            &Default::default(),
+        )
+        .expect_err("too large");
+        assert!(
+            err.to_string()
+                .contains("workload.lines: integer too large"),
+            "{err}"
+        );
+        let err = super::Config::from_sources(
+            "[workload]\nworkers = [1, 99999999999]\n",
+            Default::default(),
+            &Default::default(),
+        )
+        .expect_err("too large");
+        assert!(
+            err.to_string()
+                .contains("workload.workers: 99999999999 is too large"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn only_comments_and_blank_lines_set_nothing() {
         assert!(super::sets_nothing(""));

@@ -450,13 +450,22 @@ impl http::Exporter for Daemon {
     }
 }
 
+/// Raises the soft limit of open files to the hard limit, as Go programs do at start, so
+/// that connections and runs do not run out of descriptors below what the host allows.
+/// Returns the limit now in force.
+pub fn raise_open_files_limit() -> nix::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
 /// The settings that changed from `old` to `new` but are read only at start-up.
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     [
-        (
-            "web.listen_address",
-            old.web.listen_address != new.web.listen_address,
-        ),
+        ("[web]", old.web != new.web),
         ("[state]", old.state != new.state),
         (
             "metrics.per_cpu",
@@ -478,6 +487,7 @@ pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, mut signals: Signal
         listener,
         Arc::clone(&daemon),
         daemon.stop.clone(),
+        daemon.config().web.max_connections,
     ));
     signals.until_stop(&daemon).await;
     tracing::info!("shutting down");

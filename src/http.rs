@@ -19,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ListenAddress;
@@ -42,10 +43,24 @@ pub async fn bind(address: &ListenAddress) -> std::io::Result<TcpListener> {
     Err(error.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
 }
 
-/// Accepts connections until `stop` is cancelled, then lets open requests finish (up to 5 s).
-pub async fn serve<E: Exporter>(listener: TcpListener, exporter: Arc<E>, stop: CancellationToken) {
+/// Accepts connections until `stop` is cancelled, at most `max_connections` at once (the rest
+/// wait in the listen backlog), then lets open requests finish (up to 5 s).
+pub async fn serve<E: Exporter>(
+    listener: TcpListener,
+    exporter: Arc<E>,
+    stop: CancellationToken,
+    max_connections: usize,
+) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = stop.cancelled() => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -70,6 +85,7 @@ pub async fn serve<E: Exporter>(listener: TcpListener, exporter: Arc<E>, stop: C
                     if let Err(e) = connection.await {
                         tracing::debug!("connection ended with an error: {e}");
                     }
+                    drop(slot);
                 });
             }
             () = stop.cancelled() => break,

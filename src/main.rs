@@ -15,9 +15,13 @@ use copybench_exporter::workload::{self, worker};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Some(Command::Worker(args)) => worker::main(args)
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(anyhow::Error::from),
+        Some(Command::Worker(args)) => match worker::main(args) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("copybench_exporter worker: {e}");
+                Ok(ExitCode::from(worker::IO_ERROR_EXIT))
+            }
+        },
         Some(Command::Run(args)) => {
             init_logging(LogLevel::Warn, LogFormat::Text);
             cli::run_command(&cli, args).map_err(anyhow::Error::from)
@@ -43,6 +47,10 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
     init_logging(config.log.level, config.log.format);
     if let Some(path) = &cli.config_file {
         config::warn_if_sets_nothing(path);
+    }
+    match daemon::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
     let address = config.web.listen_address;
     // Workers re-execute this very program, even after its file is replaced or deleted.

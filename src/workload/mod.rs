@@ -158,5 +158,11 @@ pub fn remove_stale_scratch(workdir: &std::path::Path) -> io::Result<Vec<PathBuf
 
 /// Checks that scratch directories can be made in `workdir` by making and removing one.
 pub fn check_workdir(workdir: &std::path::Path) -> Result<(), WorkloadError> {
-    scratch::Scratch::create(workdir, 1).map(drop)
+    let cancel = CancellationToken::new();
+    let limits = scratch::Limits {
+        deadline: None,
+        timeout: Duration::MAX,
+        cancel: &cancel,
+    };
+    scratch::Scratch::create(workdir, 1, 0, &limits).map(drop)
 }

@@ -20,7 +20,7 @@ use nix::unistd::mkfifo;
 
 use super::aligned::AlignedBuf;
 use super::coordinator::Coordinator;
-use super::scratch::Scratch;
+use super::scratch::{self, Limits, Scratch};
 use super::task::{self, Files};
 use super::worker::{self, WorkerArgs};
 use super::{Backend, RawRun, RunOptions, Spec, SyncMode, WorkerStats, WorkloadError};
@@ -36,7 +36,15 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
     if options.cancel.is_cancelled() {
         return Err(WorkloadError::Cancelled);
     }
-    let scratch = Scratch::create(&options.workdir, spec.lines)?;
+    // The timeout covers everything from here: making the input, the tasks, the clean-up.
+    let limits = Limits {
+        deadline: Instant::now().checked_add(options.timeout),
+        timeout: options.timeout,
+        cancel: &options.cancel,
+    };
+    let bytes = scratch::run_bytes(spec.lines, spec.backend == Backend::Process);
+    scratch::remove_leftovers();
+    let scratch = Scratch::create(&options.workdir, spec.lines, bytes, &limits)?;
     let coordinator = Arc::new(Coordinator::new(spec.lines));
     let (reports, inbox) = mpsc::channel();
     let mut pool = Pool {
@@ -67,7 +75,7 @@ pub fn execute(spec: &Spec, options: &RunOptions) -> Result<RawRun, WorkloadErro
         }
     }
     drop(reports);
-    let workers = pool.watch(&inbox, options)?;
+    let workers = pool.watch(&inbox, &limits)?;
     drop(pool);
     let done: u64 = workers.iter().map(|w| w.tasks).sum();
     if done != spec.lines {
@@ -202,10 +210,10 @@ impl Pool {
     fn watch(
         &mut self,
         inbox: &Receiver<Report>,
-        options: &RunOptions,
+        limits: &Limits<'_>,
     ) -> Result<Vec<WorkerStats>, WorkloadError> {
         // A timeout too large to add to the clock means no deadline.
-        let deadline = Instant::now().checked_add(options.timeout);
+        let deadline = limits.deadline;
         let mut stats = Vec::new();
         let mut failure = None;
         loop {
@@ -224,17 +232,14 @@ impl Pool {
                 // Workers stopped because of the first failure end with errors of their own.
                 Ok((_, Err(_))) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) if options.cancel.is_cancelled() => {
-                    WorkloadError::Cancelled
-                }
-                Err(RecvTimeoutError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => {
-                    WorkloadError::Timeout(options.timeout)
-                }
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => match limits.check() {
+                    Ok(()) => continue,
+                    Err(stop) => stop,
+                },
             };
             if failure.is_none() {
                 // A worker dying of the Ctrl-C that also cancelled us is a cancellation.
-                let cancelled = options.cancel.is_cancelled();
+                let cancelled = limits.cancel.is_cancelled();
                 failure = Some(if cancelled {
                     WorkloadError::Cancelled
                 } else {
@@ -258,9 +263,9 @@ impl Pool {
         // A worker that already died keeps its own status; a live one that broke the
         // protocol is killed here.
         let _ = child.kill();
-        let status = child
-            .wait()
-            .map_or_else(|e| format!("unknown status ({e})"), |s| s.to_string());
+        let waited = child.wait();
+        let io_error = matches!(&waited, Ok(s) if s.code() == Some(worker::IO_ERROR_EXIT.into()));
+        let status = waited.map_or_else(|e| format!("unknown status ({e})"), |s| s.to_string());
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
@@ -271,6 +276,12 @@ impl Pool {
         } else {
             format!(": {stderr}")
         };
+        if io_error {
+            return WorkloadError::io(
+                format!("worker process {pid}"),
+                std::io::Error::other(stderr.trim_start_matches(": ").to_owned()),
+            );
+        }
         WorkloadError::WorkerExit(format!("worker process {pid} {detail} ({status}){stderr}"))
     }
 

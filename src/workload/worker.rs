@@ -77,6 +77,10 @@ impl WorkerArgs {
     }
 }
 
+/// The exit status of a worker process whose file I/O failed (sysexits' `EX_IOERR`), so that
+/// its parent reports the run's failure as `io`, as the thread backend does.
+pub const IO_ERROR_EXIT: u8 = 74;
+
 /// Entry point of a worker process: runs tasks from the shared task file on stdin.
 pub fn main(args: &WorkerArgs) -> io::Result<()> {
     let files = Files {

@@ -155,6 +155,17 @@ fn every_kind_of_bad_config_names_its_keys_and_exits_non_zero() {
         ),
         ("[workload]\nlines = \"many\"\n", vec!["workload.lines"]),
         (
+            "[workload]\nlines = 1000000000000\n[probe]\nmax_lines = 2000000\n",
+            vec![
+                "workload.lines: must be between 1 and 1000000",
+                "probe.max_lines: must be between 1 and 1000000",
+            ],
+        ),
+        (
+            "[probe]\nmax_workers = 99999999999\n[web]\nmax_connections = 0\n",
+            vec!["probe.max_workers", "web.max_connections"],
+        ),
+        (
             "[workload]\ncolour = 1\n",
             vec!["workload.colour: unknown key"],
         ),
@@ -598,6 +609,59 @@ fn a_second_stop_signal_ends_the_grace_period_at_once() {
     let (status, body) = probe.join().expect("probe thread");
     assert_eq!(status, 200, "{body}");
     assert_eq!(sample(&body, "copybench_probe_success"), Some(0.0));
+    assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
+}
+
+#[test]
+fn a_flood_of_idle_connections_leaves_room_for_runs() {
+    // The first sweep starts 2 s after start-up, with the flood in place.
+    let config = IDLE
+        .replace("interval = \"1h\"", "interval = \"2s\"")
+        .replace("workers = [1]", "workers = [1, 2, 4]")
+        .replace("repeats = 1", "repeats = 2")
+        + "[web]\nmax_connections = 32\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = util::start_daemon_wrapped(
+        &["prlimit", "--nofile=128:512"],
+        std::path::Path::new(util::BIN),
+        dir,
+        &config,
+        &[],
+        &[],
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).expect("limits");
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    assert_eq!(
+        files.split_whitespace().filter(|w| *w == "512").count(),
+        2,
+        "soft limit not raised to the hard one: {files}"
+    );
+    // More idle connections than the soft limit the daemon started with (beyond 32 + the
+    // listen backlog, a client's connect waits in the kernel).
+    let flood: Vec<std::net::TcpStream> = (0..150)
+        .map(|_| std::net::TcpStream::connect(&daemon.address).expect("connect"))
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(90), || daemon
+            .logs()
+            .iter()
+            .any(|l| l.contains("sweep done"))),
+        "no sweep under the flood: {:?}",
+        daemon.logs()
+    );
+    drop(flood);
+    let (status, runs) = daemon.get("/api/v1/runs?probe=false");
+    assert_eq!(status, 200, "{runs}");
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("runs JSON");
+    let runs = runs.as_array().expect("array");
+    assert!(runs.len() >= 6, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["success"] == true),
+        "runs failed under the flood: {runs:?}"
+    );
     assert!(entries(&daemon.scratch()).is_empty(), "scratch left behind");
 }
 

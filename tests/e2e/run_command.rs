@@ -445,3 +445,54 @@ fn kept_outputs_pass_the_original_shell_check_with_the_runs_disorder() {
     names.sort();
     assert_eq!(names.len(), 8, "{names:?}");
 }
+
+#[test]
+fn a_write_that_cannot_fit_fails_both_backends_as_io() {
+    // A file size limit (with SIGXFSZ ignored, as a full disk would refuse) that the
+    // calibration's output fits under and a 2,000-line run's output does not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=98304 \"$0\" \"$@\"",
+            util::BIN,
+        ])
+        .args([
+            "run",
+            "--json",
+            "--backend",
+            "process,thread",
+            "--sync",
+            "none",
+            "--workers",
+            "2",
+        ])
+        .args([
+            "--lines",
+            "2000",
+            "--repeats",
+            "1",
+            "--warmup",
+            "false",
+            "--workdir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    let (records, _) = util::json_lines(&output.stdout);
+    assert_eq!(
+        records.len(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for record in &records {
+        assert_eq!(
+            record["failure"]["reason"], "io",
+            "{} backend: {record}",
+            record["backend"]
+        );
+    }
+    assert_eq!(output.status.code(), Some(1));
+    assert!(entries(dir.path()).is_empty(), "scratch left behind");
+}

@@ -150,11 +150,31 @@ pub fn start_daemon_from(
     extra_env: &[(&str, &str)],
     flags: &[&str],
 ) -> Daemon {
+    start_daemon_wrapped(&[], bin, dir, config, extra_env, flags)
+}
+
+/// Like [`start_daemon_from`], started through `wrapper` (a command and its arguments, such
+/// as `prlimit --nofile=256:1024`) when it is not empty.
+pub fn start_daemon_wrapped(
+    wrapper: &[&str],
+    bin: &Path,
+    dir: tempfile::TempDir,
+    config: &str,
+    extra_env: &[(&str, &str)],
+    flags: &[&str],
+) -> Daemon {
     let scratch = dir.path().join("scratch");
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let config_path = dir.path().join("copybench.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let mut command = Command::new(bin);
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
     clean_environment(&mut command);
     command
         .arg("--config.file")
@@ -211,6 +231,11 @@ impl Daemon {
     /// Everything the daemon logged so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("logs").clone()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://ADDRESS/PATH`
