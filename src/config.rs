@@ -97,6 +97,8 @@ pub struct Web {
     /// Connections served at once; more wait in the listen backlog, so that they cannot use
     /// up the file descriptors runs need.
     pub max_connections: usize,
+    /// Whether `POST /-/reload` reloads the configuration (SIGHUP always does).
+    pub enable_reload: bool,
 }
 
 /// `[schedule]`
@@ -287,6 +289,9 @@ pub struct Probe {
     /// Longest a probe run may take.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Least time between the starts of two probe runs; sooner ones are refused (429).
+    #[serde(with = "humantime_serde")]
+    pub min_interval: Duration,
 }
 
 /// `[metrics]`
@@ -415,6 +420,7 @@ impl Default for Web {
         Web {
             listen_address: ListenAddress::AllInterfaces(10720),
             max_connections: 256,
+            enable_reload: false,
         }
     }
 }
@@ -454,6 +460,7 @@ impl Default for Probe {
             max_workers: 8,
             max_lines: 20_000,
             timeout: Duration::from_secs(30),
+            min_interval: Duration::from_secs(1),
         }
     }
 }
@@ -606,6 +613,7 @@ impl Config {
             ("schedule.run_timeout", s.run_timeout),
             ("schedule.shutdown_grace", s.shutdown_grace),
             ("probe.timeout", self.probe.timeout),
+            ("probe.min_interval", self.probe.min_interval),
             ("state.retention", self.state.retention),
         ] {
             check(value <= MAX_DURATION, key, "must be at most 366 days");

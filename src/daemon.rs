@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError, Overrides, Schedule};
 use crate::host::Capacity;
 use crate::http::{self, Probed, Refusal};
-use crate::metrics::{self, DaemonStatus, Metrics};
+use crate::metrics::{self, DaemonStatus, Metrics, ProbeResult};
 use crate::results::{Results, Snapshot, StoreError};
 use crate::run::{self, FailureReason, RunRecord, unix_now};
 use crate::workload::{RunOptions, Spec};
@@ -46,6 +46,8 @@ pub struct Daemon {
     run_lock: Arc<tokio::sync::Mutex<()>>,
     /// Serialises reloads.
     reload_lock: tokio::sync::Mutex<()>,
+    /// When the last probe's run started, for `[probe] min_interval`.
+    last_probe: Mutex<Option<Instant>>,
     /// Serialises publishing, so an older snapshot never replaces a newer one.
     publish_lock: Mutex<()>,
     /// Cancelled when shutdown begins: no new run starts.
@@ -106,6 +108,7 @@ impl Daemon {
             results,
             run_lock: Arc::new(tokio::sync::Mutex::new(())),
             reload_lock: tokio::sync::Mutex::new(()),
+            last_probe: Mutex::new(None),
             publish_lock: Mutex::new(()),
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
@@ -216,6 +219,83 @@ impl Daemon {
             })
             .await;
         result
+    }
+
+    /// Answers a `/probe` request, and what became of it.
+    async fn answer_probe(
+        self: &Arc<Self>,
+        query: &str,
+        scrape_timeout: Option<f64>,
+    ) -> (ProbeResult, Result<Probed, Refusal>) {
+        let config = self.config();
+        if !config.probe.enabled {
+            let why = "probes are disabled (probe.enabled = false)".to_owned();
+            return (ProbeResult::Disabled, Err(Refusal::NotFound(why)));
+        }
+        let request = match probe::request(query, &config.probe) {
+            Ok(request) => request,
+            Err(why) => return (ProbeResult::BadRequest, Err(Refusal::BadRequest(why))),
+        };
+        let since_last = self
+            .last_probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|last| last.elapsed());
+        if let Some(wait) = since_last.and_then(|e| config.probe.min_interval.checked_sub(e)) {
+            let refusal = Refusal::TooSoon {
+                why: format!(
+                    "probes are at least {} apart ([probe] min_interval)",
+                    humantime::format_duration(config.probe.min_interval)
+                ),
+                retry_after: wait.as_secs_f64().ceil() as u64,
+            };
+            return (ProbeResult::RateLimited, Err(refusal));
+        }
+        let options = self.run_options(
+            probe::timeout(&config.probe, scrape_timeout),
+            self.kill.child_token(),
+        );
+        let started = Instant::now();
+        let spec = request.spec;
+        let Some(mut record) = self.run_probe(spec, options).await else {
+            let refusal = Refusal::Busy {
+                why: "another run is in progress; try again later".to_owned(),
+                // The sweep frees the lock between its runs, which take seconds.
+                retry_after: 1,
+            };
+            return (ProbeResult::Busy, Err(refusal));
+        };
+        *self.last_probe.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+        record.probe = true;
+        if let Some(f) = &record.failure {
+            tracing::warn!(
+                backend = %spec.backend, sync = %spec.sync, workers = spec.workers,
+                lines = spec.lines, reason = %f.reason, message = %f.message, "probe failed"
+            );
+        }
+        let kept = record.clone();
+        let stored = self
+            .blocking(move |daemon| daemon.results.record(&kept))
+            .await;
+        if let Ok(Err(e)) = stored {
+            tracing::warn!("cannot keep the probe's run in the history: {e}");
+        }
+        let exposition = metrics::render_probe(
+            &record,
+            started.elapsed().as_secs_f64(),
+            config.metrics.per_cpu,
+        );
+        let result = if record.success {
+            ProbeResult::Success
+        } else {
+            ProbeResult::Failure
+        };
+        let answer = if request.debug {
+            Probed::Debug(probe::debug_text(&record, &exposition))
+        } else {
+            Probed::Metrics(exposition)
+        };
+        (result, Ok(answer))
     }
 
     /// Runs one probe unless another run is executing (`None`). If the caller stops waiting
@@ -383,54 +463,18 @@ impl http::Exporter for Daemon {
         query: &str,
         scrape_timeout: Option<f64>,
     ) -> Result<Probed, Refusal> {
-        let config = self.config();
-        if !config.probe.enabled {
-            return Err(Refusal::NotFound(
-                "probes are disabled (probe.enabled = false)".to_owned(),
-            ));
-        }
-        let request = probe::request(query, &config.probe).map_err(Refusal::BadRequest)?;
-        let options = self.run_options(
-            probe::timeout(&config.probe, scrape_timeout),
-            self.kill.child_token(),
-        );
-        let started = Instant::now();
-        let spec = request.spec;
-        let mut record = self
-            .run_probe(spec, options)
-            .await
-            .ok_or_else(|| Refusal::Busy {
-                why: "another run is in progress; try again later".to_owned(),
-                // The sweep frees the lock between its runs, which take seconds.
-                retry_after: 1,
-            })?;
-        record.probe = true;
-        if let Some(f) = &record.failure {
-            tracing::warn!(
-                backend = %spec.backend, sync = %spec.sync, workers = spec.workers,
-                lines = spec.lines, reason = %f.reason, message = %f.message, "probe failed"
-            );
-        }
-        let kept = record.clone();
-        let stored = self
-            .blocking(move |daemon| daemon.results.record(&kept))
-            .await;
-        if let Ok(Err(e)) = stored {
-            tracing::warn!("cannot keep the probe's run in the history: {e}");
-        }
-        let exposition = metrics::render_probe(
-            &record,
-            started.elapsed().as_secs_f64(),
-            config.metrics.per_cpu,
-        );
-        Ok(if request.debug {
-            Probed::Debug(probe::debug_text(&record, &exposition))
-        } else {
-            Probed::Metrics(exposition)
-        })
+        let (result, answer) = self.answer_probe(query, scrape_timeout).await;
+        self.metrics.probed(result);
+        answer
     }
 
     async fn reload(self: Arc<Self>) -> Result<String, Refusal> {
+        if !self.config().web.enable_reload {
+            return Err(Refusal::Forbidden(
+                "reloading over HTTP is off ([web] enable_reload = false); send SIGHUP instead"
+                    .to_owned(),
+            ));
+        }
         match Daemon::reload(&self).await {
             Ok(restart) if restart.is_empty() => Ok("configuration reloaded".to_owned()),
             Ok(restart) => Ok(format!(

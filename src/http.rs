@@ -128,6 +128,15 @@ pub enum Refusal {
         /// When to try again, in seconds.
         retry_after: u64,
     },
+    /// 429 with `Retry-After`: asked again too soon.
+    TooSoon {
+        /// Why.
+        why: String,
+        /// When to try again, in seconds.
+        retry_after: u64,
+    },
+    /// 403: switched off, or not allowed from where the request came.
+    Forbidden(String),
     /// 500: it failed.
     Failed(String),
 }
@@ -187,6 +196,9 @@ async fn handle<E: Exporter>(
             .ready()
             .await
             .map(|()| text(StatusCode::OK, "Ready")),
+        (&Method::POST, "/-/reload") if cross_site(&req) => Err(Refusal::Forbidden(
+            "a reload from another site is refused".to_owned(),
+        )),
         (&Method::POST, "/-/reload") => exporter
             .reload()
             .await
@@ -228,14 +240,35 @@ async fn handle<E: Exporter>(
         Refusal::NotFound(why) => text(StatusCode::NOT_FOUND, why),
         Refusal::Unavailable(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
         Refusal::Busy { why, retry_after } => {
-            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, why);
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, retry_after.into());
-            response
+            retry(text(StatusCode::SERVICE_UNAVAILABLE, why), retry_after)
         }
+        Refusal::TooSoon { why, retry_after } => {
+            retry(text(StatusCode::TOO_MANY_REQUESTS, why), retry_after)
+        }
+        Refusal::Forbidden(why) => text(StatusCode::FORBIDDEN, why),
         Refusal::Failed(why) => text(StatusCode::INTERNAL_SERVER_ERROR, why),
     }))
+}
+
+/// `response` with `Retry-After: seconds`.
+fn retry(mut response: Answer, seconds: u64) -> Answer {
+    response.headers_mut().insert(RETRY_AFTER, seconds.into());
+    response
+}
+
+/// Whether `req` comes from a page of another site: its `Origin` names another host than the
+/// one it was sent to, or the browser says `Sec-Fetch-Site: cross-site`. State-changing
+/// endpoints refuse such requests.
+fn cross_site(req: &Request<Incoming>) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) != Some(host),
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// 405 with the methods `allow`ed.

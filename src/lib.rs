@@ -15,8 +15,8 @@
 //! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
 //!   edge over an [`http::Exporter`].
 //!
-//! [`daemon`] wires these together for the long-running exporter; [`chart`] draws a sweep as
-//! SVG; [`cli`] and [`report`]
+//! [`daemon`] wires these together for the long-running exporter; [`page`] lays out the
+//! landing page and [`chart`] draws its SVG charts; [`cli`] and [`report`]
 //! serve the command line, with [`table`] reading the offline commands' CSV data sets;
 //! [`probe`] and [`query`] read what HTTP requests ask for.
 

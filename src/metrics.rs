@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use prometheus::core::{Collector, Desc};
 use prometheus::process_collector::ProcessCollector;
 use prometheus::proto::{self, MetricFamily, MetricType};
-use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, IntGauge, Registry, TextEncoder};
 
 use crate::analysis::usl::Fit;
 use crate::host::Capacity;
@@ -509,6 +509,11 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
     sweep_duration.gauge(&[], snapshot.last_sweep_seconds.unwrap_or(0.0));
     let mut sweeps = counter("copybench_sweeps_total", "Sweeps completed.");
     sweeps.counter(&[], snapshot.sweeps_completed);
+    let mut save_failures = counter(
+        "copybench_state_save_failures_total",
+        "Writes to the run history (runs, sweeps, retention) that failed; the runs are still counted and exported.",
+    );
+    save_failures.counter(&[], snapshot.save_failures);
     let mut reload_ok = gauge(
         "copybench_config_last_reload_successful",
         "Whether the last configuration reload succeeded.",
@@ -570,6 +575,7 @@ fn cached_families(snapshot: &Snapshot, status: &DaemonStatus, per_cpu: bool) ->
         durations,
         sweep_duration,
         sweeps,
+        save_failures,
         reload_ok,
         reload_time,
         build_info,
@@ -604,8 +610,29 @@ pub struct Metrics {
     /// Families read fresh at every scrape.
     live: Registry,
     in_progress: IntGauge,
+    probes: IntCounterVec,
     per_cpu: bool,
 }
+
+/// What became of a `/probe` request: the `result` label of `copybench_probes_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// The run succeeded.
+    Success,
+    /// The run failed.
+    Failure,
+    /// Refused: another run was in progress.
+    Busy,
+    /// Refused: sooner than `[probe] min_interval` after the previous one.
+    RateLimited,
+    /// Refused: bad parameters.
+    BadRequest,
+    /// Refused: probes are switched off.
+    Disabled,
+}
+
+names!(ProbeResult, "probe result", Success => "success", Failure => "failure", Busy => "busy",
+    RateLimited => "rate_limited", BadRequest => "bad_request", Disabled => "disabled");
 
 impl Metrics {
     /// Sets up the live families; `per_cpu` adds `copybench_cpu_records`. Nothing cached is
@@ -618,12 +645,29 @@ impl Metrics {
         )?;
         live.register(Box::new(in_progress.clone()))?;
         live.register(Box::new(ProcessMetrics::default()))?;
+        let probes = IntCounterVec::new(
+            prometheus::Opts::new(
+                "copybench_probes_total",
+                "/probe requests by what became of them: success, failure, or refused (busy, rate_limited, bad_request, disabled).",
+            ),
+            &["result"],
+        )?;
+        for result in ProbeResult::ALL {
+            probes.with_label_values(&[result.as_str()]);
+        }
+        live.register(Box::new(probes.clone()))?;
         Ok(Metrics {
             exposition: RwLock::new(Bytes::new()),
             live,
             in_progress,
+            probes,
             per_cpu,
         })
+    }
+
+    /// Counts a `/probe` request.
+    pub fn probed(&self, result: ProbeResult) {
+        self.probes.with_label_values(&[result.as_str()]).inc();
     }
 
     /// Re-renders the cached families from `snapshot` and `status`; callers take their
@@ -795,6 +839,7 @@ mod tests {
             last_sweep_seconds: Some(2.5),
             workload_cpu_seconds: 12.5,
             calibration_seconds: Some(0.01),
+            save_failures: 0,
         };
         let status = DaemonStatus {
             last_reload_ok: true,

@@ -355,6 +355,7 @@ mod tests {
             last_sweep_seconds: Some(12.0),
             workload_cpu_seconds: 0.0,
             calibration_seconds: None,
+            save_failures: 0,
             scaling,
         }
     }

@@ -288,6 +288,8 @@ pub struct Snapshot {
     pub calibration_seconds: Option<f64>,
     /// How each backend and sync mode scale, as `[analysis] fit_sweeps` asks.
     pub scaling: Vec<Scaling>,
+    /// Writes to the history that failed since start.
+    pub save_failures: u64,
 }
 
 /// How one backend and sync mode scale: the Universal Scalability Law fitted to the throughput
@@ -348,6 +350,7 @@ struct Counts {
     sweeps_completed: u64,
     last_sweep_seconds: Option<f64>,
     workload_cpu_seconds: f64,
+    save_failures: u64,
 }
 
 /// The results model over the run history.
@@ -427,7 +430,7 @@ impl Results {
             .checked_sub(self.retention)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0.0, |d| d.as_secs_f64());
-        let deleted = self.store().prune(cutoff)?;
+        let deleted = self.saved(self.store().prune(cutoff))?;
         if deleted > 0 {
             tracing::info!(deleted, "deleted runs older than the retention period");
         }
@@ -438,8 +441,7 @@ impl Results {
     pub fn begin_sweep(&self) -> SweepHandle {
         let started = unix_now();
         let id = self
-            .store()
-            .begin_sweep(started)
+            .saved(self.store().begin_sweep(started))
             .inspect_err(|e| tracing::warn!("cannot record the start of a sweep: {e}"))
             .ok();
         SweepHandle { id, started }
@@ -448,7 +450,7 @@ impl Results {
     /// Keeps the median time of a sweep's calibration runs (none if they all failed).
     pub fn calibrated(&self, sweep: SweepHandle, seconds: Option<f64>) {
         if let (Some(id), Some(seconds)) = (sweep.id, seconds)
-            && let Err(e) = self.store().calibrate_sweep(id, seconds)
+            && let Err(e) = self.saved(self.store().calibrate_sweep(id, seconds))
         {
             tracing::warn!("cannot keep the calibration of sweep {id}: {e}");
         }
@@ -465,7 +467,7 @@ impl Results {
             counts.workload_cpu_seconds += cpu_seconds;
         }
         if let Some(id) = sweep.id
-            && let Err(e) = self.store().finish_sweep(id, finished, cpu_seconds)
+            && let Err(e) = self.saved(self.store().finish_sweep(id, finished, cpu_seconds))
         {
             tracing::warn!("cannot record the end of sweep {id}: {e}");
         }
@@ -493,7 +495,16 @@ impl Results {
                 tally.duration_sum += seconds;
             }
         }
-        self.store().insert(record)
+        let inserted = self.store().insert(record);
+        self.saved(inserted)
+    }
+
+    /// `result` of a write to the history, counted when it failed.
+    fn saved<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_err() {
+            self.counts().save_failures += 1;
+        }
+        result
     }
 
     /// Runs that match `filter`, newest first.
@@ -714,6 +725,7 @@ impl Results {
             workload_cpu_seconds: counts.workload_cpu_seconds,
             calibration_seconds,
             scaling,
+            save_failures: counts.save_failures,
         })
     }
 }
@@ -801,6 +813,25 @@ mod tests {
         assert!((fit.lambda.value - 100.0).abs() < 0.5, "{fit:?}");
         let three = scaling(&points[..3]);
         assert_eq!(three[0].fit, Err(usl::FitError::TooFewPoints { found: 3 }));
+    }
+
+    #[test]
+    fn failed_writes_to_the_history_are_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.sqlite");
+        drop(Results::open(Some(&path), Duration::from_secs(3600), vec![]).expect("create"));
+        let results = Results::read_only(&path).expect("read only");
+        assert!(results.record(&measured(1, 1.0)).is_err());
+        let sweep = results.begin_sweep();
+        results.finish_sweep(sweep, 0.0);
+        // The run, the start of the sweep and the retention at its end.
+        assert_eq!(
+            results
+                .snapshot(&[], 0.1, 1)
+                .expect("snapshot")
+                .save_failures,
+            3
+        );
     }
 
     #[test]

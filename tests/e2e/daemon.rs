@@ -23,6 +23,9 @@ repeats = 1
 warmup = false
 [probe]
 max_lines = 200000
+min_interval = "0s"
+[web]
+enable_reload = true
 "#;
 
 /// A probe that runs until the scrape timeout it is given stops it.
@@ -114,7 +117,7 @@ fn file_then_environment_then_flags() {
     let config = IDLE
         .replace("run_at_start = false", "run_at_start = true")
         .replace("lines = 300", "lines = 100")
-        + "[web]\nlisten_address = \"127.0.0.1:1\"\n";
+        .replace("[web]\n", "[web]\nlisten_address = \"127.0.0.1:1\"\n");
     let env = [
         ("COPYBENCH__WORKLOAD__LINES", "200"),
         ("COPYBENCH__WEB__LISTEN_ADDRESS", "127.0.0.1:2"),
@@ -391,6 +394,65 @@ fn probes_answer_good_bad_and_busy() {
 }
 
 #[test]
+fn probes_are_rate_limited_and_counted_by_result() {
+    let config = IDLE.replace("min_interval = \"0s\"", "min_interval = \"30s\"");
+    let daemon = start_daemon(&config, &[]);
+    assert_eq!(daemon.get("/probe?lines=100").0, 200);
+    let (status, headers, body) =
+        util::http_with_headers("GET", &daemon.url("/probe?lines=100"), &[]);
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("min_interval"), "{body}");
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert_eq!(daemon.get("/probe?workers=0").0, 400);
+    for (result, count) in [
+        ("success", 1.0),
+        ("failure", 0.0),
+        ("rate_limited", 1.0),
+        ("bad_request", 1.0),
+        ("busy", 0.0),
+        ("disabled", 0.0),
+    ] {
+        assert_eq!(
+            daemon.sample(&format!("copybench_probes_total{{result=\"{result}\"}}")),
+            Some(count),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn reload_over_http_is_off_by_default_and_never_from_another_site() {
+    let off = IDLE.replace("enable_reload = true", "");
+    let daemon = start_daemon(&off, &[]);
+    let (status, body) = util::http("POST", &daemon.url("/-/reload"), &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("enable_reload"), "{body}");
+    drop(daemon);
+
+    let daemon = start_daemon(IDLE, &[]);
+    let url = daemon.url("/-/reload");
+    let own = format!("http://{}", daemon.address);
+    for headers in [
+        vec![("Origin", "http://evil.example")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let (status, body) = util::http("POST", &url, &headers);
+        assert_eq!(status, 403, "{headers:?}: {body}");
+    }
+    assert_eq!(util::http("POST", &url, &[("Origin", &own)]).0, 200);
+    assert_eq!(
+        util::http("POST", &url, &[]).0,
+        200,
+        "curl and SIGHUP-style tools"
+    );
+}
+
+#[test]
 fn probes_explain_themselves_and_are_kept_in_the_history_apart() {
     let daemon = start_daemon(IDLE, &[]);
     let (status, text) = daemon.get("/probe?workers=2&lines=300&debug=true");
@@ -619,7 +681,7 @@ fn a_flood_of_idle_connections_leaves_room_for_runs() {
         .replace("interval = \"1h\"", "interval = \"2s\"")
         .replace("workers = [1]", "workers = [1, 2, 4]")
         .replace("repeats = 1", "repeats = 2")
-        + "[web]\nmax_connections = 32\n";
+        .replace("[web]\n", "[web]\nmax_connections = 32\n");
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = util::start_daemon_wrapped(
         &["prlimit", "--nofile=128:512"],
