@@ -1033,4 +1033,87 @@ mod tests {
             Some(PathBuf::from("/srv/x"))
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A TOML-like text: known and unknown sections and keys with values of every type.
+        fn text() -> impl Strategy<Value = String> {
+            let section = prop_oneof![
+                Just("web"),
+                Just("schedule"),
+                Just("workload"),
+                Just("probe"),
+                Just("analysis"),
+                Just("metrics"),
+                Just("state"),
+                Just("log"),
+                Just("other"),
+            ];
+            let key = prop_oneof![
+                Just("listen_address"),
+                Just("interval"),
+                Just("jitter"),
+                Just("workers"),
+                Just("lines"),
+                Just("repeats"),
+                Just("max_lines"),
+                Just("min_interval"),
+                Just("max_cv"),
+                Just("window"),
+                Just("history"),
+                Just("fit_sweeps"),
+                Just("retention"),
+                Just("level"),
+                Just("per_cpu"),
+                Just("backends"),
+                Just("max_connections"),
+                Just("enable_reload"),
+                Just("unknown"),
+            ];
+            let value = prop_oneof![
+                "-?[0-9]{1,25}",
+                "[0-9]\\.[0-9]{1,4}(e-?[0-9])?",
+                "\"[0-9]{1,4}(ms|s|m|h|d|y)\"",
+                "\"[ -!#-~]{0,16}\"",
+                "(true|false)",
+                "\\[([0-9]{1,3}, ?){0,4}\\]",
+                "\\[\"(process|thread|auto|x)\"\\]",
+                "[ -~]{0,10}",
+            ];
+            proptest::collection::vec(
+                (section, proptest::collection::vec((key, value), 0..4)),
+                0..5,
+            )
+            .prop_map(|sections| {
+                sections
+                    .iter()
+                    .map(|(s, pairs)| {
+                        let body: String =
+                            pairs.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+                        format!("[{s}]\n{body}")
+                    })
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_loads_or_is_refused_and_what_loads_is_valid(
+                text in prop_oneof![text(), "[ -~\n]{0,200}"],
+            ) {
+                match Config::from_sources(&text, HashMap::new(), &Overrides::default()) {
+                    Ok(config) => prop_assert!(config.validate().is_ok()),
+                    Err(ConfigError::Invalid(problems)) => {
+                        prop_assert!(!problems.is_empty());
+                        for p in problems {
+                            prop_assert!(p.contains(':') && !p.contains('\n'), "{p}");
+                        }
+                    }
+                    Err(ConfigError::Load(why)) => prop_assert!(!why.is_empty()),
+                }
+            }
+        }
+    }
 }

@@ -203,4 +203,53 @@ mod tests {
         assert_eq!(timeout(&bounds, Some(f64::NAN)), Duration::from_secs(30));
         assert_eq!(timeout(&bounds, Some(100.0)), Duration::from_secs(30));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A query string: known and unknown names, plausible and odd values, encodings.
+        fn query() -> impl Strategy<Value = String> {
+            let name = prop_oneof![
+                Just("backend"),
+                Just("sync"),
+                Just("workers"),
+                Just("lines"),
+                Just("reread"),
+                Just("debug"),
+                Just("colour"),
+                Just(""),
+            ];
+            let value = prop_oneof![
+                "[0-9]{0,22}",
+                "-[0-9]{1,5}",
+                "(process|thread|none|lock|ordered|true|false)",
+                "%[0-9A-Fa-f]{2}",
+                "[ -~]{0,12}",
+            ];
+            proptest::collection::vec((name, value), 0..8).prop_map(|pairs| {
+                pairs
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_query_is_refused_in_one_line_or_kept_within_bounds(
+                q in prop_oneof![query(), "[ -~]{0,64}"],
+            ) {
+                let bounds = Probe::default();
+                match request(&q, &bounds) {
+                    Ok(r) => {
+                        prop_assert!((1..=bounds.max_workers).contains(&r.spec.workers));
+                        prop_assert!((1..=bounds.max_lines).contains(&r.spec.lines));
+                    }
+                    Err(why) => prop_assert!(!why.is_empty() && !why.contains('\n'), "{why}"),
+                }
+            }
+        }
+    }
 }

@@ -257,4 +257,78 @@ mod tests {
         let cpu = nix::sched::sched_getcpu().expect("sched_getcpu");
         assert!(allowed.contains(u32::try_from(cpu).expect("cpu")));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One line of an output, well formed or not.
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                (0u64..400).prop_map(|k| format!("line{k}").into_bytes()),
+                (0u32..5000).prop_map(|p| format!("current pid:{p}").into_bytes()),
+                (0u32..64).prop_map(|t| format!("total threads:{t}").into_bytes()),
+                (0u32..4096).prop_map(|c| format!("CPU number:{c}").into_bytes()),
+                Just(Vec::new()),
+                proptest::collection::vec(any::<u8>(), 0..24),
+            ]
+        }
+
+        fn lines_of(output: &[u8]) -> u64 {
+            output
+                .split(|&b| b == b'\n')
+                .filter(|l| field(l, b"line").is_some())
+                .count() as u64
+        }
+
+        proptest! {
+            #[test]
+            fn any_output_is_analysed_and_its_counts_add_up(
+                parts in proptest::collection::vec(line(), 0..300),
+                lines in 0u64..300,
+            ) {
+                let output = parts.join(&b'\n');
+                let allowed = AllowedCpus::from_iter([0, 1]);
+                let v = verify(&output, lines, &allowed);
+                let tokens = lines_of(&output);
+                prop_assert!(v.missing <= lines);
+                prop_assert_eq!(tokens, lines - v.missing + v.duplicates);
+                prop_assert!(v.disorder <= tokens);
+                let records = output
+                    .split(|&b| b == b'\n')
+                    .filter(|l| field(l, b"current pid:").is_some())
+                    .count() as u64;
+                prop_assert!(v.torn_records <= records);
+                prop_assert!(v.threads_min <= v.threads_max);
+                prop_assert_eq!(v.cpus_used, v.cpu_records.len() as u64);
+            }
+
+            #[test]
+            fn shuffled_dropped_and_repeated_lines_are_counted_exactly(
+                (order, dropped, repeated) in (1usize..200).prop_flat_map(|n| (
+                    Just((1..=n as u64).collect::<Vec<_>>()).prop_shuffle(),
+                    proptest::collection::btree_set(1..=n as u64, 0..n.min(20)),
+                    proptest::collection::vec(1..=n as u64, 0..10),
+                )),
+            ) {
+                let n = order.len() as u64;
+                let mut written: Vec<u64> =
+                    order.into_iter().filter(|k| !dropped.contains(k)).collect();
+                let repeats: Vec<u64> =
+                    repeated.into_iter().filter(|k| !dropped.contains(k)).collect();
+                written.extend(&repeats);
+                let v = verify(&output(&written), n, &AllowedCpus::from_iter([0]));
+                prop_assert_eq!(v.missing, dropped.len() as u64);
+                prop_assert_eq!(v.duplicates, repeats.len() as u64);
+                // The original check: positions p whose line is not line{p}.
+                let disorder = written
+                    .iter()
+                    .enumerate()
+                    .filter(|(p, k)| **k != *p as u64 + 1)
+                    .count() as u64;
+                prop_assert_eq!(v.disorder, disorder);
+                prop_assert_eq!(v.torn_records, 0);
+            }
+        }
+    }
 }
