@@ -2,6 +2,7 @@
 //! processes, real files and signals.
 
 mod daemon;
+mod faults;
 mod history;
 mod offline;
 mod prometheus;
