@@ -35,6 +35,10 @@ pub struct Cli {
     /// Log format: text or json.
     #[arg(long = "log.format", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// TLS, basic authentication and headers, in the Prometheus exporter-toolkit web config
+    /// format (YAML); read again when it changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// What to do; without one, run the exporter daemon.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -522,16 +522,23 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     .collect()
 }
 
-/// Serves `listener` and runs the schedule until `signals` asks it to stop, then stops
-/// accepting, gives a run in progress (scheduled or probe) the grace period, and kills its
-/// workers after that, or at once on a second stop signal.
-pub async fn run(daemon: Arc<Daemon>, listener: TcpListener, mut signals: Signals) {
+/// Serves `listener` (as the web configuration `web` says) and runs the schedule until
+/// `signals` asks it to stop, then stops accepting, gives a run in progress (scheduled or
+/// probe) the grace period, and kills its workers after that, or at once on a second stop
+/// signal.
+pub async fn run(
+    daemon: Arc<Daemon>,
+    listener: TcpListener,
+    mut signals: Signals,
+    web: Option<Arc<crate::webconfig::WebConfigFile>>,
+) {
     let schedule = tokio::spawn(Arc::clone(&daemon).schedule());
     let server = tokio::spawn(http::serve(
         listener,
         Arc::clone(&daemon),
         daemon.stop.clone(),
         daemon.config().web.max_connections,
+        web,
     ));
     signals.until_stop(&daemon).await;
     tracing::info!("shutting down");

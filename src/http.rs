@@ -12,17 +12,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::config::ListenAddress;
+use crate::webconfig::{WebConfig, WebConfigFile};
 
 /// A connection that has not sent a request's headers this long after opening (or after its
 /// previous response) is closed.
@@ -44,12 +50,15 @@ pub async fn bind(address: &ListenAddress) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections until `stop` is cancelled, at most `max_connections` at once (the rest
-/// wait in the listen backlog), then lets open requests finish (up to 5 s).
+/// wait in the listen backlog), then lets open requests finish (up to 5 s). With `web`, each
+/// connection is served as its web configuration says at that moment: over TLS, behind basic
+/// authentication, with extra headers.
 pub async fn serve<E: Exporter>(
     listener: TcpListener,
     exporter: Arc<E>,
     stop: CancellationToken,
     max_connections: usize,
+    web: Option<Arc<WebConfigFile>>,
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -61,38 +70,93 @@ pub async fn serve<E: Exporter>(
             },
             () = stop.cancelled() => break,
         };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors, most likely: give connections time to
-                        // close instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let exporter = Arc::clone(&exporter);
-                let service = service_fn(move |req| handle(Arc::clone(&exporter), req));
-                // The timer lets hyper close connections that send no request headers in time.
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection ended with an error: {e}");
-                    }
-                    drop(slot);
-                });
-            }
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: give connections time to close
+                    // instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
             () = stop.cancelled() => break,
-        }
+        };
+        let config = web.as_ref().map(|w| w.current());
+        let exporter = Arc::clone(&exporter);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            match config.as_ref().and_then(|c| c.tls.clone()) {
+                None => connection(stream, exporter, config, watcher).await,
+                Some(tls) => {
+                    let handshake = TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => connection(stream, exporter, config, watcher).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(slot);
+        });
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// Serves the requests of one connection over `io`.
+async fn connection<E: Exporter, I>(
+    io: I,
+    exporter: Arc<E>,
+    config: Option<Arc<WebConfig>>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| respond(Arc::clone(&exporter), config.clone(), req));
+    // The timer lets hyper close connections that send no request headers in time.
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(served).await {
+        tracing::debug!("connection ended with an error: {e}");
+    }
+}
+
+/// Answers `req` if the web configuration lets it in, with the configuration's headers.
+async fn respond<E: Exporter>(
+    exporter: Arc<E>,
+    config: Option<Arc<WebConfig>>,
+    req: Request<Incoming>,
+) -> Result<Answer, Infallible> {
+    let Some(config) = config else {
+        return handle(exporter, req).await;
+    };
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    // bcrypt takes tens of milliseconds: off the async threads.
+    let checked = Arc::clone(&config);
+    let allowed = tokio::task::spawn_blocking(move || checked.authorized(authorization.as_deref()))
+        .await
+        .unwrap_or(false);
+    let mut response = if allowed {
+        handle(exporter, req).await?
+    } else {
+        let mut refused = text(StatusCode::UNAUTHORIZED, "unauthorized");
+        refused.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"copybench_exporter\""),
+        );
+        refused
+    };
+    for (name, value) in &config.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(response)
 }
 
 type Answer = Response<Full<Bytes>>;

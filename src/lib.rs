@@ -73,4 +73,5 @@ pub mod run;
 pub mod schedule;
 pub mod table;
 pub mod verify;
+pub mod webconfig;
 pub mod workload;

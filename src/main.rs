@@ -2,6 +2,7 @@
 //! the library. Errors end here, printed with their whole chain.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use copybench_exporter::cli::{self, Cli, Command};
 use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
 use copybench_exporter::daemon::{self, Daemon};
 use copybench_exporter::http;
+use copybench_exporter::webconfig::WebConfigFile;
 use copybench_exporter::workload::{self, worker};
 
 fn main() -> ExitCode {
@@ -64,11 +66,17 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
         let bound = listener
             .local_addr()
             .context("cannot read the bound address")?;
+        let web = cli
+            .web_config_file
+            .as_deref()
+            .map(WebConfigFile::open)
+            .transpose()?
+            .map(Arc::new);
         let daemon = Daemon::new(config, cli.config_file.clone(), cli.overrides(), exe)?;
         // NODE_NAME comes from the Kubernetes downward API (deploy/kubernetes).
         let node = std::env::var("NODE_NAME").unwrap_or_default();
         tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), node, "listening");
-        daemon::run(daemon, listener, signals).await;
+        daemon::run(daemon, listener, signals, web).await;
         Ok(())
     });
     // Runs end within the grace period; this only bounds a stuck blocking task.

@@ -9,4 +9,5 @@ mod prometheus;
 mod quota;
 mod regression;
 mod run_command;
+mod tls;
 mod util;
