@@ -3,8 +3,9 @@
 //!
 //! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use support::{rss_kib, start};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -139,35 +140,6 @@ fn load(address: &str, requests: usize) -> Vec<f64> {
     })
 }
 
-fn start(dir: &std::path::Path, name: &str, config: &str) -> (Child, String) {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_copybench_exporter"))
-        .arg("--config.file")
-        .arg(&path)
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-        ])
-        .env("COPYBENCH__WORKLOAD__WORKDIR", dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start daemon");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut lines = stderr.lines().map_while(Result::ok);
-    let address = lines
-        .find_map(|l| {
-            serde_json::from_str::<serde_json::Value>(&l).ok()?["fields"]["address"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .expect("listening address");
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, address)
-}
-
 fn get(url: &str) -> String {
     ureq::get(url)
         .call()
@@ -175,11 +147,4 @@ fn get(url: &str) -> String {
         .body_mut()
         .read_to_string()
         .expect("body")
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = procfs::process::Process::new(pid as i32)
-        .and_then(|p| p.status())
-        .expect("status");
-    status.vmrss.expect("VmRSS")
 }

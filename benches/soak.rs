@@ -7,11 +7,12 @@
 //!
 //! `cargo bench --bench soak`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::{fds, rss_kib, start};
 
 const CONFIG: &str = r#"
 [schedule]
@@ -40,7 +41,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut daemon, address) = start(dir.path());
+    let state = dir.path().join("state");
+    let config = CONFIG.replace("STATE", &state.display().to_string());
+    let (mut daemon, address) = start(dir.path(), "soak", &config);
     let mut samples = Vec::new();
     let base = format!("http://{address}");
     while sweeps_done(&base) < 1 {
@@ -165,45 +168,4 @@ fn sweeps_done(base: &str) -> u64 {
         .find_map(|l| l.strip_prefix("copybench_sweeps_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let path = dir.join("soak.toml");
-    let state = dir.join("state");
-    std::fs::write(&path, CONFIG.replace("STATE", &state.display().to_string())).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_copybench_exporter"))
-        .arg("--config.file")
-        .arg(&path)
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-        ])
-        .env("COPYBENCH__WORKLOAD__WORKDIR", dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start daemon");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut lines = stderr.lines().map_while(Result::ok);
-    let address = lines
-        .find_map(|l| {
-            serde_json::from_str::<serde_json::Value>(&l).ok()?["fields"]["address"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .expect("listening address");
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, address)
-}
-
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = procfs::process::Process::new(pid as i32)
-        .and_then(|p| p.status())
-        .expect("status");
-    status.vmrss.expect("VmRSS")
 }

@@ -506,6 +506,17 @@ pub fn raise_open_files_limit() -> nix::Result<u64> {
     Ok(hard.max(soft))
 }
 
+/// Descriptors the daemon may hold at once under `config`: every connection it serves, the
+/// largest pool's pipes and files (a few per worker, with room to spare), and its own.
+pub fn descriptors_needed(config: &Config) -> u64 {
+    let largest = match &config.workload.workers {
+        crate::config::Workers::List(sizes) => sizes.iter().copied().max().unwrap_or(1),
+        crate::config::Workers::Auto => Capacity::current().usable() + 1,
+    }
+    .max(config.probe.max_workers);
+    config.web.max_connections as u64 + 8 * u64::from(largest) + 64
+}
+
 /// The settings that changed from `old` to `new` but are read only at start-up.
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     [
@@ -601,5 +612,32 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_budget_follows_connections_and_the_largest_pool() {
+        let mut config = Config::default();
+        // 256 connections, the probe's 8 workers (more than the sweep's 3), and our own.
+        assert_eq!(descriptors_needed(&config), 256 + 8 * 8 + 64);
+        config.workload.workers = crate::config::Workers::List(vec![1, 100]);
+        config.web.max_connections = 10;
+        assert_eq!(descriptors_needed(&config), 10 + 8 * 100 + 64);
+    }
+
+    #[test]
+    fn only_start_up_settings_need_a_restart() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.workload.lines = 10;
+        new.probe.enabled = false;
+        assert!(restart_needed(&old, &new).is_empty());
+        new.metrics.per_cpu = false;
+        new.log.level = crate::config::LogLevel::Debug;
+        assert_eq!(restart_needed(&old, &new), ["metrics.per_cpu", "[log]"]);
     }
 }

@@ -51,7 +51,17 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
         config::warn_if_sets_nothing(path);
     }
     match daemon::raise_open_files_limit() {
-        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Ok(limit) => {
+            let needed = daemon::descriptors_needed(&config);
+            if limit < needed {
+                tracing::warn!(
+                    limit,
+                    needed,
+                    "the open-files limit leaves too few descriptors for [web] max_connections \
+                     and the largest pool; lower them or raise the hard limit"
+                );
+            }
+        }
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
     let address = config.web.listen_address;

@@ -447,4 +447,53 @@ mod tests {
         assert!(config.authorized(Some(header("alice", "s3cret").as_bytes())));
         assert!(load(dir.path(), "").expect("open").authorized(None));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A YAML-like text with the format's keys and odd values.
+        fn text() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("tls_server_config"),
+                Just("cert_file"),
+                Just("key_file"),
+                Just("client_auth_type"),
+                Just("min_version"),
+                Just("cipher_suites"),
+                Just("http_server_config"),
+                Just("headers"),
+                Just("basic_auth_users"),
+                Just("alice"),
+                Just("X-Frame-Options"),
+                Just("unknown"),
+            ];
+            let value = prop_oneof![
+                Just(String::new()),
+                Just("TLS13".to_owned()),
+                Just("[a, b]".to_owned()),
+                Just("cert.pem".to_owned()),
+                "[ -~]{0,12}",
+            ];
+            let indent = prop_oneof![Just(""), Just("  "), Just("    "), Just("\t")];
+            proptest::collection::vec((indent, key, value), 0..8).prop_map(|lines| {
+                lines
+                    .iter()
+                    .map(|(i, k, v)| format!("{i}{k}: {v}\n"))
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn any_text_loads_or_is_refused_in_words(text in prop_oneof![text(), "[ -~\n]{0,120}"]) {
+                let dir = tempfile::tempdir().expect("tempdir");
+                match load(dir.path(), &text) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert!(e.to_string().starts_with("web config ")),
+                }
+            }
+        }
+    }
 }
