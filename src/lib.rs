@@ -13,7 +13,7 @@
 //!   summarised with the pure functions of [`analysis`];
 //! - [`metrics`]: every published metric, declared once, rendered from the results;
 //! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
-//!   edge over an [`http::Exporter`].
+//!   edge over an [`http::Exporter`], served as [`webconfig`] says (TLS, basic auth, headers).
 //!
 //! [`daemon`] wires these together for the long-running exporter; [`page`] lays out the
 //! landing page and [`chart`] draws its SVG charts; [`cli`] and [`report`]
