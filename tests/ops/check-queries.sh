@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Dashboard queries and rules against the real exporter and a real Prometheus:
-#   - the exporter (built by need_exporter_binary) sweeps a small workload
-#     every second on 127.0.0.1; Prometheus scrapes it every second and evaluates
-#     config/prometheus/copybench.rules.yml every second
+#   - three exporters (built by need_exporter_binary, a fleet as small as the fleet
+#     rules need) sweep a small workload every second on 127.0.0.1; Prometheus
+#     scrapes them every second and evaluates config/prometheus/copybench.rules.yml
+#     every second
 #   - every dashboard query (template variables substituted) must be accepted and return
 #     data, every rule must evaluate without error, no alert may fire, and no integrity or
 #     health alert may even be pending (query-check.py)
@@ -14,13 +15,17 @@ need_cmd curl curl
 need_venv
 make_tmp
 
-EXPORTER_PORT="$(free_port)"
 PROM_PORT="$(free_port)"
 
 need_exporter_binary
-cat >"$OPS_TMP/copybench.toml" <<EOF
+# Three exporters, a fleet as small as the fleet rules need.
+TARGETS=()
+for i in 1 2 3; do
+  port="$(free_port)"
+  TARGETS+=("\"127.0.0.1:$port\"")
+  cat >"$OPS_TMP/copybench-$i.toml" <<EOF
 [web]
-listen_address = "127.0.0.1:$EXPORTER_PORT"
+listen_address = "127.0.0.1:$port"
 [schedule]
 interval = "1s"
 jitter = "0s"
@@ -29,10 +34,13 @@ backends = ["process", "thread"]
 sync = ["none", "lock", "ordered"]
 workers = [1, 2, 3, 4]
 lines = 300
+repeats = 2
+warmup = false
 workdir = "$OPS_TMP"
 EOF
-"$COPYBENCH_BIN" --config.file="$OPS_TMP/copybench.toml" >"$OPS_TMP/exporter.log" 2>&1 &
-BACKGROUND+=($!)
+  "$COPYBENCH_BIN" --config.file="$OPS_TMP/copybench-$i.toml" >"$OPS_TMP/exporter-$i.log" 2>&1 &
+  BACKGROUND+=($!)
+done
 
 cp "$REPO/config/prometheus/copybench.rules.yml" "$OPS_TMP/copybench.rules.yml"
 cat >"$OPS_TMP/prometheus.yml" <<EOF
@@ -45,10 +53,10 @@ rule_files:
 scrape_configs:
   - job_name: copybench_exporter
     static_configs:
-      - targets: ["127.0.0.1:$EXPORTER_PORT"]
+      - targets: [$(IFS=,; echo "${TARGETS[*]}")]
 EOF
 
-log "starting Prometheus on 127.0.0.1:$PROM_PORT (exporter on :$EXPORTER_PORT)"
+log "starting Prometheus on 127.0.0.1:$PROM_PORT (exporters on ${TARGETS[*]})"
 prometheus --config.file="$OPS_TMP/prometheus.yml" --storage.tsdb.path="$OPS_TMP/data" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$OPS_TMP/prometheus.log" 2>&1 &
 BACKGROUND+=($!)

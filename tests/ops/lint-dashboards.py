@@ -53,6 +53,14 @@ PER_TARGET_METRICS = {
     "copybench_cpu_quota_cores",
     "copybench_cpuset_cpus",
     "copybench_schedule_interval_seconds",
+    "instance:copybench_fleet_duration_robust_z:median",
+}
+
+# Aggregated across the instances of a job: no instance label to match.
+FLEET_METRICS = {
+    "copybench:fleet_duration_seconds:median",
+    "copybench:fleet_duration_seconds:mad",
+    "copybench:fleet_duration_seconds:scale",
 }
 
 
@@ -211,10 +219,12 @@ class Linter:
         for sel in selectors:
             if not matches_var(sel, "job", ("=", "=~"), "job"):
                 self.report(where, "selector-job", f"{sel!r} lacks job=~\"$job\"")
-            if not matches_var(sel, "instance", ("=~",), "instance"):
+            if (sel.metric_name() or "") not in FLEET_METRICS and \
+                    not matches_var(sel, "instance", ("=~",), "instance"):
                 self.report(where, "selector-instance", f"{sel!r} lacks instance=~\"$instance\"")
             name = sel.metric_name() or ""
-            if name.startswith("copybench") and name not in PER_TARGET_METRICS:
+            if (name.startswith("copybench") or name.startswith("instance:copybench")) \
+                    and name not in PER_TARGET_METRICS:
                 for label in ("backend", "sync"):
                     if not matches_var(sel, label, ("=~",), label):
                         self.report(where, "selector-combination",

@@ -76,6 +76,7 @@ def main(argv):
     wait_for(base, 'up{job="copybench_exporter"} == 1', "the first scrape")
     # Rate windows need two samples, recording rules one evaluation after that.
     wait_for(base, "copybench:parallel_efficiency:ratio", "the recording rules")
+    wait_for(base, "instance:copybench_fleet_duration_robust_z:median", "the fleet rules")
     wait_for(base, 'count_over_time(copybench_runs_total{job="copybench_exporter"}[1m]) >= 3',
              "enough samples for rate()")
 
@@ -104,7 +105,7 @@ def main(argv):
         failures.append("Prometheus loaded no rules")
     alerts = api(base, "/api/v1/alerts")["data"]["alerts"]
     performance = {"CopybenchPerformanceRegression", "CopybenchDurationAboveBaseline",
-                   "CopybenchScalingCollapse"}
+                   "CopybenchScalingCollapse", "CopybenchNodeOutlier"}
     for a in alerts:
         name = a["labels"].get("alertname")
         if a["state"] == "firing" or name not in performance:
