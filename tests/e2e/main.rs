@@ -3,6 +3,7 @@
 
 mod daemon;
 mod faults;
+mod fleet;
 mod history;
 mod offline;
 mod prometheus;

@@ -211,7 +211,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         "    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: prometheus\n      password: scrape-me\n",
         pki.path("ca.pem").display()
     );
-    let prometheus = util::start_prometheus_with(&daemon.address, false, &scrape);
+    let prometheus = util::start_prometheus_with(&[&daemon.address], false, &scrape);
     let scraped = wait_for(Duration::from_secs(30), || {
         !prometheus
             .vector("up{job=\"copybench\"} == 1 and on () copybench_build_info")

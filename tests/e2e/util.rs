@@ -388,12 +388,18 @@ pub fn start_prometheus(target: &str) -> Prometheus {
 /// Starts Prometheus scraping `target` every second, with the shipped rules evaluated every
 /// second if `rules`.
 pub fn start_prometheus_with_rules(target: &str, rules: bool) -> Prometheus {
-    start_prometheus_with(target, rules, "")
+    start_prometheus_with(&[target], rules, "")
 }
 
-/// Like [`start_prometheus_with_rules`], with `scrape` (YAML lines indented for the scrape
-/// job, such as `scheme`, `tls_config` and `basic_auth`) added to the job.
-pub fn start_prometheus_with(target: &str, rules: bool, scrape: &str) -> Prometheus {
+/// Like [`start_prometheus_with_rules`], scraping every one of `targets` in one job, with
+/// `scrape` (YAML lines indented for the scrape job, such as `scheme`, `tls_config` and
+/// `basic_auth`) added to the job.
+pub fn start_prometheus_with(targets: &[&str], rules: bool, scrape: &str) -> Prometheus {
+    let targets = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -410,7 +416,7 @@ pub fn start_prometheus_with(target: &str, rules: bool, scrape: &str) -> Prometh
         ""
     };
     let config = format!(
-        "global:\n  scrape_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: copybench\n{scrape}    static_configs:\n      - targets: ['{target}']\n"
+        "global:\n  scrape_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: copybench\n{scrape}    static_configs:\n      - targets: [{targets}]\n"
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).expect("write prometheus.yml");
