@@ -24,6 +24,7 @@ NPM_PACKAGES=(
   "js-yaml@4.1.0"
   "playwright-core@1.64.1"
 )
+CARGO_DEB_VERSION="3.8.0"
 PIP_PACKAGES=(
   "PyYAML==6.0.2"
   "kubernetes-validate==1.30.0"
@@ -127,6 +128,22 @@ need_venv() {
   unlock_tools
   # shellcheck disable=SC2034 # used by the sourcing check scripts
   VENV_BIN="$dir/bin"
+}
+
+# need_cargo_tool CRATE VERSION: installs a cargo subcommand from crates.io into
+# $TOOLS/cargo and puts it on PATH.
+need_cargo_tool() {
+  local crate="$1" version="$2" dir="$TOOLS/cargo"
+  export PATH="$dir/bin:$PATH"
+  lock_tools
+  if ! installed_as "$dir/$crate" "$version"; then
+    log "cargo install $crate@$version into ${dir#"$REPO"/}"
+    mkdir -p "$dir/$crate"
+    cargo install --quiet --locked --root "$dir" "$crate@$version" >&2 ||
+      missing_tool "$crate $version (cargo install)"
+    printf '%s' "$version" >"$dir/$crate/.installed"
+  fi
+  unlock_tools
 }
 
 # Builds the exporter with cargo; sets COPYBENCH_BIN. COPYBENCH_BIN may be set
