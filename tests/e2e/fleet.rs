@@ -10,6 +10,7 @@ use crate::util::{self, start_daemon, wait_for};
 
 #[test]
 fn the_slow_node_of_three_is_ranked_first_and_its_outlier_alert_goes_pending() {
+    let _turn = util::heavy_turn();
     // Sweeps of a few seconds, back to back.
     let config = IDLE
         .replace("interval = \"1h\"", "interval = \"2s\"")

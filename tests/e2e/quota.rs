@@ -99,6 +99,7 @@ const RUN: [&str; 14] = [
 
 #[test]
 fn runs_under_a_cpu_quota_are_marked_throttled_and_the_same_runs_outside_are_not() {
+    let _turn = util::heavy_turn();
     let group = QuotaGroup::new(0.3);
     let workdir = tempfile::tempdir().expect("tempdir");
     let inside = group
@@ -152,6 +153,7 @@ fn runs_under_a_cpu_quota_are_marked_throttled_and_the_same_runs_outside_are_not
 
 #[test]
 fn the_daemon_under_a_cpu_quota_reports_the_quota_and_throttled_runs() {
+    let _turn = util::heavy_turn();
     let group = QuotaGroup::new(0.3);
     let config = IDLE
         .replace("interval = \"1h\"", "interval = \"2s\"")

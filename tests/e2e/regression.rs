@@ -30,9 +30,6 @@ max_cv = 0.5
 
 const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 
-/// The two tests take turns: the busy loops of one are a real slowdown for the other.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Busy-loop processes, killed when dropped.
 struct Neighbour(Vec<Child>);
 
@@ -85,7 +82,7 @@ fn alert_state(prometheus: &Prometheus, name: &str) -> Option<String> {
 
 #[test]
 fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = util::heavy_turn();
     let daemon = start_daemon(CONFIG, &[]);
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");
@@ -127,7 +124,7 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
 
 #[test]
 fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = util::heavy_turn();
     let group = QuotaGroup::new(0.3);
     // Runs long enough (tens of ms of CPU) to outlast the quota's 30 ms a period, so every run
     // under it is throttled: none slips through to be slowed by other load on the machine.

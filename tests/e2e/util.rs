@@ -19,6 +19,16 @@ repeats = 1
 warmup = false
 "#;
 
+/// Tests whose load is a real slowdown for each other (busy loops, CPU quotas, fleets of
+/// daemons sweeping back to back) take turns.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the turn of a CPU-heavy or timing-sensitive test; the turn ends when the guard
+/// is dropped.
+pub fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_copybench_exporter");
 
