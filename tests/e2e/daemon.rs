@@ -610,19 +610,25 @@ lines = 100000
     );
 }
 
-#[test]
-fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
+/// A daemon with `shutdown_grace` and a slow probe running; the probe's answer when joined.
+fn slow_probe_in_flight(grace: &str) -> (util::Daemon, std::thread::JoinHandle<(u16, String)>) {
     let config = IDLE.replace(
         "run_at_start = false",
-        "run_at_start = false\nshutdown_grace = \"500ms\"",
+        &format!("run_at_start = false\nshutdown_grace = \"{grace}\""),
     );
-    let mut daemon = start_daemon(&config, &[]);
+    let daemon = start_daemon(&config, &[]);
     let slow = daemon.url(SLOW_PROBE);
     let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));
     assert!(
         daemon.wait_sample("copybench_run_in_progress", 1.0),
         "probe never started"
     );
+    (daemon, probe)
+}
+
+#[test]
+fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
+    let (mut daemon, probe) = slow_probe_in_flight("500ms");
     let took = daemon.terminate();
     assert!(
         took >= Duration::from_millis(450) && took < Duration::from_secs(10),
@@ -640,17 +646,7 @@ fn shutdown_stops_a_probe_in_flight_after_the_grace_period() {
 
 #[test]
 fn a_second_stop_signal_ends_the_grace_period_at_once() {
-    let config = IDLE.replace(
-        "run_at_start = false",
-        "run_at_start = false\nshutdown_grace = \"60s\"",
-    );
-    let mut daemon = start_daemon(&config, &[]);
-    let slow = daemon.url(SLOW_PROBE);
-    let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));
-    assert!(
-        daemon.wait_sample("copybench_run_in_progress", 1.0),
-        "probe never started"
-    );
+    let (mut daemon, probe) = slow_probe_in_flight("60s");
     daemon.signal(Signal::SIGTERM);
     assert!(
         wait_for(Duration::from_secs(10), || daemon

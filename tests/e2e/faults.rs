@@ -352,7 +352,7 @@ fn process_runs_survive_the_binary_being_deleted() {
     let copy = bin_dir.path().join("copybench_exporter");
     std::fs::copy(util::BIN, &copy).expect("copy the binary");
     let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = util::start_daemon_from(&copy, dir, IDLE, &[], &[]);
+    let daemon = util::start_daemon_wrapped(&[], &copy, dir, IDLE, &[], &[]);
     std::fs::remove_file(&copy).expect("delete the binary");
     let (status, body) = daemon.get("/probe?backend=process&workers=2&lines=300");
     assert_eq!(status, 200, "{body}");

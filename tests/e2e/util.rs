@@ -149,22 +149,11 @@ pub fn start_daemon_in(
     extra_env: &[(&str, &str)],
     flags: &[&str],
 ) -> Daemon {
-    start_daemon_from(Path::new(BIN), dir, config, extra_env, flags)
+    start_daemon_wrapped(&[], Path::new(BIN), dir, config, extra_env, flags)
 }
 
-/// Like [`start_daemon_in`], with the binary at `bin`.
-pub fn start_daemon_from(
-    bin: &Path,
-    dir: tempfile::TempDir,
-    config: &str,
-    extra_env: &[(&str, &str)],
-    flags: &[&str],
-) -> Daemon {
-    start_daemon_wrapped(&[], bin, dir, config, extra_env, flags)
-}
-
-/// Like [`start_daemon_from`], started through `wrapper` (a command and its arguments, such
-/// as `prlimit --nofile=256:1024`) when it is not empty.
+/// Like [`start_daemon_in`], with the binary at `bin`, started through `wrapper` (a command
+/// and its arguments, such as `prlimit --nofile=256:1024`) when it is not empty.
 pub fn start_daemon_wrapped(
     wrapper: &[&str],
     bin: &Path,
