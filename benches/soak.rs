@@ -117,8 +117,15 @@ fn main() {
     let (probes, busy, failed_probes) = prober.join().expect("prober");
     let wall = started.elapsed().as_secs_f64();
     let done = sweeps_done(&base) - first;
-    // Let the last run end before the closing measurement.
-    std::thread::sleep(Duration::from_secs(2));
+    // The closing measurement between two runs, as the opening one (after a sweep).
+    let idle = Instant::now();
+    while scrape(&base).contains("copybench_run_in_progress 1") {
+        assert!(
+            idle.elapsed() < Duration::from_secs(60),
+            "no pause between runs"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let (fds_end, rss_end) = (fds(daemon.id()), rss_kib(daemon.id()));
     let _ = daemon.kill();
     let _ = daemon.wait();
@@ -156,15 +163,19 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn sweeps_done(base: &str) -> u64 {
-    let text = agent()
+fn scrape(base: &str) -> String {
+    agent()
         .get(format!("{base}/metrics"))
         .call()
         .expect("scrape")
         .body_mut()
         .read_to_string()
-        .expect("body");
-    text.lines()
+        .expect("body")
+}
+
+fn sweeps_done(base: &str) -> u64 {
+    scrape(base)
+        .lines()
         .find_map(|l| l.strip_prefix("copybench_sweeps_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)

@@ -134,15 +134,19 @@ async fn respond<E: Exporter>(
     let Some(config) = config else {
         return handle(exporter, req).await;
     };
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.as_bytes().to_vec());
-    // bcrypt takes tens of milliseconds: off the async threads.
-    let checked = Arc::clone(&config);
-    let allowed = tokio::task::spawn_blocking(move || checked.authorized(authorization.as_deref()))
-        .await
-        .unwrap_or(false);
+    let allowed = if config.requires_auth() {
+        let authorization = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec());
+        // bcrypt takes tens of milliseconds: off the async threads.
+        let checked = Arc::clone(&config);
+        tokio::task::spawn_blocking(move || checked.authorized(authorization.as_deref()))
+            .await
+            .unwrap_or(false)
+    } else {
+        true
+    };
     let mut response = if allowed {
         handle(exporter, req).await?
     } else {

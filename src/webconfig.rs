@@ -125,6 +125,11 @@ impl WebConfig {
         })
     }
 
+    /// Whether requests must authenticate (the file has `basic_auth_users`).
+    pub fn requires_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+
     /// Whether a request with the `Authorization` header `authorization` may be served:
     /// always without users, else only with a user's name and password (`Basic`).
     pub fn authorized(&self, authorization: Option<&[u8]>) -> bool {
@@ -316,17 +321,21 @@ fn versions(
 /// The web configuration file, read again when it changes.
 pub struct WebConfigFile {
     path: PathBuf,
-    current: Mutex<(Option<SystemTime>, Arc<WebConfig>)>,
+    current: Mutex<(Option<Stamp>, Arc<WebConfig>)>,
 }
+
+/// What tells a change of the file: its modification time and length (two writes within one
+/// clock tick share a time, rarely a length too).
+type Stamp = (SystemTime, u64);
 
 impl WebConfigFile {
     /// Reads the file at `path`; an error stops the caller.
     pub fn open(path: &Path) -> Result<WebConfigFile, WebConfigError> {
-        let modified = modified(path);
+        let stamp = stamp(path);
         let config = WebConfig::load(path)?;
         Ok(WebConfigFile {
             path: path.to_owned(),
-            current: Mutex::new((modified, Arc::new(config))),
+            current: Mutex::new((stamp, Arc::new(config))),
         })
     }
 
@@ -334,7 +343,7 @@ impl WebConfigFile {
     /// that does not load is logged and the previous configuration kept.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let now = modified(&self.path);
+        let now = stamp(&self.path);
         if now != current.0 {
             current.0 = now;
             match WebConfig::load(&self.path) {
@@ -349,9 +358,10 @@ impl WebConfigFile {
     }
 }
 
-/// When the file at `path` last changed, if it can be told.
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// The stamp of the file at `path`, if it can be read.
+fn stamp(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 #[cfg(test)]

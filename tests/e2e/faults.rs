@@ -353,6 +353,7 @@ fn process_runs_survive_the_binary_being_deleted() {
     std::fs::copy(util::BIN, &copy).expect("copy the binary");
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = util::start_daemon_wrapped(&[], &copy, dir, IDLE, &[], &[]);
+    let at_rest = at_rest(&daemon);
     std::fs::remove_file(&copy).expect("delete the binary");
     let (status, body) = daemon.get("/probe?backend=process&workers=2&lines=300");
     assert_eq!(status, 200, "{body}");
@@ -361,4 +362,5 @@ fn process_runs_survive_the_binary_being_deleted() {
         Some(1.0),
         "{body}"
     );
+    survived(&daemon, at_rest, &daemon.scratch());
 }
