@@ -263,13 +263,18 @@ pub struct Disturbance {
     pub cpu_pressure_seconds: Option<f64>,
 }
 
+/// One clock tick (`USER_HZ`) in seconds: the unit the kernel counts steal in, per CPU.
+pub fn tick_seconds() -> f64 {
+    1.0 / procfs::ticks_per_second().max(1) as f64
+}
+
 impl Sample {
     /// Reads the counters of `cgroup` and of the host now.
     pub fn now(cgroup: Option<&CpuCgroup>) -> Sample {
         let stats = procfs::KernelStats::current().ok();
         let steal_seconds = stats
             .as_ref()
-            .and_then(|s| Some(s.total.steal? as f64 / procfs::ticks_per_second() as f64));
+            .and_then(|s| Some(s.total.steal? as f64 * tick_seconds()));
         let host_cpus = stats.map_or(1, |s| u32::try_from(s.cpu_time.len()).unwrap_or(1));
         let pressure_seconds = cgroup
             .and_then(CpuCgroup::pressure_seconds)

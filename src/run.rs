@@ -164,7 +164,10 @@ impl RunRecord {
         let periods = host.total_periods.map(|p| p as f64).unwrap_or(0.0);
         let throttled_share = share(host.throttled_periods.map(|t| t as f64), periods);
         let wall = (self.finished_at - self.started_at) * f64::from(host_cpus.max(1));
-        let steal_share = share(host.steal_seconds, wall);
+        // Steal is counted in clock ticks per CPU: less than a tick per CPU may be no steal
+        // at all, which would mark every run shorter than a few ticks.
+        let resolution = f64::from(host_cpus.max(1)) * crate::host::tick_seconds();
+        let steal_share = share(host.steal_seconds.map(|s| (s - resolution).max(0.0)), wall);
         self.throttled = throttled_share.is_some_and(|s| s > analysis.max_throttled_ratio);
         self.disturbed =
             self.throttled || steal_share.is_some_and(|s| s > analysis.max_steal_ratio);
@@ -380,6 +383,25 @@ mod tests {
             0,
             "scratch removed"
         );
+    }
+
+    #[test]
+    fn steal_below_one_tick_per_cpu_does_not_disturb_a_short_run() {
+        let tick = crate::host::tick_seconds();
+        let judged = |seconds: f64, steal: f64| {
+            let mut run = fixtures::measured(1, 100.0);
+            run.started_at = 100.0 - seconds;
+            let host = Disturbance {
+                steal_seconds: Some(steal),
+                ..Disturbance::default()
+            };
+            run.judge(host, 2, &Analysis::default());
+            run.disturbed
+        };
+        assert!(!judged(0.008, tick), "one tick on a run of 8 ms");
+        assert!(!judged(0.008, 2.0 * tick), "a tick on each CPU");
+        assert!(judged(2.0, 0.5), "a quarter of 2 s on 2 CPUs");
+        assert!(!judged(2.0, 0.1), "2.5 % of the CPU time");
     }
 
     #[test]
