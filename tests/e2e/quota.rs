@@ -148,7 +148,11 @@ fn runs_under_a_cpu_quota_are_marked_throttled_and_the_same_runs_outside_are_not
             "{run}"
         );
     }
-    assert_eq!(points[0]["runs"], 2);
+    let point = &points[0];
+    assert_eq!(point["throttled_runs"], 0, "{point}");
+    // Steal on a shared host may still set a run aside; none is lost.
+    let sum = point["runs"].as_u64().zip(point["disturbed_runs"].as_u64());
+    assert_eq!(sum.map(|(c, d)| c + d), Some(2), "{point}");
 }
 
 #[test]

@@ -11,7 +11,10 @@ use crate::quota::QuotaGroup;
 use crate::util::{self, Daemon, Prometheus, start_daemon, wait_for};
 
 /// One small combination, swept back to back; the CPU budget and the noise flag are relaxed
-/// so that neither gets in the way of the test.
+/// so that neither gets in the way of the test. Other tests running beside these slow the
+/// host by up to a third for tens of seconds, a real change the default 5 % magnitude would
+/// report; only changes of more than 40 % of the mean count here, well below the slowdowns under
+/// test (the neighbour: 1.9 to 2.6 times; the quota: about 4.5 times).
 const CONFIG: &str = r#"
 [schedule]
 interval = "100ms"
@@ -26,6 +29,7 @@ repeats = 3
 warmup = false
 [analysis]
 max_cv = 0.5
+min_magnitude = 0.4
 "#;
 
 const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
@@ -34,11 +38,11 @@ const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 struct Neighbour(Vec<Child>);
 
 impl Neighbour {
-    /// One busy loop per CPU of this machine.
+    /// Two busy loops per CPU of this machine.
     fn start() -> Neighbour {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Neighbour(
-            (0..cpus)
+            (0..2 * cpus)
                 .map(|_| {
                     Command::new("sh")
                         .args(["-c", "while :; do :; done"])
@@ -103,13 +107,13 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
     let ratio = daemon
         .sample(&format!("copybench_regression_ratio{SERIES}"))
         .expect("ratio");
-    assert!(ratio > 1.05, "ratio {ratio}");
+    assert!(ratio > 1.4, "ratio {ratio}");
     let (_, changes) = daemon.get("/api/v1/changes?backend=thread");
     let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).expect("changes");
     assert!(
         changes
             .iter()
-            .any(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.05)),
+            .any(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.4)),
         "{changes:?}"
     );
     assert!(daemon.get("/").1.contains("REGRESSION"));

@@ -43,7 +43,16 @@ fn one_worker_copies_every_line_in_order_with_both_backends() {
     assert_eq!(records.iter().filter(|r| r["warmup"] == true).count(), 1);
     assert_eq!(points.len(), 2);
     for p in &points {
-        assert_eq!(p["runs"], 3, "{p}");
+        // Steal on a shared host sets a run aside as disturbed; every run is one or the other.
+        let (counted, disturbed) = (u(p, "runs"), u(p, "disturbed_runs"));
+        assert_eq!((counted + disturbed, u(p, "failed_runs")), (3, 0), "{p}");
+        if disturbed > 0 {
+            assert!(p["steal_seconds"].as_f64().is_some_and(|s| s > 0.0), "{p}");
+        }
+        if counted == 0 {
+            assert!(p["median_seconds"].is_null(), "{p}");
+            continue;
+        }
         let (median, lower, upper) = (
             p["median_seconds"].as_f64().expect("median"),
             p["median_interval"]["lower"].as_f64().expect("lower"),
