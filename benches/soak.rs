@@ -12,7 +12,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::{fds, rss_kib, start};
+use support::{fds, rss_kib, sample, start};
 
 const CONFIG: &str = r#"
 [schedule]
@@ -43,9 +43,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let config = CONFIG.replace("STATE", &state.display().to_string());
-    let (mut daemon, address) = start(dir.path(), "soak", &config);
+    let daemon = start(dir.path(), "soak", &config);
     let mut samples = Vec::new();
-    let base = format!("http://{address}");
+    let base = format!("http://{}", daemon.address);
     while sweeps_done(&base) < 1 {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -83,7 +83,7 @@ fn main() {
                 match agent.get(format!("{base}/probe?lines=100")).call() {
                     Ok(mut r) if r.status() == 200 => {
                         let body = r.body_mut().read_to_string().unwrap_or_default();
-                        if body.contains("copybench_probe_success 1") {
+                        if sample(&body, "copybench_probe_success") == Some(1.0) {
                             ok += 1;
                         } else {
                             failed += 1;
@@ -119,16 +119,17 @@ fn main() {
     let done = sweeps_done(&base) - first;
     // The closing measurement between two runs, as the opening one (after a sweep).
     let idle = Instant::now();
-    while scrape(&base).contains("copybench_run_in_progress 1") {
-        assert!(
-            idle.elapsed() < Duration::from_secs(60),
-            "no pause between runs"
-        );
+    while sample(&scrape(&base), "copybench_run_in_progress") != Some(0.0) {
+        if idle.elapsed() > Duration::from_secs(60) {
+            let log = std::fs::read_to_string(dir.path().join("soak.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            panic!("no pause between runs in 60 s; the log ends:\n{tail}");
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let (fds_end, rss_end) = (fds(daemon.id()), rss_kib(daemon.id()));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
 
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
@@ -174,9 +175,5 @@ fn scrape(base: &str) -> String {
 }
 
 fn sweeps_done(base: &str) -> u64 {
-    scrape(base)
-        .lines()
-        .find_map(|l| l.strip_prefix("copybench_sweeps_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    sample(&scrape(base), "copybench_sweeps_total").map_or(0, |n| n as u64)
 }

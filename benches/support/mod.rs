@@ -1,12 +1,33 @@
 //! What the benchmarks that run the daemon share: starting it, and reading its descriptors
 //! and resident memory.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-/// Starts the daemon with `config` (written to `dir/NAME.toml`) on a free loopback port,
-/// its runs in `dir`; returns it and the address it listens on.
-pub fn start(dir: &std::path::Path, name: &str, config: &str) -> (Child, String) {
+/// A running daemon, killed when dropped (a failed benchmark leaves none behind).
+pub struct Daemon {
+    child: Child,
+    /// The address it listens on.
+    pub address: String,
+}
+
+impl Daemon {
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the daemon with `config` (written to `dir/NAME.toml`, its log to `dir/NAME.log`)
+/// on a free loopback port, its runs in `dir`.
+pub fn start(dir: &std::path::Path, name: &str, config: &str) -> Daemon {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).expect("config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_copybench_exporter"))
@@ -22,17 +43,28 @@ pub fn start(dir: &std::path::Path, name: &str, config: &str) -> (Child, String)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start daemon");
+    let mut log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut lines = stderr.lines().map_while(Result::ok);
     let address = lines
         .find_map(|l| {
+            let _ = writeln!(log, "{l}");
             serde_json::from_str::<serde_json::Value>(&l).ok()?["fields"]["address"]
                 .as_str()
                 .map(str::to_owned)
         })
         .expect("listening address");
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, address)
+    std::thread::spawn(move || lines.for_each(|l| drop(writeln!(log, "{l}"))));
+    Daemon { child, address }
+}
+
+/// The value of the unlabelled sample `name` in a text exposition (comments are not samples:
+/// a HELP text may begin with a value).
+pub fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
 }
 
 /// Open descriptors of process `pid`.
