@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -425,7 +424,7 @@ impl Daemon {
 }
 
 impl http::Exporter for Daemon {
-    fn metrics(self: Arc<Self>) -> Bytes {
+    fn metrics(self: Arc<Self>) -> http::Body {
         self.metrics.render()
     }
 

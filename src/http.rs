@@ -9,7 +9,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::buf::Chain;
+use bytes::{Buf, Bytes};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -163,10 +164,17 @@ async fn respond<E: Exporter>(
     Ok(response)
 }
 
-type Answer = Response<Full<Bytes>>;
+/// A response body: one buffer, or two sent one after the other without copying.
+pub type Body = Chain<Bytes, Bytes>;
+
+type Answer = Response<Full<Body>>;
 
 fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
-    let mut response = Response::new(Full::new(body.into()));
+    answer_chained(status, content_type, body.into().chain(Bytes::new()))
+}
+
+fn answer_chained(status: StatusCode, content_type: &'static str, body: Body) -> Answer {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -220,8 +228,8 @@ pub enum Probed {
 
 /// What the exporter behind the HTTP edge does; every method is one domain call.
 pub trait Exporter: Send + Sync + 'static {
-    /// The text exposition of `/metrics`.
-    fn metrics(self: Arc<Self>) -> Bytes;
+    /// The text exposition of `/metrics`, in two parts sent one after the other.
+    fn metrics(self: Arc<Self>) -> Body;
     /// The landing page's HTML.
     fn landing_page(self: Arc<Self>) -> impl Future<Output = Result<String, Refusal>> + Send;
     /// The runs that match `query`, as JSON, newest first.
@@ -254,7 +262,11 @@ async fn handle<E: Exporter>(
         other => other,
     };
     let result = match (method, req.uri().path()) {
-        (&Method::GET, "/metrics") => Ok(answer(StatusCode::OK, TEXT_FORMAT, exporter.metrics())),
+        (&Method::GET, "/metrics") => Ok(answer_chained(
+            StatusCode::OK,
+            TEXT_FORMAT,
+            exporter.metrics(),
+        )),
         (&Method::GET, "/") => exporter
             .landing_page()
             .await

@@ -13,7 +13,8 @@
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::buf::Chain;
+use bytes::{Buf, Bytes};
 use prometheus::core::{Collector, Desc};
 use prometheus::process_collector::ProcessCollector;
 use prometheus::proto::{self, MetricFamily, MetricType};
@@ -684,18 +685,16 @@ impl Metrics {
         Running(self.in_progress.clone())
     }
 
-    /// The text exposition of every family: the cached text plus the live families.
-    pub fn render(&self) -> Bytes {
+    /// The text exposition of every family: the cached text, then the live families, as two
+    /// buffers (the cached text is shared, not copied, by every scrape).
+    pub fn render(&self) -> Chain<Bytes, Bytes> {
         let cached = self
             .exposition
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let live = encode(self.live.gather().into_iter().map(Family));
-        let mut text = BytesMut::with_capacity(cached.len() + live.len());
-        text.extend_from_slice(&cached);
-        text.extend_from_slice(live.as_bytes());
-        text.freeze()
+        cached.chain(Bytes::from(live))
     }
 }
 
@@ -851,7 +850,8 @@ mod tests {
             interval_seconds: 300.0,
         };
         metrics.update(&snapshot, &status);
-        String::from_utf8_lossy(&metrics.render()).into_owned()
+        let mut text = metrics.render();
+        String::from_utf8_lossy(&text.copy_to_bytes(text.remaining())).into_owned()
     }
 
     #[test]
