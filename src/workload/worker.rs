@@ -83,6 +83,9 @@ pub const IO_ERROR_EXIT: u8 = 74;
 
 /// Entry point of a worker process: runs tasks from the shared task file on stdin.
 pub fn main(args: &WorkerArgs) -> io::Result<()> {
+    // Named in ps and top as the thread workers are, not "exe" after /proc/self/exe; the name
+    // is only a label, so a failure to set it is no reason to stop.
+    let _ = nix::sys::prctl::set_name(c"copybench-worker");
     let files = Files {
         input: args.input.clone(),
         output: args.output.clone(),

@@ -283,11 +283,18 @@ fn long_process_run(workdir: &std::path::Path) -> (std::process::Child, Vec<i32>
         .spawn()
         .expect("start run");
     let mut workers = Vec::new();
+    // Named as thread workers are (the kernel keeps 15 bytes), once each has started.
+    let named = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "copybench-worke\n")
+    };
     let started = wait_for(Duration::from_secs(20), || {
         workers = children_of(child.id());
-        workers.len() == 3 && !entries(workdir).is_empty()
+        workers.len() == 3 && workers.iter().all(named) && !entries(workdir).is_empty()
     });
-    assert!(started, "worker processes did not appear");
+    assert!(
+        started,
+        "three worker processes named copybench-worke did not appear"
+    );
     (child, workers)
 }
 
