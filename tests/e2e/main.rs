@@ -8,6 +8,7 @@ mod history;
 mod offline;
 mod prometheus;
 mod quota;
+mod readme;
 mod regression;
 mod run_command;
 mod tls;
