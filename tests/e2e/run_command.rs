@@ -512,3 +512,55 @@ fn a_write_that_cannot_fit_fails_both_backends_as_io() {
     assert_eq!(output.status.code(), Some(1));
     assert!(entries(dir.path()).is_empty(), "scratch left behind");
 }
+
+/// What `run ARGS` in `workdir` leaves on a 120-column terminal (a pseudo-terminal from
+/// util-linux's `script`, read back through a terminal emulator), and whether the progress
+/// bar was drawn on it at all.
+fn on_a_terminal(workdir: &std::path::Path, args: &str) -> (String, bool) {
+    let line = format!(
+        "stty cols 120 rows 40; exec {} run {args} --workdir {}",
+        util::BIN,
+        workdir.display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    assert!(output.status.success(), "{output:?}");
+    let drawn = String::from_utf8_lossy(&output.stdout).contains("workers=");
+    // Rows enough for every line: wrapped lines come back whole, nothing scrolls away.
+    let rows = std::num::NonZeroU16::new(2000).expect("rows");
+    let mut screen = vt100::Parser::new(rows, std::num::NonZeroU16::new(120).expect("cols"), 0);
+    screen.process(&output.stdout);
+    (screen.screen().contents(), drawn)
+}
+
+#[test]
+fn on_a_terminal_the_progress_bar_leaves_nothing_in_the_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = "--backend thread,process --sync none --workers 1,2 --lines 3000 --repeats 2";
+    let (screen, drawn) = on_a_terminal(dir.path(), &format!("{args} --json"));
+    assert!(drawn, "no progress bar was drawn:\n{screen}");
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    for line in &lines {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not a JSON line (progress bar residue?): {line:?}"
+        );
+    }
+    // A warm-up, 2 runs of each of 4 combinations, 4 summaries and 2 fits.
+    assert_eq!(lines.len(), 1 + 8 + 4 + 2, "{screen}");
+
+    let (screen, drawn) = on_a_terminal(dir.path(), args);
+    assert!(drawn, "no progress bar was drawn:\n{screen}");
+    assert!(
+        !screen.contains("workers="),
+        "the bar is left on screen:\n{screen}"
+    );
+    let rows = screen
+        .lines()
+        .filter(|l| l.starts_with("thread ") || l.starts_with("process "))
+        .count();
+    assert!(rows >= 4, "a row per combination:\n{screen}");
+}
