@@ -577,12 +577,20 @@ impl Config {
         let mut merged: serde_json::Value = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| match oversized_integer_key(text) {
-                // TOML's parser does not say where; the key is the one to fix.
-                Some(key) => ConfigError::Invalid(vec![format!(
-                    "{key}: integer too large (TOML integers are 64-bit)"
-                )]),
-                None => ConfigError::Load(e.to_string()),
+            .map_err(|e| {
+                // An integer too large for 64 bits fails as Rust's "number too large to fit in
+                // target type", without saying where; the key is the one to fix.
+                let key = e
+                    .to_string()
+                    .contains("to fit in target type")
+                    .then(|| oversized_integer_key(text))
+                    .flatten();
+                match key {
+                    Some(key) => ConfigError::Invalid(vec![format!(
+                        "{key}: integer too large (TOML integers are 64-bit)"
+                    )]),
+                    None => ConfigError::Load(e.to_string()),
+                }
             })?;
         numbers_in_lists(&mut merged);
         deserialize_reporting_every_key(merged)
@@ -730,7 +738,7 @@ impl Config {
 /// 64-bit integer holds.
 fn oversized_integer_key(text: &str) -> Option<String> {
     let mut section = String::new();
-    for line in text.lines().map(str::trim) {
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = format!("{}.", name.trim());
         } else if let Some((key, value)) = line.split_once('=') {
@@ -835,29 +843,25 @@ fn deserialize_reporting_every_key(merged: serde_json::Value) -> Result<Config, 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn integers_too_large_name_their_key() {
-        let err = super::Config::from_sources(
-            "[workload]\nlines = 99999999999999999999999\n",
-            Default::default(),
-            &Default::default(),
-        )
-        .expect_err("too large");
-        assert!(
-            err.to_string()
-                .contains("workload.lines: integer too large"),
-            "{err}"
-        );
-        let err = super::Config::from_sources(
-            "[workload]\nworkers = [1, 99999999999]\n",
-            Default::default(),
-            &Default::default(),
-        )
-        .expect_err("too large");
-        assert!(
-            err.to_string()
-                .contains("workload.workers: 99999999999 is too large"),
-            "{err}"
-        );
+    fn integers_too_large_name_their_key_and_other_errors_keep_theirs() {
+        for (text, said) in [
+            (
+                "[workload]\nlines = 99999999999999999999999\n",
+                "workload.lines: integer too large",
+            ),
+            (
+                "[workload]\nworkers = [1, 99999999999]\n",
+                "workload.workers: 99999999999 is too large",
+            ),
+            // A long number in a comment is not the error; the syntax is.
+            (
+                "# lines = 99999999999999999999999 is too many\n[workload]\nlines 5\n",
+                "TOML parse error at line 3",
+            ),
+        ] {
+            let err = super::Config::from_toml_str(text).expect_err(text);
+            assert!(err.to_string().contains(said), "{text}: {err}");
+        }
     }
 
     #[test]

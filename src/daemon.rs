@@ -516,10 +516,12 @@ pub fn descriptors_needed(config: &Config) -> u64 {
     config.web.max_connections as u64 + 8 * u64::from(largest) + 64
 }
 
-/// The settings that changed from `old` to `new` but are read only at start-up.
+/// The settings that changed from `old` to `new` but are read only at start-up
+/// (`[web] enable_reload` is read at each request).
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let listening = |web: &crate::config::Web| (web.listen_address, web.max_connections);
     [
-        ("[web]", old.web != new.web),
+        ("[web]", listening(&old.web) != listening(&new.web)),
         ("[state]", old.state != new.state),
         (
             "metrics.per_cpu",
@@ -634,6 +636,7 @@ mod tests {
         let mut new = old.clone();
         new.workload.lines = 10;
         new.probe.enabled = false;
+        new.web.enable_reload = true;
         assert!(restart_needed(&old, &new).is_empty());
         new.metrics.per_cpu = false;
         new.log.level = crate::config::LogLevel::Debug;

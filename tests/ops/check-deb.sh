@@ -13,9 +13,10 @@ need_cargo_tool cargo-deb "$CARGO_DEB_VERSION"
 make_tmp
 
 PACKAGE=copybench-exporter
+# An installation this check did not make is left alone: refused before the trap that purges.
+dpkg -s "$PACKAGE" >/dev/null 2>&1 && fail "$PACKAGE is already installed here; remove it first"
 purge() { dpkg -P "$PACKAGE" >/dev/null 2>&1 || true; }
 trap 'purge; stop_background_and_clean' EXIT
-dpkg -s "$PACKAGE" >/dev/null 2>&1 && fail "$PACKAGE is already installed here; remove it first"
 
 log "scripts/build-deb"
 DEB="$("$REPO/scripts/build-deb")" || fail "scripts/build-deb failed"
