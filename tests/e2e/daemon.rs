@@ -305,10 +305,9 @@ fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
         "{body}"
     );
     assert!(
-        daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("WARN") && l.contains("apply after a restart")),
+        wait_for(Duration::from_secs(5), || daemon.logs().iter().any(|l| l
+            .contains("WARN")
+            && l.contains("apply after a restart"))),
         "{:?}",
         daemon.logs()
     );

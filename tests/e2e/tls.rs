@@ -162,10 +162,10 @@ fn tls_and_basic_auth_let_in_only_the_right_user_and_follow_the_file() {
     std::fs::write(&config, "tls_server_config: [").expect("break");
     assert_eq!(curl(&https, &["--cacert", &ca, "-u", "bob:other"]).1, "200");
     assert!(
-        daemon
+        wait_for(Duration::from_secs(5), || daemon
             .logs()
             .iter()
-            .any(|l| l.contains("keeping the previous web config")),
+            .any(|l| l.contains("keeping the previous web config"))),
         "the broken change was not read: {:?}",
         daemon.logs()
     );
