@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("copybench_exporter worker: {e}");
-                Ok(ExitCode::from(worker::IO_ERROR_EXIT))
+                Ok(ExitCode::from(worker::exit_status(&e)))
             }
         },
         Some(Command::Run(args)) => {

@@ -81,6 +81,24 @@ impl WorkerArgs {
 /// its parent reports the run's failure as `io`, as the thread backend does.
 pub const IO_ERROR_EXIT: u8 = 74;
 
+/// The exit status of a worker process that failed with `error`: [`IO_ERROR_EXIT`] when the
+/// system refused its file I/O (a full disk, a file too large), 1 when the task protocol broke
+/// (a short record, an unexpected reply, the parent gone), which its parent reports as
+/// `worker_exit`.
+pub fn exit_status(error: &io::Error) -> u8 {
+    use io::ErrorKind::{InvalidData, InvalidInput, Other, UnexpectedEof};
+    // The protocol's own errors have these kinds; the system's keep theirs (StorageFull,
+    // FileTooLarge, ...) through the context the task adds.
+    if matches!(
+        error.kind(),
+        InvalidData | InvalidInput | Other | UnexpectedEof
+    ) {
+        1
+    } else {
+        IO_ERROR_EXIT
+    }
+}
+
 /// Entry point of a worker process: runs tasks from the shared task file on stdin.
 pub fn main(args: &WorkerArgs) -> io::Result<()> {
     // Named in ps and top as the thread workers are, not "exe" after /proc/self/exe; the name
@@ -346,10 +364,17 @@ mod tests {
         assert!(queue.requests.is_empty(), "taking tasks sends nothing");
 
         let mut torn = remote(&[1u8, 0, 0][..], None);
+        let broken = torn.next().expect_err("torn");
+        assert_eq!(broken.kind(), io::ErrorKind::InvalidData);
+        // A broken protocol is the worker's exit, a refused write the system's I/O.
+        assert_eq!(exit_status(&broken), 1);
         assert_eq!(
-            torn.next().expect_err("torn").kind(),
-            io::ErrorKind::InvalidData
+            exit_status(&io::Error::other("the parent process exited")),
+            1
         );
+        let full = io::Error::from_raw_os_error(nix::libc::ENOSPC);
+        let said = io::Error::new(full.kind(), format!("append to output.txt: {full}"));
+        assert_eq!(exit_status(&said), IO_ERROR_EXIT);
     }
 
     #[test]
