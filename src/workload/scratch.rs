@@ -134,13 +134,21 @@ impl Scratch {
                     e,
                 )
             })?;
+        // Locked under another name, then put in place: `remove_stale` never finds the lock
+        // free while its maker lives (without one, the live pid keeps the directory).
         let owner = dir.path().join(OWNER_LOCK);
-        let owner = File::create(&owner)
-            .map_err(|e| WorkloadError::io(format!("create {}", owner.display()), e))
+        let fresh = owner.with_extension("new");
+        let owner = File::create(&fresh)
+            .map_err(|e| WorkloadError::io(format!("create {}", fresh.display()), e))
             .and_then(|file| {
                 Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-                    WorkloadError::io(format!("lock {}", owner.display()), errno.into())
+                    WorkloadError::io(format!("lock {}", fresh.display()), errno.into())
                 })
+            })
+            .and_then(|lock| {
+                std::fs::rename(&fresh, &owner)
+                    .map(|()| lock)
+                    .map_err(|e| WorkloadError::io(format!("rename {}", fresh.display()), e))
             })?;
         let free = nix::sys::statvfs::statvfs(dir.path()).map_err(|e| {
             WorkloadError::io(
