@@ -140,11 +140,21 @@ async fn respond<E: Exporter>(
             .headers()
             .get(AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
-        // bcrypt takes tens of milliseconds: off the async threads.
-        let checked = Arc::clone(&config);
-        tokio::task::spawn_blocking(move || checked.authorized(authorization.as_deref()))
-            .await
-            .unwrap_or(false)
+        if config.remembered(authorization.as_deref()) {
+            true
+        } else {
+            // bcrypt takes tens of milliseconds: off the async threads, and one at a time, so
+            // that a flood of wrong passwords holds one CPU, not every one.
+            static BCRYPT: Semaphore = Semaphore::const_new(1);
+            let _turn = BCRYPT.acquire().await;
+            let checked = Arc::clone(&config);
+            tokio::task::spawn_blocking(move || checked.authorized(authorization.as_deref()))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!("the password check failed: {e}");
+                    false
+                })
+        }
     } else {
         true
     };

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -67,12 +67,10 @@ pub struct WebConfig {
     /// not pay for bcrypt every time.
     verified: Mutex<HashSet<u64>>,
     keys: RandomState,
+    /// A hash checked for unknown users, at the users' highest cost, so that they take as long
+    /// to refuse as known ones; made at the first unknown user.
+    dummy: OnceLock<String>,
 }
-
-/// A bcrypt hash checked for unknown users, so that they take as long to refuse as known
-/// ones.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| bcrypt::hash("copybench", bcrypt::DEFAULT_COST).unwrap_or_default());
 
 /// The most credentials remembered as verified.
 const MAX_VERIFIED: usize = 1024;
@@ -122,7 +120,37 @@ impl WebConfig {
             users: raw.basic_auth_users,
             verified: Mutex::new(HashSet::new()),
             keys: RandomState::new(),
+            dummy: OnceLock::new(),
         })
+    }
+
+    /// The hash an unknown user's password is checked against: as costly as the dearest
+    /// user's (`$2y$COST$...`).
+    fn dummy_hash(&self) -> &str {
+        self.dummy.get_or_init(|| {
+            let cost = self
+                .users
+                .values()
+                .filter_map(|hash| hash.split('$').nth(2)?.parse::<u32>().ok())
+                .max()
+                .unwrap_or(bcrypt::DEFAULT_COST);
+            bcrypt::hash("copybench", cost).unwrap_or_else(|e| {
+                tracing::warn!("no hash for unknown users (cost {cost}): {e}");
+                String::new()
+            })
+        })
+    }
+
+    /// Whether `authorization` carries credentials already verified: a check that needs no
+    /// bcrypt.
+    pub fn remembered(&self, authorization: Option<&[u8]>) -> bool {
+        authorization
+            .and_then(basic_credentials)
+            .is_some_and(|(user, password)| {
+                let digest = self.keys.hash_one((&user, &password));
+                let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                verified.contains(&digest)
+            })
     }
 
     /// Whether requests must authenticate (the file has `basic_auth_users`).
@@ -150,7 +178,7 @@ impl WebConfig {
         }
         let hash = self.users.get(&user);
         // An unknown user costs one bcrypt check too.
-        let ok = bcrypt::verify(&password, hash.map_or(DUMMY_HASH.as_str(), String::as_str))
+        let ok = bcrypt::verify(&password, hash.map_or(self.dummy_hash(), String::as_str))
             .unwrap_or(false)
             && hash.is_some();
         if ok {
@@ -452,9 +480,19 @@ mod tests {
         assert!(!config.authorized(Some(header("alice", "wrong").as_bytes())));
         assert!(!config.authorized(Some(header("bob", "s3cret").as_bytes())));
         assert!(!config.authorized(Some(b"Bearer x")));
-        assert!(config.authorized(Some(header("alice", "s3cret").as_bytes())));
+        // The unknown user was checked against a hash as costly as alice's.
+        assert!(
+            config.dummy_hash().starts_with("$2b$04$"),
+            "{}",
+            config.dummy_hash()
+        );
+        let right = header("alice", "s3cret");
+        assert!(!config.remembered(Some(right.as_bytes())));
+        assert!(config.authorized(Some(right.as_bytes())));
         assert_eq!(config.verified.lock().expect("cache").len(), 1);
-        assert!(config.authorized(Some(header("alice", "s3cret").as_bytes())));
+        assert!(config.remembered(Some(right.as_bytes())));
+        assert!(!config.remembered(Some(header("alice", "wrong").as_bytes())));
+        assert!(config.authorized(Some(right.as_bytes())));
         assert!(load(dir.path(), "").expect("open").authorized(None));
     }
 
