@@ -46,7 +46,11 @@ fn main() {
     let daemon = start(dir.path(), "soak", &config);
     let mut samples = Vec::new();
     let base = format!("http://{}", daemon.address);
+    // Every wait ends: a sweep here takes well under a second.
+    let deadline = Instant::now() + Duration::from_secs(60 + 10 * sweeps);
+    let in_time = move || Instant::now() < deadline;
     while sweeps_done(&base) < 1 {
+        assert!(in_time(), "no first sweep");
         std::thread::sleep(Duration::from_millis(50));
     }
     let (fds_start, rss_start) = (fds(daemon.id()), rss_kib(daemon.id()));
@@ -58,7 +62,7 @@ fn main() {
         std::thread::spawn(move || {
             let agent = agent();
             let (mut latencies, mut failed) = (Vec::new(), 0usize);
-            while !stop.load(Ordering::Relaxed) || latencies.len() < MIN_SCRAPES {
+            while in_time() && (!stop.load(Ordering::Relaxed) || latencies.len() < MIN_SCRAPES) {
                 let t = Instant::now();
                 let scraped = agent
                     .get(format!("{base}/metrics"))
@@ -79,7 +83,7 @@ fn main() {
         std::thread::spawn(move || {
             let agent = agent();
             let (mut ok, mut busy, mut failed) = (0usize, 0usize, 0usize);
-            while !stop.load(Ordering::Relaxed) || ok < MIN_PROBES {
+            while in_time() && (!stop.load(Ordering::Relaxed) || ok < MIN_PROBES) {
                 match agent.get(format!("{base}/probe?lines=100")).call() {
                     Ok(mut r) if r.status() == 200 => {
                         let body = r.body_mut().read_to_string().unwrap_or_default();
@@ -110,6 +114,7 @@ fn main() {
         if done >= first + sweeps {
             break;
         }
+        assert!(in_time(), "{} of {sweeps} sweeps in time", done - first);
         std::thread::sleep(Duration::from_millis(200));
     }
     stop.store(true, Ordering::Relaxed);
