@@ -84,10 +84,22 @@ pub async fn serve<E: Exporter>(
             },
             () = stop.cancelled() => break,
         };
-        let config = web.as_ref().map(|w| w.current());
+        let web = web.clone();
         let exporter = Arc::clone(&exporter);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The web config's files are looked at (and read again when changed) for each
+            // connection, off the async threads and the accept loop.
+            let config = match web {
+                None => None,
+                Some(web) => match tokio::task::spawn_blocking(move || web.current()).await {
+                    Ok(config) => Some(config),
+                    Err(e) => {
+                        tracing::error!("reading the web config failed: {e}");
+                        return;
+                    }
+                },
+            };
             match config.as_ref().and_then(|c| c.tls.clone()) {
                 None => connection(stream, exporter, config, watcher).await,
                 Some(tls) => {

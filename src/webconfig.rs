@@ -67,6 +67,9 @@ pub struct WebConfig {
     /// not pay for bcrypt every time.
     verified: Mutex<HashSet<u64>>,
     keys: RandomState,
+    /// The files the TLS configuration was read from (certificate, key, client CA), watched
+    /// with the file itself so that a renewed certificate is taken up.
+    files: Vec<PathBuf>,
     /// A hash checked for unknown users, at the users' highest cost, so that they take as long
     /// to refuse as known ones; made at the first unknown user.
     dummy: OnceLock<String>,
@@ -89,6 +92,19 @@ impl WebConfig {
             serde_norway::from_str(&text).map_err(|e| error(e.to_string()))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
+        let files = raw
+            .tls_server_config
+            .iter()
+            .flat_map(|t| {
+                [
+                    Some(&t.cert_file),
+                    Some(&t.key_file),
+                    t.client_ca_file.as_ref(),
+                ]
+            })
+            .flatten()
+            .map(|file| base.join(file))
+            .collect();
         let tls = raw
             .tls_server_config
             .map(|t| tls(&t, base).map(Arc::new))
@@ -120,6 +136,7 @@ impl WebConfig {
             users: raw.basic_auth_users,
             verified: Mutex::new(HashSet::new()),
             keys: RandomState::new(),
+            files,
             dummy: OnceLock::new(),
         })
     }
@@ -346,24 +363,23 @@ fn versions(
     Ok(chosen)
 }
 
-/// The web configuration file, read again when it changes.
+/// The web configuration file, read again when it or a file it names changes.
 pub struct WebConfigFile {
     path: PathBuf,
-    current: Mutex<(Option<Stamp>, Arc<WebConfig>)>,
+    current: Mutex<(Stamps, Arc<WebConfig>)>,
 }
 
-/// What tells a change of the file: its modification time and length (two writes within one
-/// clock tick share a time, rarely a length too).
-type Stamp = (SystemTime, u64);
+/// What tells a change of a file: its modification time and length (two writes within one
+/// clock tick share a time, rarely a length too); `None` for one that cannot be read.
+type Stamps = Vec<Option<(SystemTime, u64)>>;
 
 impl WebConfigFile {
     /// Reads the file at `path`; an error stops the caller.
     pub fn open(path: &Path) -> Result<WebConfigFile, WebConfigError> {
-        let stamp = stamp(path);
         let config = WebConfig::load(path)?;
         Ok(WebConfigFile {
             path: path.to_owned(),
-            current: Mutex::new((stamp, Arc::new(config))),
+            current: Mutex::new((stamps(path, &config), Arc::new(config))),
         })
     }
 
@@ -371,12 +387,13 @@ impl WebConfigFile {
     /// that does not load is logged and the previous configuration kept.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let now = stamp(&self.path);
+        let now = stamps(&self.path, &current.1);
         if now != current.0 {
             current.0 = now;
             match WebConfig::load(&self.path) {
                 Ok(config) => {
                     tracing::info!(path = %self.path.display(), "web config reloaded");
+                    current.0 = stamps(&self.path, &config);
                     current.1 = Arc::new(config);
                 }
                 Err(e) => tracing::error!("{e}; keeping the previous web config"),
@@ -386,10 +403,15 @@ impl WebConfigFile {
     }
 }
 
-/// The stamp of the file at `path`, if it can be read.
-fn stamp(path: &Path) -> Option<Stamp> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+/// The stamps of the file at `path` and of the files `config` was read from.
+fn stamps(path: &Path, config: &WebConfig) -> Stamps {
+    std::iter::once(path)
+        .chain(config.files.iter().map(PathBuf::as_path))
+        .map(|file| {
+            let metadata = std::fs::metadata(file).ok()?;
+            Some((metadata.modified().ok()?, metadata.len()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -410,6 +432,30 @@ mod tests {
             .expect("cert");
         std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert");
         std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key");
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_taken_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        certificate(dir.path());
+        let path = dir.path().join("web.yml");
+        let tls = "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n";
+        std::fs::write(&path, tls).expect("write");
+        let file = WebConfigFile::open(&path).expect("open");
+        let first = file.current();
+        assert!(Arc::ptr_eq(&first, &file.current()), "nothing changed");
+        // Renewed in place, as cert-manager does, with the web config untouched (a longer
+        // file: two writes within a clock tick share their time).
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("key");
+        std::fs::write(dir.path().join("cert.pem"), cert.pem() + "\n").expect("cert");
+        let renewed = file.current();
+        assert!(!Arc::ptr_eq(&first, &renewed), "the renewal was not read");
+        assert!(Arc::ptr_eq(&renewed, &file.current()));
     }
 
     #[test]
