@@ -180,14 +180,17 @@ impl Daemon {
     pub async fn reload(self: &Arc<Self>) -> Result<Vec<&'static str>, ConfigError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let (path, overrides) = (self.config_path.clone(), self.overrides.clone());
-        let loaded = tokio::task::spawn_blocking(move || Config::load(path.as_deref(), &overrides))
-            .await
-            .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = Config::load(path.as_deref(), &overrides);
+            if let (Ok(_), Some(path)) = (&loaded, &path) {
+                crate::config::warn_if_sets_nothing(path);
+            }
+            loaded
+        })
+        .await
+        .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
         let result = match loaded {
             Ok(config) => {
-                if let Some(path) = &self.config_path {
-                    crate::config::warn_if_sets_nothing(path);
-                }
                 let restart = restart_needed(&self.config(), &config);
                 if !restart.is_empty() {
                     tracing::warn!(
@@ -502,17 +505,18 @@ pub fn raise_open_files_limit() -> nix::Result<u64> {
     if soft < hard {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
-    Ok(hard.max(soft))
+    Ok(hard)
 }
 
 /// Descriptors the daemon may hold at once under `config`: every connection it serves, the
 /// largest pool's pipes and files (a few per worker, with room to spare), and its own.
 pub fn descriptors_needed(config: &Config) -> u64 {
-    let largest = match &config.workload.workers {
-        crate::config::Workers::List(sizes) => sizes.iter().copied().max().unwrap_or(1),
-        crate::config::Workers::Auto => Capacity::current().usable() + 1,
-    }
-    .max(config.probe.max_workers);
+    let sizes = config.workload.workers.sizes(Capacity::current().usable());
+    let largest = sizes
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+        .max(config.probe.max_workers);
     config.web.max_connections as u64 + 8 * u64::from(largest) + 64
 }
 

@@ -211,7 +211,11 @@ impl WebConfig {
 
 /// The user name and password of a `Basic` authorization header.
 fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
-    let encoded = std::str::from_utf8(header).ok()?.strip_prefix("Basic ")?;
+    // The scheme's name is case-insensitive (RFC 7235).
+    let (scheme, encoded) = std::str::from_utf8(header).ok()?.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
@@ -539,6 +543,9 @@ mod tests {
         assert!(config.remembered(Some(right.as_bytes())));
         assert!(!config.remembered(Some(header("alice", "wrong").as_bytes())));
         assert!(config.authorized(Some(right.as_bytes())));
+        // The scheme's name in any case, as Go's BasicAuth takes it.
+        let lower = right.replacen("Basic", "basic", 1);
+        assert!(config.authorized(Some(lower.as_bytes())));
         assert!(load(dir.path(), "").expect("open").authorized(None));
     }
 
