@@ -17,8 +17,8 @@
 //! COPYBENCH_BENCH_PVALUE and COPYBENCH_BENCH_MAGNITUDE override the detectors' defaults).
 
 use copybench_exporter::analysis::changes::{self, Settings};
+use copybench_exporter::cli::table::Table;
 use copybench_exporter::config::Analysis;
-use copybench_exporter::table::Table;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 

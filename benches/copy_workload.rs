@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use copybench_exporter::config::Analysis;
-use copybench_exporter::run;
+use copybench_exporter::record;
 use copybench_exporter::workload::aligned::AlignedBuf;
 use copybench_exporter::workload::{Backend, RunOptions, Spec, SyncMode};
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,7 @@ fn main() {
     for round in 1..=rounds {
         samples[0].push(python_reference(lines));
         for (i, backend) in [(1, Backend::Process), (2, Backend::Thread)] {
-            let record = run::execute(&spec(backend), &options, &Analysis::default());
+            let record = record::measure(&spec(backend), &options, &Analysis::default());
             let m = record
                 .measurement
                 .filter(|_| record.success)

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use copybench_exporter::config::{Analysis, Workload};
+use copybench_exporter::record::RunRecord;
 use copybench_exporter::results::{Results, RunFilter};
-use copybench_exporter::run::RunRecord;
 use copybench_exporter::schedule;
 use copybench_exporter::workload::Spec;
 
@@ -49,10 +49,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("history.sqlite");
     let retention = Duration::from_secs(90 * 24 * 3600);
-    let results = Results::open(Some(&path), retention, vec![0.1, 1.0]).expect("open");
+    let results = Results::open(Some(&path), retention).expect("open");
 
     // Sweeps every 5 minutes, newest last, all within the retention period.
-    let now = copybench_exporter::run::unix_now();
+    let now = copybench_exporter::record::unix_now();
     let mut record_seconds = Vec::with_capacity(per_series * specs.len());
     for sweep in 0..per_series {
         let finished_at = now - (per_series - sweep) as f64 * 300.0;

@@ -9,14 +9,14 @@
 //! `cargo bench --bench sweep_cost` (COPYBENCH_BENCH_SWEEPS per setting, default 4;
 //! COPYBENCH_BENCH_LINES, default the configuration's).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copybench_exporter::analysis::stats;
 use copybench_exporter::config::Config;
 use copybench_exporter::host::Capacity;
 use copybench_exporter::results::Results;
-use copybench_exporter::schedule;
-use copybench_exporter::workload::RunOptions;
+use copybench_exporter::schedule::{RunSlot, Setup, Sweeper};
 use tokio_util::sync::CancellationToken;
 
 /// One setting of repeats and warm-up, and what its sweeps measured.
@@ -38,15 +38,25 @@ fn main() {
     config.workload.lines =
         env_number("COPYBENCH_BENCH_LINES", config.workload.lines as usize) as u64;
     let workdir = tempfile::tempdir().expect("temporary directory");
-    let options = RunOptions {
-        workdir: workdir.path().to_owned(),
-        worker_exe: env!("CARGO_BIN_EXE_copybench_exporter").into(),
-        timeout: Duration::from_secs(600),
-        cancel: CancellationToken::new(),
-        keep_output: None,
+    config.workload.workdir = workdir.path().to_owned();
+    config.schedule.run_timeout = Duration::from_secs(600);
+    let results = Arc::new(Results::open(None, config.state.retention).expect("results"));
+    let sweeper = Sweeper::new(
+        Arc::clone(&results),
+        Arc::new(RunSlot::new().expect("slot")),
+    );
+    let setup = |repeats: u32, warmup: bool| {
+        let mut config = config.clone();
+        config.workload.repeats = repeats;
+        config.workload.warmup = warmup;
+        Setup::new(
+            Arc::new(config),
+            Capacity::current(),
+            env!("CARGO_BIN_EXE_copybench_exporter").into(),
+            CancellationToken::new(),
+        )
     };
-    let specs = schedule::combinations(&config.workload, Capacity::current().usable());
-    let results = Results::open(None, config.state.retention, vec![1.0]).expect("results");
+    let specs = setup(1, false).specs;
     let default = &config.workload;
     let mut settings = vec![
         Setting::new("1 run each".to_owned(), 1, false, specs.len()),
@@ -60,17 +70,9 @@ fn main() {
     let stop = CancellationToken::new();
     for sweep in 1..=sweeps {
         for setting in &mut settings {
-            let plan = schedule::plan(&specs, setting.repeats, setting.warmup, &mut rand::rng());
+            let setup = setup(setting.repeats, setting.warmup);
             let started = Instant::now();
-            let swept = schedule::sweep(
-                &plan,
-                &options,
-                &config.analysis,
-                &results,
-                &stop,
-                || (),
-                |_| {},
-            );
+            let swept = sweeper.sweep(&setup, &stop, |_| {});
             setting.wall.push(started.elapsed().as_secs_f64());
             setting.cpu.push(swept.cpu_seconds);
             let points = results

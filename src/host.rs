@@ -58,7 +58,7 @@ impl FromIterator<u32> for AllowedCpus {
 }
 
 /// The CPUs the exporter may use: its CPU quota and its affinity mask.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Capacity {
     /// The tightest CPU quota of its cgroup, in cores; `None` without one.
     pub quota_cores: Option<f64>,

@@ -1,24 +1,26 @@
 //! copybench_exporter measures how a host or pod runs a parallel copy workload and exports the
 //! results as Prometheus metrics.
 //!
-//! Data flows through the modules in this order:
+//! The folders follow the data's path:
 //!
 //! - [`config`]: settings from file, environment and flags, checked once;
-//! - [`schedule`]: which runs a sweep makes, the sweep loop, and when sweeps start;
+//! - [`schedule`]: what a configuration runs ([`schedule::Setup`]), in which order, one run at
+//!   a time ([`schedule::Sweeper`]) and when;
 //! - [`workload`]: one run of the copy workload with real processes or threads;
 //! - [`host`]: the CPU quota and cpuset, and the throttling, steal and pressure around a run;
 //! - [`verify`]: judges a run's output;
-//! - [`run`]: the record of a run, the one shape every consumer reads;
-//! - [`results`]: what the runs said, over the SQLite run history ([`results::store`]),
-//!   summarised with the pure functions of [`analysis`];
-//! - [`metrics`]: every published metric, declared once, rendered from the results;
-//! - [`http`]: `/metrics`, `/probe`, the landing page and the rest of the HTTP surface, a thin
-//!   edge over an [`http::Exporter`], served as [`webconfig`] says (TLS, basic auth, headers).
+//! - [`record`]: one measured run from start to [`record::RunRecord`], the one shape every
+//!   consumer reads;
+//! - [`results`]: what the runs said, over the SQLite run history, with the counters since
+//!   start and the change-point detections, summarised with the pure functions of
+//!   [`analysis`];
+//! - [`render`]: the results as metrics, the landing page and its charts, and the command
+//!   line's tables;
+//! - [`web`]: the HTTP server, a thin edge over an [`web::Exporter`], served as the web config
+//!   file says (TLS, basic auth, headers).
 //!
-//! [`daemon`] wires these together for the long-running exporter; [`page`] lays out the
-//! landing page and [`chart`] draws its SVG charts; [`cli`] and [`report`]
-//! serve the command line, with [`table`] reading the offline commands' CSV data sets;
-//! [`probe`] and [`query`] read what HTTP requests ask for.
+//! [`daemon`] wires these together for the long-running exporter; [`probe`] answers `/probe`
+//! as blackbox_exporter's prober does; [`cli`] serves the command line.
 
 #![warn(missing_docs)]
 
@@ -57,21 +59,15 @@ macro_rules! names {
 }
 
 pub mod analysis;
-pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod host;
-pub mod http;
-pub mod metrics;
-pub mod page;
 pub mod probe;
-pub mod query;
-pub mod report;
+pub mod record;
+pub mod render;
 pub mod results;
-pub mod run;
 pub mod schedule;
-pub mod table;
 pub mod verify;
-pub mod webconfig;
+pub mod web;
 pub mod workload;

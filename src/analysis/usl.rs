@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn the_cisco_data_give_the_books_parameters_within_a_tenth_of_a_percent() {
         let text = include_str!("../../tests/fixtures/usl-cisco.csv");
-        let table = crate::table::Table::parse("usl-cisco.csv", text).expect("csv");
+        let table = crate::cli::table::Table::parse("usl-cisco.csv", text).expect("csv");
         let n = table.numbers("concurrency").expect("concurrency");
         let x = table.numbers("throughput").expect("throughput");
         let points: Vec<(f64, f64)> = n.into_iter().zip(x).collect();

@@ -493,8 +493,8 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::fixtures::measured;
     use crate::results::scaling;
-    use crate::run::fixtures::measured;
 
     fn point(workers: u32, seconds: f64) -> Point {
         let mut run = measured(workers, 1.0);
@@ -595,13 +595,14 @@ mod tests {
         let states: Vec<SeriesState> = (1..=3)
             .map(|n| {
                 let run = measured(n, 1.0);
+                let spec = run.spec;
                 SeriesState {
-                    spec: run.spec,
+                    spec,
                     latest: Some(run),
                     last_success_at: None,
                     point: None,
                     detection: None,
-                    tally: Default::default(),
+                    tally: crate::results::counters::Tally::new(&spec),
                 }
             })
             .collect();

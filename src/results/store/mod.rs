@@ -16,10 +16,14 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
+mod columns;
+mod migrations;
+
+use columns::saturating_i64;
+use migrations::MIGRATIONS;
+
 use super::RunFilter;
-use crate::host::Disturbance;
-use crate::run::{Failure, Measurement, RunRecord, unix_now};
-use crate::verify::Verification;
+use crate::record::{RunRecord, unix_now};
 use crate::workload::Spec;
 
 /// File name of the database inside the state directory.
@@ -27,77 +31,6 @@ pub const FILE: &str = "history.sqlite";
 
 /// File name of the JSON state of earlier versions inside the state directory.
 pub const LEGACY_FILE: &str = "runs.json";
-
-/// Schema migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE sweeps (
-    id INTEGER PRIMARY KEY,
-    started_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    sweep_id INTEGER REFERENCES sweeps (id) ON DELETE SET NULL,
-    backend TEXT NOT NULL,
-    sync TEXT NOT NULL,
-    workers INTEGER NOT NULL,
-    lines INTEGER NOT NULL,
-    reread INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    success INTEGER NOT NULL,
-    failure_reason TEXT,
-    failure_message TEXT,
-    duration_seconds REAL,
-    lines_per_second REAL,
-    disorder INTEGER,
-    duplicates INTEGER,
-    missing INTEGER,
-    torn_records INTEGER,
-    pids INTEGER,
-    threads_min INTEGER,
-    threads_max INTEGER,
-    cpu_records TEXT,
-    cpus_used INTEGER,
-    cpu_migrations INTEGER,
-    voluntary_ctx_switches INTEGER,
-    involuntary_ctx_switches INTEGER
-);
-CREATE INDEX runs_by_series ON runs (backend, sync, workers, id);
-CREATE INDEX runs_by_time ON runs (finished_at);
-CREATE INDEX runs_by_sweep ON runs (sweep_id);
-"#,
-    r#"
-ALTER TABLE runs ADD COLUMN warmup INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE runs ADD COLUMN cpu_seconds REAL;
-ALTER TABLE runs ADD COLUMN total_periods INTEGER;
-ALTER TABLE runs ADD COLUMN throttled_periods INTEGER;
-ALTER TABLE runs ADD COLUMN throttled_seconds REAL;
-ALTER TABLE runs ADD COLUMN steal_seconds REAL;
-ALTER TABLE runs ADD COLUMN cpu_pressure_seconds REAL;
-ALTER TABLE runs ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE runs ADD COLUMN disturbed INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sweeps ADD COLUMN calibration_seconds REAL;
-ALTER TABLE sweeps ADD COLUMN cpu_seconds REAL;
-"#,
-    // Per-series lookups by sweep: the latest sweep of a combination, its runs, its history.
-    r#"
-CREATE INDEX runs_by_series_sweep ON runs (backend, sync, workers, lines, reread, sweep_id);
-"#,
-    // Runs made for /probe.
-    r#"
-ALTER TABLE runs ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
-"#,
-];
-
-/// The columns of a run row after `id`, in the order [`row_values`] gives them.
-const COLUMNS: &str = "sweep_id, backend, sync, workers, lines, reread, started_at, finished_at, \
-    success, failure_reason, failure_message, duration_seconds, lines_per_second, disorder, \
-    duplicates, missing, torn_records, pids, threads_min, threads_max, cpu_records, cpus_used, \
-    cpu_migrations, voluntary_ctx_switches, involuntary_ctx_switches, warmup, cpu_seconds, \
-    total_periods, throttled_periods, throttled_seconds, steal_seconds, cpu_pressure_seconds, \
-    throttled, disturbed, probe";
 
 /// Why the history could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +63,14 @@ pub enum StoreError {
         found: usize,
         /// The newest version this program knows.
         known: usize,
+    },
+    /// The runs table does not have the columns this program reads.
+    #[error("run history {where_}: {what}")]
+    Schema {
+        /// The database file, or "in memory".
+        where_: String,
+        /// How it differs.
+        what: String,
     },
     /// A database opened for reading has another schema version than this program writes.
     #[error(
@@ -215,6 +156,7 @@ impl Store {
                 known: MIGRATIONS.len(),
             });
         }
+        store.check_columns()?;
         Ok(store)
     }
 
@@ -248,7 +190,16 @@ impl Store {
             .execute_batch(setup)
             .map_err(|e| store.error(e))?;
         store.migrate()?;
+        store.check_columns()?;
         Ok(store)
+    }
+
+    /// Whether the runs table has the columns this program reads and writes.
+    fn check_columns(&self) -> Result<(), StoreError> {
+        columns::check(&self.conn).map_err(|what| StoreError::Schema {
+            where_: self.name.clone(),
+            what,
+        })
     }
 
     fn error(&self, source: rusqlite::Error) -> StoreError {
@@ -495,7 +446,7 @@ impl Store {
 
     /// Runs that match `filter`, newest first.
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        let mut sql = format!("SELECT id, {COLUMNS} FROM runs WHERE 1");
+        let mut sql = format!("SELECT id, {} FROM runs WHERE 1", columns::names());
         let mut values: Vec<Value> = Vec::new();
         let mut and = |clause: &str, value: Value| {
             values.push(value);
@@ -541,9 +492,7 @@ impl Store {
         let _ = write!(sql, " ORDER BY id DESC LIMIT {limit}");
         let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map(params_from_iter(values), |row| {
-                Ok((row.get::<_, i64>(0)?, read_row(row)))
-            })
+            .query_map(params_from_iter(values), read_row)
             .map_err(|e| self.error(e))?;
         let mut runs = Vec::new();
         for row in rows {
@@ -560,168 +509,21 @@ impl Store {
 
 fn insert(conn: &Connection, record: &RunRecord) -> rusqlite::Result<()> {
     let sql = format!(
-        "INSERT INTO runs ({COLUMNS}) VALUES ({})",
-        vec!["?"; COLUMNS.split(',').count()].join(", ")
+        "INSERT INTO runs ({}) VALUES ({})",
+        columns::names(),
+        vec!["?"; columns::COLUMNS.len()].join(", ")
     );
     conn.prepare_cached(&sql)?
-        .execute(params_from_iter(row_values(record)))
+        .execute(params_from_iter(columns::values(record)))
         .map(drop)
 }
 
-/// A record as the values of [`COLUMNS`].
-fn row_values(r: &RunRecord) -> Vec<Value> {
-    let int = |n: u64| Value::Integer(saturating_i64(n));
-    let text = |s: &str| Value::Text(s.to_owned());
-    let mut values = vec![
-        r.sweep_id.map_or(Value::Null, Value::Integer),
-        text(r.spec.backend.as_str()),
-        text(r.spec.sync.as_str()),
-        Value::Integer(r.spec.workers.into()),
-        int(r.spec.lines),
-        Value::Integer(r.spec.reread.into()),
-        Value::Real(r.started_at),
-        Value::Real(r.finished_at),
-        Value::Integer(r.success.into()),
-        r.failure
-            .as_ref()
-            .map_or(Value::Null, |f| text(f.reason.as_str())),
-        r.failure.as_ref().map_or(Value::Null, |f| text(&f.message)),
-    ];
-    match &r.measurement {
-        Some(m) => {
-            let o = &m.output;
-            let cpus = serde_json::to_string(&o.cpu_records).ok();
-            values.extend([
-                Value::Real(m.duration_seconds),
-                Value::Real(m.lines_per_second),
-                int(o.disorder),
-                int(o.duplicates),
-                int(o.missing),
-                int(o.torn_records),
-                int(o.pids),
-                int(o.threads_min),
-                int(o.threads_max),
-                cpus.map_or(Value::Null, Value::Text),
-                int(o.cpus_used),
-                int(m.cpu_migrations),
-                int(m.voluntary_ctx_switches),
-                int(m.involuntary_ctx_switches),
-            ]);
-        }
-        None => values.extend(std::iter::repeat_n(Value::Null, 14)),
-    }
-    let real = |x: Option<f64>| x.map_or(Value::Null, Value::Real);
-    let count = |n: Option<u64>| n.map_or(Value::Null, int);
-    let h = &r.host;
-    values.extend([
-        Value::Integer(r.warmup.into()),
-        real(r.measurement.as_ref().map(|m| m.cpu_seconds)),
-        count(h.total_periods),
-        count(h.throttled_periods),
-        real(h.throttled_seconds),
-        real(h.steal_seconds),
-        real(h.cpu_pressure_seconds),
-        Value::Integer(r.throttled.into()),
-        Value::Integer(r.disturbed.into()),
-        Value::Integer(r.probe.into()),
-    ]);
-    values
-}
-
-/// Reads a row of `id, COLUMNS` back into a record; the error says which value is wrong.
-fn read_row(row: &Row<'_>) -> Result<RunRecord, String> {
-    let get = |i: usize| -> Result<Value, String> { row.get(i).map_err(|e| e.to_string()) };
-    let maybe_int = |i: usize| -> Result<Option<u64>, String> {
-        match get(i)? {
-            Value::Integer(n) => u64::try_from(n)
-                .map(Some)
-                .map_err(|e| format!("column {i}: {e}")),
-            Value::Null => Ok(None),
-            other => Err(format!("column {i}: expected an integer, found {other:?}")),
-        }
-    };
-    let int = |i: usize| maybe_int(i)?.ok_or_else(|| format!("column {i} is empty"));
-    let maybe_real = |i: usize| -> Result<Option<f64>, String> {
-        match get(i)? {
-            Value::Real(x) => Ok(Some(x)),
-            Value::Integer(n) => Ok(Some(n as f64)),
-            Value::Null => Ok(None),
-            other => Err(format!("column {i}: expected a number, found {other:?}")),
-        }
-    };
-    let real = |i: usize| maybe_real(i)?.ok_or_else(|| format!("column {i} is empty"));
-    let text = |i: usize| -> Result<Option<String>, String> {
-        match get(i)? {
-            Value::Text(s) => Ok(Some(s)),
-            Value::Null => Ok(None),
-            other => Err(format!("column {i}: expected text, found {other:?}")),
-        }
-    };
-    let required = |i: usize| text(i)?.ok_or_else(|| format!("column {i} is empty"));
-    let spec = Spec {
-        backend: required(2)?.parse()?,
-        sync: required(3)?.parse()?,
-        workers: u32::try_from(int(4)?).map_err(|e| e.to_string())?,
-        lines: int(5)?,
-        reread: int(6)? != 0,
-    };
-    let failure = match text(10)? {
-        Some(reason) => Some(Failure {
-            reason: reason.parse()?,
-            message: text(11)?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    let measurement = match get(12)? {
-        Value::Null => None,
-        _ => Some(Measurement {
-            duration_seconds: real(12)?,
-            lines_per_second: real(13)?,
-            output: Verification {
-                disorder: int(14)?,
-                duplicates: int(15)?,
-                missing: int(16)?,
-                torn_records: int(17)?,
-                pids: int(18)?,
-                threads_min: int(19)?,
-                threads_max: int(20)?,
-                cpu_records: serde_json::from_str(&required(21)?).map_err(|e| e.to_string())?,
-                cpus_used: int(22)?,
-                cpus_outside_allowed: Vec::new(),
-            },
-            cpu_migrations: int(23)?,
-            voluntary_ctx_switches: int(24)?,
-            involuntary_ctx_switches: int(25)?,
-            cpu_seconds: maybe_real(27)?.unwrap_or(0.0),
-        }),
-    };
-    Ok(RunRecord {
-        spec,
-        sweep_id: match get(1)? {
-            Value::Integer(id) => Some(id),
-            _ => None,
-        },
-        started_at: real(7)?,
-        finished_at: real(8)?,
-        success: int(9)? != 0,
-        failure,
-        measurement,
-        warmup: int(26)? != 0,
-        host: Disturbance {
-            total_periods: maybe_int(28)?,
-            throttled_periods: maybe_int(29)?,
-            throttled_seconds: maybe_real(30)?,
-            steal_seconds: maybe_real(31)?,
-            cpu_pressure_seconds: maybe_real(32)?,
-        },
-        throttled: int(33)? != 0,
-        disturbed: int(34)? != 0,
-        probe: int(35)? != 0,
-    })
-}
-
-fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// Reads a row of `id` and the [`columns::COLUMNS`] back into a record.
+fn read_row(row: &Row<'_>) -> rusqlite::Result<(i64, Result<RunRecord, String>)> {
+    let values = (1..=columns::COLUMNS.len())
+        .map(|i| row.get::<_, Value>(i))
+        .collect::<rusqlite::Result<Vec<Value>>>()?;
+    Ok((row.get(0)?, columns::record(values)))
 }
 
 /// Whether `error` says the file is not a usable database.
@@ -758,8 +560,8 @@ fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::FailureReason;
-    use crate::run::fixtures::measured;
+    use crate::record::FailureReason;
+    use crate::record::fixtures::measured;
     use crate::workload::{Backend, SyncMode};
 
     fn all() -> RunFilter {
@@ -969,7 +771,7 @@ mod tests {
             Some(FailureReason::Timeout)
         );
         assert!(!run.warmup && !run.throttled && !run.disturbed);
-        assert_eq!(run.host, Disturbance::default());
+        assert_eq!(run.host, crate::host::Disturbance::default());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use crate::analysis::changes::Change;
 use crate::analysis::usl::Fit;
+use crate::record::RunRecord;
 use crate::results::{Point, Scaling};
-use crate::run::RunRecord;
 use crate::workload::Spec;
 
 /// Column headings of a table of combinations.
@@ -254,7 +254,7 @@ pub fn table(out: &mut impl Write, points: &[Point], runs: &[RunRecord]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::fixtures::measured;
+    use crate::record::fixtures::measured;
 
     fn record(workers: u32, seconds: f64) -> RunRecord {
         let mut record = measured(workers, 5.0);

@@ -1,15 +1,12 @@
-//! What a `/probe` asks for: its parameters, their defaults and bounds, how long its run may
-//! take, and the `&debug=true` account of it. Running it is the daemon's job; answering over
-//! HTTP is the HTTP edge's.
+//! What a `/probe` asks for: its parameters, their defaults and bounds, and how long its run
+//! may take.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::config::Probe;
-use crate::query;
-use crate::run::RunRecord;
+use crate::web::query;
 use crate::workload::{Backend, Spec, SyncMode};
 
 /// The query parameters of `/probe`; all optional.
@@ -61,72 +58,6 @@ pub fn request(query: &str, bounds: &Probe) -> Result<Request, String> {
     Ok(Request { spec, debug })
 }
 
-/// The `&debug=true` answer, laid out as blackbox_exporter's: what the run did, the metrics a
-/// scrape would have had, and the run's record as kept in the history.
-pub fn debug_text(record: &RunRecord, exposition: &str) -> String {
-    let time = |t: f64| {
-        Duration::try_from_secs_f64(t).map_or_else(
-            |_| "-".to_owned(),
-            |d| humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + d).to_string(),
-        )
-    };
-    let s = &record.spec;
-    let mut text = format!(
-        "Logs for the probe:\n{} Beginning probe backend={} sync={} workers={} lines={} reread={}\n",
-        time(record.started_at),
-        s.backend,
-        s.sync,
-        s.workers,
-        s.lines,
-        s.reread
-    );
-    if let Some(m) = &record.measurement {
-        let o = &m.output;
-        let _ = writeln!(
-            text,
-            "{} Run completed in {:.4} s ({:.0} lines/s): disorder={} duplicates={} missing={} \
-             torn_records={} pids={} threads={}-{} cpus_used={} cpu_migrations={}",
-            time(record.finished_at),
-            m.duration_seconds,
-            m.lines_per_second,
-            o.disorder,
-            o.duplicates,
-            o.missing,
-            o.torn_records,
-            o.pids,
-            o.threads_min,
-            o.threads_max,
-            o.cpus_used,
-            m.cpu_migrations
-        );
-    }
-    if record.throttled || record.disturbed {
-        let _ = writeln!(
-            text,
-            "{} Host disturbed the run: throttled {:.3} s, steal {:.3} s",
-            time(record.finished_at),
-            record.host.throttled_seconds.unwrap_or(0.0),
-            record.host.steal_seconds.unwrap_or(0.0)
-        );
-    }
-    let _ = match &record.failure {
-        Some(f) => writeln!(
-            text,
-            "{} Probe failed ({}): {}",
-            time(record.finished_at),
-            f.reason,
-            f.message
-        ),
-        None => writeln!(text, "{} Probe succeeded", time(record.finished_at)),
-    };
-    let json = serde_json::to_string_pretty(record).unwrap_or_default();
-    let _ = write!(
-        text,
-        "\n\nMetrics that would have been returned:\n{exposition}\n\nRun record:\n{json}\n"
-    );
-    text
-}
-
 /// How long a probe's run may take: `[probe] timeout`, lowered to the scraper's timeout
 /// (Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`) minus half a second for the answer.
 pub fn timeout(bounds: &Probe, scrape_timeout_seconds: Option<f64>) -> Duration {
@@ -149,6 +80,8 @@ mod tests {
             (s.backend, s.sync, s.workers, s.lines, s.reread),
             (Backend::Process, SyncMode::Ordered, 4, 2000, true)
         );
+        assert!(request("debug=true", &bounds).expect("debug").debug);
+        assert!(!request("", &bounds).expect("plain").debug);
         let s = spec("").expect("defaults");
         assert_eq!((s.backend, s.workers, s.lines), (Backend::Thread, 1, 1000));
         for (query, needle) in [
@@ -167,31 +100,6 @@ mod tests {
                 "{query}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn the_debug_text_tells_the_run_and_holds_the_metrics() {
-        let bounds = Probe::default();
-        assert!(request("debug=true", &bounds).expect("debug").debug);
-        assert!(!request("", &bounds).expect("plain").debug);
-        let run = crate::run::fixtures::measured(2, 1.8e9);
-        let text = debug_text(&run, "copybench_probe_success 1\n");
-        for needle in [
-            "Logs for the probe:\n2027-01-15T07:59:59.750Z Beginning probe backend=thread sync=lock workers=2",
-            "Run completed in 0.2500 s (40 lines/s): disorder=1",
-            "Probe succeeded",
-            "Metrics that would have been returned:\ncopybench_probe_success 1",
-            "\"duration_seconds\": 0.25",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from\n{text}");
-        }
-        let failed = RunRecord::failed(
-            &run.spec,
-            1.8e9,
-            crate::run::FailureReason::Io,
-            "disk full".into(),
-        );
-        assert!(debug_text(&failed, "").contains("Probe failed (io): disk full"));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::chart::{self, escape};
-use crate::report::{self, HEADER};
+use super::chart::{self, escape};
+use super::report::{self, HEADER};
 use crate::results::{Point, SeriesPoint, SeriesState, Snapshot, TimedChange};
 use crate::workload::Spec;
 
@@ -206,11 +206,11 @@ fn sweep_card(snapshot: &Snapshot, now: f64) -> String {
              quota: read those numbers with care.</p>"
         );
     }
-    if let Some(seconds) = snapshot.last_sweep_seconds {
+    if let Some(seconds) = snapshot.totals.last_sweep_seconds {
         let _ = write!(
             body,
             "<p>Sweeps completed since start: {}; the last took {seconds:.1} s.</p>",
-            snapshot.sweeps_completed
+            snapshot.totals.sweeps_completed
         );
     }
     card(class, "Last sweep", &body)
@@ -330,9 +330,10 @@ fn clock(t: f64) -> String {
 mod tests {
     use super::*;
     use crate::analysis::changes::{Change, Detector};
-    use crate::results::{Detection, Tally};
-    use crate::run::fixtures::measured;
-    use crate::run::{FailureReason, RunRecord};
+    use crate::record::fixtures::measured;
+    use crate::record::{FailureReason, RunRecord};
+    use crate::results::Detection;
+    use crate::results::counters::{Tally, Totals};
     use crate::workload::{Backend, SyncMode};
 
     fn state(spec: Spec, point: Option<Point>, latest: Option<RunRecord>) -> SeriesState {
@@ -342,7 +343,7 @@ mod tests {
             last_success_at: None,
             point,
             detection: None,
-            tally: Tally::default(),
+            tally: Tally::new(&spec),
         }
     }
 
@@ -350,12 +351,12 @@ mod tests {
         let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
         Snapshot {
             series,
-            bounds: Vec::new(),
-            sweeps_completed: 1,
-            last_sweep_seconds: Some(12.0),
-            workload_cpu_seconds: 0.0,
             calibration_seconds: None,
-            save_failures: 0,
+            totals: Totals {
+                sweeps_completed: 1,
+                last_sweep_seconds: Some(12.0),
+                ..Totals::default()
+            },
             scaling,
         }
     }

@@ -57,7 +57,7 @@ pub struct Failure {
 }
 
 /// What a completed run measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
     /// From first task handed out to last task done.
     pub duration_seconds: f64,
@@ -177,16 +177,16 @@ impl RunRecord {
 
 /// Runs `spec` once, verifies the output, notes what the host did meanwhile (marking the run
 /// against `analysis`'s thresholds) and returns the record.
-pub fn execute(spec: &Spec, options: &RunOptions, analysis: &Analysis) -> RunRecord {
+pub fn measure(spec: &Spec, options: &RunOptions, analysis: &Analysis) -> RunRecord {
     let cgroup = CpuCgroup::current();
     let before = Sample::now(cgroup.as_ref());
-    let mut record = measure_run(spec, options);
+    let mut record = run_and_verify(spec, options);
     let after = Sample::now(cgroup.as_ref());
     record.judge(before.until(&after), after.host_cpus(), analysis);
     record
 }
 
-fn measure_run(spec: &Spec, options: &RunOptions) -> RunRecord {
+fn run_and_verify(spec: &Spec, options: &RunOptions) -> RunRecord {
     let started_at = unix_now();
     let raw = match workload::execute(spec, options) {
         Ok(raw) => raw,
@@ -212,11 +212,11 @@ fn measure_run(spec: &Spec, options: &RunOptions) -> RunRecord {
         spec,
         started_at,
         failure,
-        Some(measure(spec, &raw, verification)),
+        Some(measurement(spec, &raw, verification)),
     )
 }
 
-fn measure(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measurement {
+fn measurement(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measurement {
     let seconds = raw.duration.as_secs_f64();
     let sum = |f: fn(&workload::WorkerStats) -> u64| raw.workers.iter().map(f).sum();
     Measurement {
@@ -281,7 +281,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     fn run_once(spec: &Spec, options: &RunOptions) -> RunRecord {
-        execute(spec, options, &Analysis::default())
+        measure(spec, options, &Analysis::default())
     }
 
     fn options(workdir: &std::path::Path) -> RunOptions {

@@ -1,0 +1,107 @@
+//! `changes`: the change points of a CSV series or of every combination of a run history, as
+//! the daemon finds them.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::flags::ChangesArgs;
+use super::table::Table;
+use crate::analysis::changes;
+use crate::config::Analysis;
+use crate::render::report;
+use crate::results::{Results, StoreError};
+use crate::workload::Spec;
+
+/// Why `changes` could not read its data.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    /// The CSV series.
+    #[error(transparent)]
+    Table(#[from] super::table::TableError),
+    /// The run history.
+    #[error(transparent)]
+    History(#[from] StoreError),
+    /// The run history file does not exist.
+    #[error("{0}: no such run history")]
+    NoHistory(PathBuf),
+    /// A setting is out of its range.
+    #[error("{0}")]
+    Setting(String),
+    /// Writing the answer.
+    #[error("{0}")]
+    Output(#[from] io::Error),
+}
+
+/// One series and its time axis, as `changes` reads it.
+struct Series {
+    /// Which combination, for a run history's series.
+    spec: Option<Spec>,
+    times: Vec<String>,
+    values: Vec<f64>,
+}
+
+/// Runs `changes`: prints the change points of the series, one line each.
+pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
+    for (flag, value) in [
+        ("--max-pvalue", args.max_pvalue),
+        ("--min-magnitude", args.min_magnitude),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(ChangesError::Setting(format!(
+                "{flag} {value} must be between 0 and 1"
+            )));
+        }
+    }
+    let settings = Analysis {
+        window: usize::try_from(args.window).unwrap_or(usize::MAX),
+        max_pvalue: args.max_pvalue,
+        min_magnitude: args.min_magnitude,
+        ..Analysis::default()
+    }
+    .detectors();
+    let mut all = Vec::new();
+    if let Some(path) = &args.csv {
+        let table = Table::read(path)?;
+        let values = table.numbers("value")?;
+        let times = table
+            .text("time")
+            .unwrap_or_else(|| (0..values.len()).map(|i| i.to_string()).collect());
+        all.push(Series {
+            spec: None,
+            times,
+            values,
+        });
+    }
+    if let Some(path) = &args.db {
+        if !path.is_file() {
+            return Err(ChangesError::NoHistory(path.clone()));
+        }
+        let results = Results::read_only(path)?;
+        for spec in results.specs()? {
+            let points = results.series(&spec, MAX_SERIES)?;
+            all.push(Series {
+                spec: Some(spec),
+                times: points.iter().map(|p| p.time.to_string()).collect(),
+                values: points.iter().map(|p| p.median_seconds).collect(),
+            });
+        }
+    }
+    let mut out = io::stdout().lock();
+    for series in &all {
+        for change in changes::changes(&series.values, &settings) {
+            let time = series.times.get(change.index).map_or("", String::as_str);
+            if args.json {
+                let line = report::change_json(&change, time, series.spec.as_ref());
+                writeln!(out, "{line}")?;
+            } else {
+                let line = report::change_line(&change, time, series.spec.as_ref());
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most sweeps of one series `changes --db` reads.
+const MAX_SERIES: usize = 10_000;

@@ -1,0 +1,120 @@
+//! What the daemon answers over HTTP: each endpoint one call on its parts, the history's reads
+//! on the blocking pool.
+
+use std::sync::Arc;
+
+use super::Daemon;
+use crate::probe::Context;
+use crate::record::unix_now;
+use crate::render::page;
+use crate::results::StoreError;
+use crate::web::{Body, Exporter, Probed, Refusal, query};
+
+impl Daemon {
+    /// Runs `f` on the blocking pool (history reads and writes); a task that panicked
+    /// becomes a 500.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Daemon) -> T + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let daemon = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&daemon))
+            .await
+            .map_err(|e| Refusal::Failed(format!("task failed: {e}")))
+    }
+}
+
+impl Exporter for Daemon {
+    fn metrics(self: Arc<Self>) -> Body {
+        self.exposition.scrape()
+    }
+
+    async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {
+        self.blocking(|daemon| {
+            let setup = daemon.setup();
+            let a = &setup.config.analysis;
+            let results = daemon.results();
+            let snapshot = results.snapshot(&setup.specs, a.max_cv, a.fit_sweeps)?;
+            let histories = snapshot
+                .series
+                .iter()
+                .map(|s| Ok((s.spec, results.series(&s.spec, page::HISTORY)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(page::landing_page(&snapshot, &histories, unix_now()))
+        })
+        .await?
+        .map_err(|e: StoreError| Refusal::Failed(e.to_string()))
+    }
+
+    async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
+        let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
+        let runs = self
+            .blocking(move |daemon| daemon.results().runs(&filter))
+            .await?
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        serde_json::to_vec(&runs).map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn changes(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
+        let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
+        serde_json::to_vec(&self.results().changes(&filter))
+            .map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn probe(
+        self: Arc<Self>,
+        query: &str,
+        scrape_timeout: Option<f64>,
+    ) -> Result<Probed, Refusal> {
+        let context = Context {
+            setup: self.setup(),
+            results: Arc::clone(self.results()),
+            slot: Arc::clone(self.sweeper.slot()),
+        };
+        self.prober.answer(context, query, scrape_timeout).await
+    }
+
+    async fn reload(self: Arc<Self>) -> Result<String, Refusal> {
+        if !self.live.setup().config.web.enable_reload {
+            return Err(Refusal::Forbidden(
+                "reloading over HTTP is off ([web] enable_reload = false); send SIGHUP instead"
+                    .to_owned(),
+            ));
+        }
+        match self.reload_and_publish().await {
+            Ok(restart) if restart.is_empty() => Ok("configuration reloaded".to_owned()),
+            Ok(restart) => Ok(format!(
+                "configuration reloaded; {} changed and apply after a restart",
+                restart.join(", ")
+            )),
+            Err(e) => Err(Refusal::Failed(e.to_string())),
+        }
+    }
+
+    /// Ready once the configuration is loaded (it is, or the daemon would not run) and
+    /// scratch directories can be made in the workdir.
+    async fn ready(self: Arc<Self>) -> Result<(), Refusal> {
+        self.blocking(|daemon| {
+            crate::workload::check_workdir(&daemon.live.setup().config.workload.workdir())
+        })
+        .await?
+        .map_err(|e| Refusal::Unavailable(format!("not ready: {e}")))
+    }
+}
+
+impl Daemon {
+    /// Reloads the configuration, then looks for change points and publishes under the
+    /// result (the old configuration if the reload failed).
+    pub async fn reload_and_publish(
+        self: &Arc<Self>,
+    ) -> Result<Vec<&'static str>, crate::config::ConfigError> {
+        let result = self.live.reload().await;
+        let _ = self
+            .blocking(|daemon| {
+                daemon.detect();
+                daemon.publish();
+            })
+            .await;
+        result
+    }
+}

@@ -1,0 +1,297 @@
+//! Every metric the exporter publishes, each family declared once beside the code that fills
+//! it from current state, as node_exporter's collectors are: [`runs`] (the latest run of each
+//! combination), [`points`] (its latest sweep's summary), [`detection`], [`scaling`],
+//! [`counters`] and [`node`] (the exporter's own state), all read from a [`Snapshot`] of the
+//! results model and the daemon's [`Status`]. No series outlives the combination it describes
+//! and nothing keeps its own copy of a result.
+//!
+//! A sweep is far too heavy to run at scrape time, so these families are rendered when a run
+//! ends, a sweep ends or the configuration is (re)loaded, and the text is kept; every cached
+//! family's HELP says whose latest run it describes, and
+//! `copybench_last_run_timestamp_seconds` tells its age. A scrape sends that text plus a fresh
+//! rendering of the few live families (the [`process`] metrics, and the collectors others
+//! register: the run-in-progress gauge, the probe counter), so scraping stays cheap while a
+//! sweep keeps the CPUs busy.
+
+pub mod counters;
+pub mod detection;
+pub mod family;
+pub mod node;
+pub mod points;
+mod process;
+pub mod runs;
+pub mod scaling;
+
+use std::sync::{Mutex, RwLock};
+
+use bytes::buf::Chain;
+use bytes::{Buf, Bytes};
+use prometheus::Registry;
+use prometheus::core::Collector;
+
+use crate::results::Snapshot;
+use family::{Family, encode};
+pub use node::Status;
+
+/// What the cached families are rendered from.
+pub struct Sources<'a> {
+    /// The results model's state.
+    pub snapshot: &'a Snapshot,
+    /// The daemon's own state.
+    pub status: &'a Status,
+    /// Whether to render `copybench_cpu_records`.
+    pub per_cpu: bool,
+}
+
+/// The collectors of the cached families.
+const COLLECTORS: &[fn(&Sources) -> Vec<Family>] = &[
+    runs::collect,
+    points::collect,
+    detection::collect,
+    scaling::collect,
+    counters::collect,
+    node::collect,
+];
+
+/// The text exposition of every cached family under `sources`.
+pub fn render(sources: &Sources) -> String {
+    encode(COLLECTORS.iter().flat_map(|collect| collect(sources)))
+}
+
+/// The daemon's `/metrics`: the rendered cached families and the live registry.
+pub struct Exposition {
+    /// The rendered text of the cached families, replaced at every change.
+    cached: RwLock<Bytes>,
+    /// Serialises publishing, so that an older snapshot never replaces a newer one.
+    publishing: Mutex<()>,
+    /// Families read fresh at every scrape.
+    live: Registry,
+    per_cpu: bool,
+}
+
+impl Exposition {
+    /// Sets up the live registry with the process metrics; `per_cpu` adds
+    /// `copybench_cpu_records`. Nothing cached is published until the first
+    /// [`Exposition::publish`].
+    pub fn new(per_cpu: bool) -> prometheus::Result<Self> {
+        let live = Registry::new();
+        live.register(Box::new(process::ProcessMetrics::default()))?;
+        Ok(Exposition {
+            cached: RwLock::new(Bytes::new()),
+            publishing: Mutex::new(()),
+            live,
+            per_cpu,
+        })
+    }
+
+    /// Adds a family read fresh at every scrape.
+    pub fn register(&self, collector: impl Collector + 'static) -> prometheus::Result<()> {
+        self.live.register(Box::new(collector))
+    }
+
+    /// Re-renders the cached families from what `take` reads (a snapshot and the status);
+    /// publishers take turns, so the last to take is the last to land.
+    pub fn publish<E>(
+        &self,
+        take: impl FnOnce() -> Result<(Snapshot, Status), E>,
+    ) -> Result<(), E> {
+        let _in_order = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        let (snapshot, status) = take()?;
+        let text = render(&Sources {
+            snapshot: &snapshot,
+            status: &status,
+            per_cpu: self.per_cpu,
+        });
+        *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(text);
+        Ok(())
+    }
+
+    /// The text exposition of every family: the cached text, then the live families, as two
+    /// buffers (the cached text is shared, not copied, by every scrape).
+    pub fn scrape(&self) -> Chain<Bytes, Bytes> {
+        let cached = self
+            .cached
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let live = encode(self.live.gather().into_iter().map(Family));
+        cached.chain(Bytes::from(live))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Capacity;
+    use crate::record::fixtures::{measured, spec};
+    use crate::record::{FailureReason, RunRecord};
+    use crate::results::counters::{Histogram, Tally, Totals};
+    use crate::results::{Point, SeriesState};
+    use crate::workload::Spec;
+
+    /// A run of [`spec`]`(workers)` that ended at 1000.5 with 5 records on each of `cpus`.
+    fn record(workers: u32, cpus: &[u32]) -> RunRecord {
+        let mut record = measured(workers, 1000.5);
+        let output = &mut record.measurement.as_mut().expect("measured").output;
+        output.cpu_records = cpus.iter().map(|&cpu| (cpu, 5)).collect();
+        output.cpus_used = cpus.len() as u64;
+        record
+    }
+
+    fn state(spec: Spec, latest: Option<RunRecord>) -> SeriesState {
+        let tally = Tally {
+            runs: u64::from(latest.is_some()),
+            durations: Histogram {
+                bounds: vec![0.1, 1.0],
+                cumulative: vec![0, 1],
+                count: 1,
+                sum: 0.25,
+            },
+            ..Tally::new(&spec)
+        };
+        SeriesState {
+            spec,
+            last_success_at: latest.as_ref().filter(|r| r.success).map(|r| r.finished_at),
+            point: latest
+                .as_ref()
+                .map(|r| Point::of(spec, std::slice::from_ref(r), std::slice::from_ref(r), 0.1)),
+            detection: None,
+            latest,
+            tally,
+        }
+    }
+
+    fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
+        let exposition = Exposition::new(per_cpu).expect("metrics");
+        let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
+        let snapshot = Snapshot {
+            scaling,
+            series,
+            calibration_seconds: Some(0.01),
+            totals: Totals {
+                sweeps_completed: 3,
+                last_sweep_seconds: Some(2.5),
+                workload_cpu_seconds: 12.5,
+                save_failures: 0,
+            },
+        };
+        let status = Status {
+            last_reload_ok: true,
+            last_reload_success_at: 7.0,
+            capacity: Capacity {
+                quota_cores: None,
+                cpuset_cpus: 2,
+            },
+            interval_seconds: 300.0,
+        };
+        exposition
+            .publish(|| Ok::<_, ()>((snapshot, status)))
+            .expect("published");
+        let mut text = exposition.scrape();
+        String::from_utf8_lossy(&text.copy_to_bytes(text.remaining())).into_owned()
+    }
+
+    #[test]
+    fn configured_specs_are_exported_before_any_run() {
+        let text = exposition(vec![state(spec(1), None), state(spec(2), None)], true);
+        assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
+        assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
+        assert!(
+            text.contains("# HELP copybench_disorder_lines")
+                && text.contains("Cached from the latest run")
+        );
+        assert!(text.contains("copybench_build_info{"));
+        assert!(
+            text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="2"} 2"#)
+        );
+        assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="1"} 0"#));
+        assert!(text.contains("copybench_sweeps_total 3"));
+        assert!(text.contains("copybench_config_last_reload_success_timestamp_seconds 7"));
+        // The encoder writes +Inf as "inf", which Prometheus reads as +Inf.
+        assert!(text.contains("copybench_cpu_quota_cores inf"), "{text}");
+        assert!(text.contains("copybench_cpuset_cpus 2"));
+        assert!(text.contains("copybench_workload_cpu_seconds_total 12.5"));
+        assert!(text.contains("copybench_calibration_seconds 0.01"));
+        assert!(text.contains(
+            r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="1"} NaN"#
+        ));
+        for line in [
+            r#"copybench_regression_detected{backend="thread",sync="lock",workers="1"} 0"#,
+            r#"copybench_regression_ratio{backend="thread",sync="lock",workers="1"} NaN"#,
+        ] {
+            assert!(text.contains(line), "{line} missing");
+        }
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn results_counts_and_cpu_series_come_from_the_latest_run() {
+        let text = exposition(vec![state(spec(2), Some(record(2, &[0, 1])))], true);
+        for line in [
+            r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_cpu_records{backend="thread",cpu="1",sync="lock",workers="2"} 5"#,
+            r#"copybench_runs_total{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_context_switches{backend="thread",kind="voluntary",sync="lock",workers="2"} 7"#,
+            r#"copybench_run_duration_seconds_bucket{backend="thread",sync="lock",workers="2",le="0.1"} 0"#,
+            r#"copybench_run_duration_seconds_bucket{backend="thread",sync="lock",workers="2",le="+Inf"} 1"#,
+            r#"copybench_run_duration_seconds_sum{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="2"} 1000.5"#,
+            r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="2"} 0.25"#,
+            r#"copybench_point_runs{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_speedup_ratio{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_parallel_efficiency_ratio{backend="thread",sync="lock",workers="2"} 0.5"#,
+            r#"copybench_run_throttled{backend="thread",sync="lock",workers="2"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        let text = exposition(vec![state(spec(2), Some(record(2, &[0])))], true);
+        assert!(!text.contains(r#"cpu="1""#), "stale CPU series:\n{text}");
+    }
+
+    #[test]
+    fn only_the_given_specs_are_exported() {
+        let text = exposition(vec![state(spec(1), Some(record(1, &[0])))], true);
+        assert!(!text.contains(r#"workers="2""#), "{text}");
+        assert!(
+            text.contains(r#"copybench_pool_workers{backend="thread",sync="lock",workers="1"} 1"#)
+        );
+    }
+
+    #[test]
+    fn a_run_that_measured_nothing_has_nan_results_and_keeps_its_last_success() {
+        let mut failed = RunRecord::failed(&spec(1), 1990.0, FailureReason::Timeout, "slow".into());
+        failed.finished_at = 2000.0;
+        let mut series = state(spec(1), Some(failed));
+        series.last_success_at = Some(1000.5);
+        let text = exposition(vec![series], true);
+        let labels = r#"{backend="thread",sync="lock",workers="1"}"#;
+        for line in [
+            format!("copybench_last_run_duration_seconds{labels} NaN"),
+            format!("copybench_last_run_success{labels} 0"),
+            format!("copybench_last_run_timestamp_seconds{labels} 2000"),
+            format!("copybench_last_success_timestamp_seconds{labels} 1000.5"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("cpu=\""), "{text}");
+    }
+
+    #[test]
+    fn a_combination_not_run_yet_has_no_success_or_failure() {
+        let text = exposition(vec![state(spec(1), None)], true);
+        let labels = r#"{backend="thread",sync="lock",workers="1"}"#;
+        for line in [
+            format!("copybench_last_run_success{labels} NaN"),
+            format!("copybench_last_run_duration_seconds{labels} NaN"),
+            format!("copybench_last_success_timestamp_seconds{labels} 0"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn per_cpu_can_be_switched_off() {
+        let text = exposition(vec![state(spec(1), Some(record(1, &[0])))], false);
+        assert!(!text.contains("copybench_cpu_records"));
+    }
+}

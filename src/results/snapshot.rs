@@ -1,0 +1,111 @@
+//! The state of every configured combination at one moment, as the metrics and the landing
+//! page publish it: newest run, last success, latest sweep's summary, detections and counts.
+
+use super::counters::{Tally, Totals};
+use super::point::{self, Point, Scaling};
+use super::{Detection, Results, RunFilter, StoreError};
+use crate::record::RunRecord;
+use crate::workload::Spec;
+
+/// What is known of one configured spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesState {
+    /// The spec.
+    pub spec: Spec,
+    /// Its newest run in the history.
+    pub latest: Option<RunRecord>,
+    /// When its newest successful run ended.
+    pub last_success_at: Option<f64>,
+    /// Its runs in the newest finished sweep that ran it, summarised.
+    pub point: Option<Point>,
+    /// What the change-point detectors said after its latest sweep.
+    pub detection: Option<Detection>,
+    /// Its counts since start.
+    pub tally: Tally,
+}
+
+/// The state of every configured spec and of the sweeps, as the metrics publish it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// One entry per configured spec, in the order asked for.
+    pub series: Vec<SeriesState>,
+    /// How each backend and sync mode scale, as `[analysis] fit_sweeps` asks.
+    pub scaling: Vec<Scaling>,
+    /// Median time of the newest sweep's calibration runs.
+    pub calibration_seconds: Option<f64>,
+    /// The sweeps' and the history's counts since start.
+    pub totals: Totals,
+}
+
+impl Results {
+    /// The newest run, last success, latest summary, detection and counts of each of
+    /// `specs`, and their scaling fitted to the latest sweep (`fit_sweeps` 1) or the runs of
+    /// the last `fit_sweeps` sweeps.
+    pub fn snapshot(
+        &self,
+        specs: &[Spec],
+        max_cv: f64,
+        fit_sweeps: usize,
+    ) -> Result<Snapshot, StoreError> {
+        let (mut series, calibration_seconds) = {
+            let store = self.store();
+            let series = specs
+                .iter()
+                .map(|spec| self.series_state(&store, spec, max_cv))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            (series, store.latest_calibration()?)
+        };
+        let scaling = if fit_sweeps > 1 {
+            self.scaling_over(specs, fit_sweeps)?
+        } else {
+            point::scaling(series.iter().filter_map(|s| s.point.as_ref()))
+        };
+        let detections = self.detections();
+        for state in &mut series {
+            state.detection = detections.get(&state.spec).cloned();
+        }
+        drop(detections);
+        let counters = self.counters();
+        for state in &mut series {
+            state.tally = counters.tally(&state.spec);
+        }
+        Ok(Snapshot {
+            series,
+            scaling,
+            calibration_seconds,
+            totals: counters.totals(),
+        })
+    }
+
+    /// What the history says of `spec`: its newest run, last success and latest summary.
+    fn series_state(
+        &self,
+        store: &super::Store,
+        spec: &Spec,
+        max_cv: f64,
+    ) -> Result<SeriesState, StoreError> {
+        let latest = store.runs(&RunFilter::series(spec, 1))?.pop();
+        let last_success_at = match &latest {
+            Some(run) if run.success => Some(run.finished_at),
+            _ => store
+                .runs(&RunFilter {
+                    success_only: true,
+                    ..RunFilter::series(spec, 1)
+                })?
+                .pop()
+                .map(|run| run.finished_at),
+        };
+        let point = match store.latest_sweep_of(spec)? {
+            Some(id) => Some(super::point_in_sweep(store, *spec, id, max_cv)?),
+            None => None,
+        };
+        Ok(SeriesState {
+            spec: *spec,
+            latest,
+            last_success_at,
+            point,
+            detection: None,
+            tally: Tally::new(spec),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The order of a sweep's runs: every configured combination, `repeats` times in shuffled
+//! rounds, and the fixed calibration run that measures the host itself.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt};
+
+use crate::config::Workload;
+use crate::workload::{Backend, Spec, SyncMode};
+
+/// Every combination the workload settings ask for on a host with `usable_cpus` CPUs, in a
+/// stable order: backend, sync, workers.
+pub fn combinations(workload: &Workload, usable_cpus: u32) -> Vec<Spec> {
+    let mut specs = Vec::new();
+    for &backend in &workload.backends {
+        for &sync in &workload.sync {
+            for workers in workload.workers.sizes(usable_cpus) {
+                specs.push(Spec {
+                    backend,
+                    sync,
+                    workers,
+                    lines: workload.lines,
+                    reread: workload.reread,
+                });
+            }
+        }
+    }
+    specs.sort_by_key(|s| (s.backend, s.sync, s.workers));
+    specs.dedup();
+    specs
+}
+
+/// One run of a sweep's plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    /// What to run.
+    pub spec: Spec,
+    /// Whether it is the sweep's warm-up run (recorded, not counted).
+    pub warmup: bool,
+}
+
+/// The order of a sweep's runs: an optional warm-up run of the first spec, then `repeats`
+/// rounds that each run every spec once in a fresh random order. No spec runs twice in a row
+/// (when there are two or more), so slow drift of the host spreads over all specs instead of
+/// landing on one.
+pub fn plan(specs: &[Spec], repeats: u32, warmup: bool, rng: &mut impl Rng) -> Vec<Planned> {
+    let mut order: Vec<Planned> = Vec::with_capacity(specs.len() * repeats as usize + 1);
+    if warmup && let Some(&spec) = specs.first() {
+        order.push(Planned { spec, warmup: true });
+    }
+    for _ in 0..repeats {
+        let mut round = specs.to_vec();
+        round.shuffle(rng);
+        if round.len() > 1 && order.last().is_some_and(|last| last.spec == round[0]) {
+            let other = rng.random_range(1..round.len());
+            round.swap(0, other);
+        }
+        order.extend(round.into_iter().map(|spec| Planned {
+            spec,
+            warmup: false,
+        }));
+    }
+    order
+}
+
+/// The fixed single-thread reference each sweep starts with: the workload's own file
+/// operations on a small input, no parallelism. Its time tracks how fast the host is at
+/// everything, apart from how the workload scales.
+pub const CALIBRATION: Spec = Spec {
+    backend: Backend::Thread,
+    sync: SyncMode::None,
+    workers: 1,
+    lines: 1000,
+    reread: true,
+};
+
+/// Runs of [`CALIBRATION`] per sweep; their median is kept.
+pub const CALIBRATION_RUNS: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Workers;
+    use rand::SeedableRng;
+
+    #[test]
+    fn combinations_cover_every_setting_once_in_order() {
+        let workload = Workload {
+            backends: vec![Backend::Thread, Backend::Process],
+            sync: vec![SyncMode::Lock, SyncMode::None],
+            workers: Workers::List(vec![3, 1, 3]),
+            ..Workload::default()
+        };
+        let specs = combinations(&workload, 2);
+        assert_eq!(specs.len(), 8);
+        assert_eq!(
+            (specs[0].backend, specs[0].sync, specs[0].workers),
+            (Backend::Process, SyncMode::None, 1)
+        );
+        assert_eq!(
+            (specs[7].backend, specs[7].sync, specs[7].workers),
+            (Backend::Thread, SyncMode::Lock, 3)
+        );
+        let auto = Workload {
+            workers: Workers::Auto,
+            ..workload
+        };
+        let sizes: Vec<u32> = combinations(&auto, 2)
+            .iter()
+            .map(|s| s.workers)
+            .take(3)
+            .collect();
+        assert_eq!(
+            sizes,
+            [1, 2, 3],
+            "1 up to the usable CPUs, plus one oversubscribed"
+        );
+    }
+
+    #[test]
+    fn plans_repeat_every_spec_in_shuffled_rounds_never_back_to_back() {
+        let specs = combinations(&Workload::default(), 2);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..50 {
+            let order = plan(&specs, 5, true, &mut rng);
+            assert_eq!(order.len(), specs.len() * 5 + 1);
+            assert!(order[0].warmup && order.iter().skip(1).all(|p| !p.warmup));
+            for spec in &specs {
+                let counted = order
+                    .iter()
+                    .filter(|p| !p.warmup && p.spec == *spec)
+                    .count();
+                assert_eq!(counted, 5);
+            }
+            assert!(
+                order.windows(2).all(|w| w[0].spec != w[1].spec),
+                "a spec ran twice in a row"
+            );
+        }
+        let order = plan(&specs[..1], 3, false, &mut rng);
+        assert_eq!(order.len(), 3, "one spec can only repeat back to back");
+    }
+}
