@@ -42,8 +42,6 @@ pub fn landing_page(
     now: f64,
 ) -> String {
     let series = &snapshot.series;
-    let points: Vec<Point> = series.iter().filter_map(|s| s.point.clone()).collect();
-    let fits = &snapshot.scaling;
     let changes = changes(series);
     let mut html = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -62,24 +60,7 @@ pub fn landing_page(
         sweep_card(snapshot, now),
         detection_card(series, &changes),
     );
-
-    html.push_str("<h2>Scaling</h2><div class=\"charts\">");
-    figure(
-        &mut html,
-        chart::scaling_svg(&points, fits),
-        "No measured point yet: throughput by pool size is drawn after the first sweep.",
-    );
-    figure(
-        &mut html,
-        chart::speedup_svg(&points),
-        "No speedup yet: it needs a sweep with a 1-worker combination.",
-    );
-    html.push_str("</div><ul>");
-    for fit in fits {
-        let _ = write!(html, "<li>{}</li>", escape(&report::scaling_line(fit)));
-    }
-    html.push_str("</ul>");
-
+    scaling_section(&mut html, snapshot);
     html.push_str("<h2>Duration history</h2><div class=\"charts\">");
     for (backend, sync) in chart::groups(series.iter().map(|s| s.spec)) {
         figure(
@@ -88,9 +69,7 @@ pub fn landing_page(
             &format!("{backend}/{sync}: no finished sweep yet."),
         );
     }
-    html.push_str("</div>");
-
-    html.push_str("<h2>Placement and disorder</h2><div class=\"charts\">");
+    html.push_str("</div><h2>Placement and disorder</h2><div class=\"charts\">");
     figure(
         &mut html,
         chart::placement_svg(series),
@@ -102,7 +81,40 @@ pub fn landing_page(
         "No disorder yet: no run has completed.",
     );
     html.push_str("</div>");
+    sweep_table(&mut html, series);
+    html.push_str("<h2>Change points</h2>");
+    change_table(&mut html, &changes);
+    html.push_str("</main></body></html>\n");
+    html
+}
 
+/// The throughput and speedup charts and the fits in words.
+fn scaling_section(html: &mut String, snapshot: &Snapshot) {
+    let points: Vec<Point> = snapshot
+        .series
+        .iter()
+        .filter_map(|s| s.point.clone())
+        .collect();
+    html.push_str("<h2>Scaling</h2><div class=\"charts\">");
+    figure(
+        html,
+        chart::scaling_svg(&points, &snapshot.scaling),
+        "No measured point yet: throughput by pool size is drawn after the first sweep.",
+    );
+    figure(
+        html,
+        chart::speedup_svg(&points),
+        "No speedup yet: it needs a sweep with a 1-worker combination.",
+    );
+    html.push_str("</div><ul>");
+    for fit in &snapshot.scaling {
+        let _ = write!(html, "<li>{}</li>", escape(&report::scaling_line(fit)));
+    }
+    html.push_str("</ul>");
+}
+
+/// The latest sweep's table, with the same cells as the `run` command's.
+fn sweep_table(html: &mut String, series: &[SeriesState]) {
     html.push_str("<h2>Latest sweep</h2><div class=\"scroll\"><table><tr>");
     for h in HEADER {
         let _ = write!(html, "<th scope=\"col\">{h}</th>");
@@ -119,11 +131,6 @@ pub fn landing_page(
         "</table></div><p>Statistics cover each combination's runs in its latest finished \
          sweep; the output columns and status, its newest run.</p>",
     );
-
-    html.push_str("<h2>Change points</h2>");
-    change_table(&mut html, &changes);
-    html.push_str("</main></body></html>\n");
-    html
 }
 
 /// Every change point of `series`, newest first, each with whether it is the regression of

@@ -75,7 +75,7 @@ pub(crate) fn work(
         stats.last_done_ns = monotonic_ns()?;
     }
     let usage = getrusage(UsageWho::RUSAGE_THREAD).map_err(io::Error::from)?;
-    stats.cpu_migrations = copier.migrations;
+    stats.cpu_migrations = copier.writer.migrations;
     stats.voluntary_ctx_switches = usage.voluntary_context_switches().try_into().unwrap_or(0);
     stats.involuntary_ctx_switches = usage.involuntary_context_switches().try_into().unwrap_or(0);
     let nanos = |t: nix::sys::time::TimeVal| {
@@ -93,20 +93,31 @@ fn monotonic_ns() -> io::Result<u64> {
     u64::try_from(ns).map_err(io::Error::other)
 }
 
-/// Per-worker state for the task body: reusable buffers and the handle used to count threads.
+/// Per-worker state for the task body: the input as this worker reads it, what it says of
+/// itself in each record, and a reusable buffer for the appends.
 struct Copier {
     files: Files,
+    input: Input,
+    writer: Writer,
+    buf: Vec<u8>,
+}
+
+/// The input as one worker reads it.
+struct Input {
     reread: bool,
     /// Read buffer for the input (every task when re-reading, once otherwise), page-aligned
     /// so the kernel's copy into it costs the same in every process and run.
-    input: AlignedBuf,
-    /// Start offset of each line in `input` when not re-reading, so a lookup is O(1).
+    text: AlignedBuf,
+    /// Start offset of each line in `text` when not re-reading, so a lookup is O(1).
     line_starts: Vec<usize>,
+}
+
+/// What a worker writes of itself in each record, and the CPU migrations it saw doing so.
+struct Writer {
     /// `/proc/self/stat`, kept open and re-read from the start for a fresh thread count.
     stat: File,
     stat_buf: Vec<u8>,
     pid: u32,
-    buf: Vec<u8>,
     last_cpu: Option<usize>,
     migrations: u64,
 }
@@ -117,20 +128,24 @@ impl Copier {
             .map_err(|e| context(e, "open", Path::new("/proc/self/stat")))?;
         let mut copier = Copier {
             files: files.clone(),
-            reread,
-            input: AlignedBuf::default(),
-            line_starts: Vec::new(),
-            stat,
-            stat_buf: vec![0; 4096],
-            pid: std::process::id(),
+            input: Input {
+                reread,
+                text: AlignedBuf::default(),
+                line_starts: Vec::new(),
+            },
+            writer: Writer {
+                stat,
+                stat_buf: vec![0; 4096],
+                pid: std::process::id(),
+                last_cpu: None,
+                migrations: 0,
+            },
             buf: Vec::with_capacity(64),
-            last_cpu: None,
-            migrations: 0,
         };
         if !reread {
             copier.load_input()?;
-            copier.line_starts = std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', &copier.input).map(|end| end + 1))
+            copier.input.line_starts = std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', &copier.input.text).map(|end| end + 1))
                 .collect();
         }
         Ok(copier)
@@ -162,13 +177,14 @@ impl Copier {
     /// Writes `current pid`, `total threads` and `CPU number`, one write call each, as the
     /// original did, so that records of concurrent writers can interleave.
     fn write_record(&mut self, out: &mut File) -> io::Result<()> {
-        let threads = self.thread_count()?;
+        let threads = self.writer.thread_count()?;
         let cpu = nix::sched::sched_getcpu().map_err(io::Error::from)?;
-        if self.last_cpu.is_some_and(|last| last != cpu) {
-            self.migrations += 1;
+        let w = &mut self.writer;
+        if w.last_cpu.is_some_and(|last| last != cpu) {
+            w.migrations += 1;
         }
-        self.last_cpu = Some(cpu);
-        let pid = self.pid;
+        w.last_cpu = Some(cpu);
+        let pid = w.pid;
         self.write_field(out, format_args!("current pid:{pid}\n"))?;
         self.write_field(out, format_args!("total threads:{threads}\n"))?;
         self.write_field(out, format_args!("CPU number:{cpu}\n"))
@@ -182,7 +198,7 @@ impl Copier {
     }
 
     fn write_line(&mut self, out: &mut File, task: u64, line: LineRef) -> io::Result<()> {
-        let Some(text) = self.input.get(line.0..line.1) else {
+        let Some(text) = self.input.text.get(line.0..line.1) else {
             return Err(missing_line(task, &self.files.input));
         };
         self.buf.clear();
@@ -198,12 +214,13 @@ impl Copier {
             .checked_sub(1)
             .and_then(|i| usize::try_from(i).ok())
             .ok_or_else(|| missing_line(task, &self.files.input))?;
-        if self.reread {
+        if self.input.reread {
             self.load_input()?;
-            return nth_line(&self.input, index)
+            return nth_line(&self.input.text, index)
                 .ok_or_else(|| missing_line(task, &self.files.input));
         }
-        match (self.line_starts.get(index), self.line_starts.get(index + 1)) {
+        let starts = &self.input.line_starts;
+        match (starts.get(index), starts.get(index + 1)) {
             (Some(&start), Some(&next)) => Ok(LineRef(start, next - 1)),
             _ => Err(missing_line(task, &self.files.input)),
         }
@@ -213,11 +230,13 @@ impl Copier {
     /// the one that finds the end.
     fn load_input(&mut self) -> io::Result<()> {
         File::open(&self.files.input)
-            .and_then(|mut f| self.input.read_file(&mut f))
+            .and_then(|mut f| self.input.text.read_file(&mut f))
             .map(drop)
             .map_err(|e| context(e, "read", &self.files.input))
     }
+}
 
+impl Writer {
     /// Threads of this process right now, as the kernel reports them in `/proc/self/stat`
     /// (re-read from offset 0 with one `pread`, which makes the kernel render it afresh).
     fn thread_count(&mut self) -> io::Result<i64> {

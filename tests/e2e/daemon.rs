@@ -5,7 +5,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::util::{
-    self, TINY, children_of, entries, exists, sample, start_daemon, start_daemon_in, wait_for,
+    self, TINY, TestConfig, children_of, entries, exists, sample, start_daemon, start_daemon_in,
+    wait_for,
 };
 
 /// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
@@ -114,10 +115,11 @@ fn combinations_are_exported_before_their_first_run() {
 #[test]
 fn file_then_environment_then_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = IDLE
-        .replace("run_at_start = false", "run_at_start = true")
-        .replace("lines = 300", "lines = 100")
-        .replace("[web]\n", "[web]\nlisten_address = \"127.0.0.1:1\"\n");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.run_at_start", true)
+        .set("workload.lines", 100)
+        .set("web.listen_address", "127.0.0.1:1")
+        .text();
     let env = [
         ("COPYBENCH__WORKLOAD__LINES", "200"),
         ("COPYBENCH__WEB__LISTEN_ADDRESS", "127.0.0.1:2"),
@@ -267,7 +269,8 @@ fn check_config_reads_the_file_once_and_checks_the_workdir() {
 fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
     let daemon = start_daemon(IDLE, &[]);
     let path = daemon.dir.path().join("copybench.toml");
-    std::fs::write(&path, IDLE.replace("workers = [1]", "workers = [1, 3]")).expect("rewrite");
+    let more = TestConfig::from(IDLE).set("workload.workers", vec![1, 3]);
+    std::fs::write(&path, more.text()).expect("rewrite");
     daemon.signal(Signal::SIGHUP);
     let three = r#"copybench_runs_total{backend="thread",sync="none",workers="3"}"#;
     assert!(
@@ -394,7 +397,9 @@ fn probes_answer_good_bad_and_busy() {
 
 #[test]
 fn probes_are_rate_limited_and_counted_by_result() {
-    let config = IDLE.replace("min_interval = \"0s\"", "min_interval = \"30s\"");
+    let config = TestConfig::from(IDLE)
+        .set("probe.min_interval", "30s")
+        .text();
     let daemon = start_daemon(&config, &[]);
     assert_eq!(daemon.get("/probe?lines=100").0, 200);
     let (status, headers, body) =
@@ -426,7 +431,7 @@ fn probes_are_rate_limited_and_counted_by_result() {
 
 #[test]
 fn reload_over_http_is_off_by_default_and_never_from_another_site() {
-    let off = IDLE.replace("enable_reload = true", "");
+    let off = TestConfig::from(IDLE).unset("web.enable_reload").text();
     let daemon = start_daemon(&off, &[]);
     let (status, body) = util::http("POST", &daemon.url("/-/reload"), &[]);
     assert_eq!(status, 403, "{body}");
@@ -554,12 +559,11 @@ fn a_probe_that_outlives_the_scrape_timeout_fails_with_success_zero() {
 
 #[test]
 fn a_run_over_its_timeout_is_recorded_as_a_timeout() {
-    let config = IDLE
-        .replace(
-            "run_at_start = false",
-            "run_at_start = true\nrun_timeout = \"300ms\"",
-        )
-        .replace("lines = 300", "lines = 100000");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.run_at_start", true)
+        .set("schedule.run_timeout", "300ms")
+        .set("workload.lines", 100_000)
+        .text();
     let daemon = start_daemon(&config, &[]);
     let failures = r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="none",workers="1"}"#;
     assert!(daemon.wait_sample(failures, 1.0), "no timeout recorded");
@@ -611,10 +615,9 @@ lines = 100000
 
 /// A daemon with `shutdown_grace` and a slow probe running; the probe's answer when joined.
 fn slow_probe_in_flight(grace: &str) -> (util::Daemon, std::thread::JoinHandle<(u16, String)>) {
-    let config = IDLE.replace(
-        "run_at_start = false",
-        &format!("run_at_start = false\nshutdown_grace = \"{grace}\""),
-    );
+    let config = TestConfig::from(IDLE)
+        .set("schedule.shutdown_grace", grace)
+        .text();
     let daemon = start_daemon(&config, &[]);
     let slow = daemon.url(SLOW_PROBE);
     let probe = std::thread::spawn(move || util::http("GET", &slow, &[]));

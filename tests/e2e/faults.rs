@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::daemon::IDLE;
-use crate::util::{self, Daemon, children_of, entries, sample, start_daemon, wait_for};
+use crate::util::{self, Daemon, TestConfig, children_of, entries, sample, start_daemon, wait_for};
 
 /// A probe that runs for minutes unless something stops it.
 const LONG_PROCESS_PROBE: &str = "/probe?backend=process&workers=3&lines=200000";
@@ -296,11 +296,12 @@ fn a_corrupt_history_is_set_aside_and_a_new_one_started() {
 #[test]
 fn a_flood_of_idle_connections_leaves_room_for_runs() {
     // The first sweep starts 2 s after start-up, with the flood in place.
-    let config = IDLE
-        .replace("interval = \"1h\"", "interval = \"2s\"")
-        .replace("workers = [1]", "workers = [1, 2, 4]")
-        .replace("repeats = 1", "repeats = 2")
-        .replace("[web]\n", "[web]\nmax_connections = 32\n");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.interval", "2s")
+        .set("workload.workers", vec![1, 2, 4])
+        .set("workload.repeats", 2)
+        .set("web.max_connections", 32)
+        .text();
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = util::start_daemon_wrapped(
         &["prlimit", "--nofile=128:512"],

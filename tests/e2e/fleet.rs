@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use crate::daemon::IDLE;
 use crate::quota::QuotaGroup;
-use crate::util::{self, start_daemon, wait_for};
+use crate::util::{self, TestConfig, start_daemon, wait_for};
 
 #[test]
 fn the_slow_node_of_three_is_ranked_first_and_its_outlier_alert_goes_pending() {
     let _turn = util::heavy_turn();
     // Sweeps of a few seconds, back to back.
-    let config = IDLE
-        .replace("interval = \"1h\"", "interval = \"2s\"")
-        .replace("run_at_start = false", "run_at_start = true")
-        .replace("workers = [1]", "workers = [1, 2]")
-        .replace("lines = 300", "lines = 2000")
-        .replace("repeats = 1", "repeats = 3");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.interval", "2s")
+        .set("schedule.run_at_start", true)
+        .set("workload.workers", vec![1, 2])
+        .set("workload.lines", 2000)
+        .set("workload.repeats", 3)
+        .text();
     let fleet: Vec<_> = (0..3).map(|_| start_daemon(&config, &[])).collect();
     let group = QuotaGroup::new(0.2);
     group.enter(fleet[2].pid());

@@ -8,7 +8,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::daemon::{IDLE, SERIES};
-use crate::util::{self, Daemon, TINY, entries, start_daemon, start_daemon_in, wait_for};
+use crate::util::{
+    self, Daemon, TINY, TestConfig, entries, start_daemon, start_daemon_in, wait_for,
+};
 
 /// Starts a daemon in `dir` whose state directory is `dir/state`.
 fn start_with_state(dir: tempfile::TempDir, config: &str) -> Daemon {
@@ -75,7 +77,9 @@ fn check_database(path: &Path) -> (String, i64) {
 
 #[test]
 fn the_history_survives_a_restart() {
-    let run_at_start = IDLE.replace("run_at_start = false", "run_at_start = true");
+    let run_at_start = TestConfig::from(IDLE)
+        .set("schedule.run_at_start", true)
+        .text();
     let mut first = start_with_state(tempfile::tempdir().expect("tempdir"), &run_at_start);
     let total = format!("copybench_runs_total{SERIES}");
     assert!(first.wait_sample(&total, 1.0), "first run never finished");
@@ -108,7 +112,7 @@ fn a_json_state_file_of_an_earlier_version_is_imported_once() {
         "lines_per_second":2400.0,"disorder":0,"duplicates":0,"missing":0,"torn_records":0,
         "pids":1,"threads_min":3,"threads_max":3,"cpu_records":{"0":300},"cpus_used":1,
         "cpu_migrations":0,"voluntary_ctx_switches":4,"involuntary_ctx_switches":0}]"#;
-    let old = old.replace("FINISHED", &finished_at.to_string());
+    let old = util::replaced(old, "FINISHED", &finished_at.to_string());
     std::fs::write(state.join("runs.json"), old).expect("old state");
     let mut daemon = start_with_state(dir, IDLE);
     let imported = runs(&daemon, "");
@@ -174,10 +178,20 @@ fn an_unusable_state_directory_stops_the_daemon_with_a_clear_error() {
 
 /// Kills the daemon with SIGKILL at random moments while it sweeps without pause, 22 times,
 /// and checks after every restart that each run it had reported is still there, unchanged,
-/// and at the end that SQLite finds the database intact.
+/// and at the end that SQLite finds the database intact. The moments come from a seed, printed
+/// and taken from `COPYBENCH_TEST_SEED` when set, so a failure can be replayed.
 #[test]
 fn sigkill_at_random_moments_loses_no_completed_run() {
-    let config = TINY.replace("interval = \"1s\"", "interval = \"20ms\"");
+    use rand::{RngExt, SeedableRng};
+    let seed = std::env::var("COPYBENCH_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("sigkill_at_random_moments_loses_no_completed_run: COPYBENCH_TEST_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let config = TestConfig::from(TINY)
+        .set("schedule.interval", "20ms")
+        .text();
     let mut dir = tempfile::tempdir().expect("tempdir");
     let mut seen: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let kills = 22;
@@ -191,7 +205,7 @@ fn sigkill_at_random_moments_loses_no_completed_run() {
             assert_eq!(
                 now.get(key),
                 Some(run),
-                "round {round}: run {key} lost or changed"
+                "round {round} (seed {seed}): run {key} lost or changed"
             );
         }
         // Each round lets at least one more run complete, then waits a random while more.
@@ -202,14 +216,14 @@ fn sigkill_at_random_moments_loses_no_completed_run() {
                 > before),
             "round {round}: no run completed"
         );
-        std::thread::sleep(Duration::from_millis(rand::random_range(0..300)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
         seen.extend(
             runs(&daemon, "?limit=10000")
                 .into_iter()
                 .map(|run| (key(&run), run)),
         );
         // The kill lands a random moment after the last answer: mid-run or mid-write.
-        std::thread::sleep(Duration::from_micros(rand::random_range(0..30_000)));
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
         daemon.signal(Signal::SIGKILL);
         assert_eq!(daemon.wait_exit(Duration::from_secs(10)), None, "killed");
         dir = take_dir(&mut daemon);
@@ -288,9 +302,10 @@ fn the_runs_api_filters_and_refuses_bad_filters_in_one_line() {
 
 #[test]
 fn series_of_a_spec_removed_by_a_reload_disappear_and_its_history_stays() {
-    let config = IDLE
-        .replace("run_at_start = false", "run_at_start = true")
-        .replace("workers = [1]", "workers = [1, 2]");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.run_at_start", true)
+        .set("workload.workers", vec![1, 2])
+        .text();
     let daemon = start_daemon(&config, &[]);
     let two = r#"{backend="thread",sync="none",workers="2"}"#;
     assert!(

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon::IDLE;
-use crate::util::{self, start_daemon, wait_for};
+use crate::util::{self, TestConfig, start_daemon, wait_for};
 
 /// Where the v1 `cpu` controller is mounted.
 const CPU_HIERARCHY: &str = "/sys/fs/cgroup/cpu";
@@ -159,10 +159,11 @@ fn runs_under_a_cpu_quota_are_marked_throttled_and_the_same_runs_outside_are_not
 fn the_daemon_under_a_cpu_quota_reports_the_quota_and_throttled_runs() {
     let _turn = util::heavy_turn();
     let group = QuotaGroup::new(0.3);
-    let config = IDLE
-        .replace("interval = \"1h\"", "interval = \"2s\"")
-        .replace("lines = 300", "lines = 4000")
-        .replace("workers = [1]", "workers = \"auto\"");
+    let config = TestConfig::from(IDLE)
+        .set("schedule.interval", "2s")
+        .set("workload.lines", 4000)
+        .set("workload.workers", "auto")
+        .text();
     let daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());
     assert!(daemon.wait_for_sweep(), "no sweep completed");

@@ -8,7 +8,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::quota::QuotaGroup;
-use crate::util::{self, Daemon, Prometheus, start_daemon, wait_for};
+use crate::util::{self, Daemon, Prometheus, TestConfig, start_daemon, wait_for};
 
 /// One small combination, swept back to back; the CPU budget and the noise flag are relaxed
 /// so that neither gets in the way of the test. Other tests running beside these slow the
@@ -132,7 +132,8 @@ fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() 
     let group = QuotaGroup::new(0.3);
     // Runs long enough (tens of ms of CPU) to outlast the quota's 30 ms a period, so every run
     // under it is throttled: none slips through to be slowed by other load on the machine.
-    let daemon = start_daemon(&CONFIG.replace("lines = 2000", "lines = 5000"), &[]);
+    let config = TestConfig::from(CONFIG).set("workload.lines", 5000).text();
+    let daemon = start_daemon(&config, &[]);
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");
     group.enter(daemon.child.id());

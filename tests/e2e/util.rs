@@ -19,6 +19,60 @@ repeats = 1
 warmup = false
 "#;
 
+/// A test configuration: a TOML text changed key by key. Each change names a `section.key`
+/// and the result must load as the daemon loads it, so a renamed key or a changed fixture
+/// fails the test at once instead of letting it test something else.
+#[derive(Clone, Debug)]
+pub struct TestConfig(toml::Table);
+
+impl TestConfig {
+    /// The configuration `text` says.
+    pub fn from(text: &str) -> TestConfig {
+        TestConfig(text.parse().expect("a test configuration is TOML"))
+    }
+
+    /// Sets `key` (`section.key`) to `value`.
+    pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> TestConfig {
+        let (section, name) = key.split_once('.').expect("section.key");
+        let table = self
+            .0
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(table) = table else {
+            panic!("{section} is not a section");
+        };
+        table.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Leaves `key` (`section.key`) out; it must have been set.
+    pub fn unset(mut self, key: &str) -> TestConfig {
+        let (section, name) = key.split_once('.').expect("section.key");
+        let removed = self
+            .0
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|table| table.remove(name));
+        assert!(removed.is_some(), "{key} was not set");
+        self
+    }
+
+    /// The TOML text, checked to load as the daemon loads it.
+    pub fn text(&self) -> String {
+        let text = self.0.to_string();
+        if let Err(e) = copybench_exporter::config::Config::from_toml_str(&text) {
+            panic!("the test configuration does not load: {e}\n{text}");
+        }
+        text
+    }
+}
+
+/// `text` with `from` replaced by `to`; `from` must occur.
+pub fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in the text");
+    text.replace(from, to)
+}
+
 /// Tests whose load is a real slowdown for each other (busy loops, CPU quotas, fleets of
 /// daemons sweeping back to back) take turns.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
