@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use copybench_exporter::cli::{self, Cli, Command};
-use copybench_exporter::config::{self, Config, LogFormat, LogLevel};
+use copybench_exporter::config::{self, LogFormat, LogLevel};
 use copybench_exporter::daemon::{self, Source, Startup};
 use copybench_exporter::workload::worker;
 
@@ -21,7 +21,14 @@ fn main() -> ExitCode {
         }),
         Some(Command::Run(args)) => {
             init_logging(LogLevel::Warn, LogFormat::Text);
-            cli::run::command(&cli, args).map_err(Into::into)
+            match cli::run::command(&cli, args) {
+                // Flags out of their keys' bounds are bad arguments, as clap's own are.
+                Err(e @ cli::run::RunCommandError::Flags(_)) => {
+                    eprintln!("copybench_exporter: error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+                result => result.map_err(Into::into),
+            }
         }
         Some(Command::CheckConfig { file }) => {
             cli::check::check_config(&cli, file.as_deref()).map_err(Into::into)
@@ -44,10 +51,14 @@ fn run_daemon(cli: &Cli) -> anyhow::Result<()> {
         path: cli.config_file.clone(),
         overrides: cli.overrides(),
     };
-    let config = Config::load(source.path.as_deref(), &source.overrides)?;
+    let loaded = config::load(source.path.as_deref(), &source.overrides)?;
+    let config = loaded.config;
     init_logging(config.log.level, config.log.format);
-    if let Some(path) = &source.path {
-        config::warn_if_sets_nothing(path);
+    if let (true, Some(path)) = (loaded.file_sets_nothing, &source.path) {
+        tracing::warn!(
+            path = %path.display(),
+            "the configuration file sets nothing: every key takes its default"
+        );
     }
     let startup = Startup {
         source,

@@ -18,6 +18,12 @@ pub const MIN_POINTS: usize = 4;
 /// Below this many distinct concurrencies the fit carries a warning.
 pub const FEW_POINTS: usize = 6;
 
+/// The concurrencies a fit takes.
+pub const CONCURRENCIES: std::ops::RangeInclusive<f64> = 1.0..=1e6;
+
+/// The throughputs a fit takes.
+pub const THROUGHPUTS: std::ops::RangeInclusive<f64> = 1e-30..=1e30;
+
 /// A peak beyond this many times the largest measured concurrency is not reported.
 const MAX_PEAK_FACTOR: f64 = 100.0;
 
@@ -30,9 +36,11 @@ pub enum FitError {
         /// How many there were.
         found: usize,
     },
-    /// A concurrency below 1 or a throughput that is not positive and finite.
+    /// A concurrency outside [`CONCURRENCIES`] or a throughput outside [`THROUGHPUTS`]:
+    /// beyond them the least squares lose their precision (squares overflow or vanish) and a
+    /// "fit" would only be the search's starting point.
     #[error(
-        "point {index}: concurrency {concurrency} and throughput {throughput} must be at least 1 and positive"
+        "point {index}: concurrency {concurrency} must be from 1 to 1e6 and throughput {throughput} from 1e-30 to 1e30"
     )]
     BadPoint {
         /// Its position.
@@ -148,11 +156,7 @@ fn predict(p: &[f64], n: f64) -> f64 {
 /// Fits the law to `points` of (concurrency, throughput).
 pub fn fit(points: &[(f64, f64)]) -> Result<Fit, FitError> {
     for (index, &(concurrency, throughput)) in points.iter().enumerate() {
-        if !(concurrency >= 1.0
-            && concurrency.is_finite()
-            && throughput > 0.0
-            && throughput.is_finite())
-        {
+        if !(CONCURRENCIES.contains(&concurrency) && THROUGHPUTS.contains(&throughput)) {
             return Err(FitError::BadPoint {
                 index,
                 concurrency,
@@ -481,6 +485,27 @@ mod tests {
         let bad = [(0.0, 10.0), (2.0, 19.0), (3.0, 27.0), (4.0, 30.0)];
         assert!(matches!(
             fit(&bad),
+            Err(FitError::BadPoint { index: 0, .. })
+        ));
+        // Near the ends of the floating-point range the least squares cannot move: refused,
+        // not "fitted" with R squared 1 at the starting point.
+        for scale in [1e300, 1e-300] {
+            let extreme: Vec<(f64, f64)> = (1..=6)
+                .map(|n| {
+                    (
+                        f64::from(n),
+                        scale * predict(&[1.0, 0.05, 0.01], f64::from(n)),
+                    )
+                })
+                .collect();
+            assert!(
+                matches!(fit(&extreme), Err(FitError::BadPoint { index: 0, .. })),
+                "{scale}"
+            );
+        }
+        let huge = [(1e300, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0)];
+        assert!(matches!(
+            fit(&huge),
             Err(FitError::BadPoint { index: 0, .. })
         ));
         let four: Vec<(f64, f64)> = (1..=4)

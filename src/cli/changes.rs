@@ -29,7 +29,7 @@ pub enum ChangesError {
     #[error("{0}")]
     Setting(String),
     /// Writing the answer.
-    #[error("{0}")]
+    #[error(transparent)]
     Output(#[from] io::Error),
 }
 

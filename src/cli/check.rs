@@ -48,8 +48,9 @@ pub fn check_config(
         (Some(file), _) | (None, Some(file)) => file,
         (None, None) => return Err(ConfigCommandError::NoFile),
     };
-    let config = config::Config::load(Some(file), &cli.overrides())?;
-    if std::fs::read_to_string(file).is_ok_and(|text| config::sets_nothing(&text)) {
+    let loaded = config::load(Some(file), &cli.overrides())?;
+    let config = loaded.config;
+    if loaded.file_sets_nothing {
         eprintln!(
             "warning: {} sets nothing: every key takes its default",
             file.display()

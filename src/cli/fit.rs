@@ -16,10 +16,10 @@ pub enum FitCommandError {
     #[error(transparent)]
     Table(#[from] super::table::TableError),
     /// The data do not allow a fit.
-    #[error("{0}")]
+    #[error(transparent)]
     Fit(#[from] usl::FitError),
     /// Writing the answer.
-    #[error("{0}")]
+    #[error(transparent)]
     Output(#[from] io::Error),
 }
 

@@ -34,10 +34,10 @@ pub enum RunCommandError {
     #[error(transparent)]
     History(#[from] StoreError),
     /// Setting up the command failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Setup(#[from] io::Error),
     /// The metric the run slot keeps could not be made (a programming error).
-    #[error("{0}")]
+    #[error(transparent)]
     Metrics(#[from] prometheus::Error),
 }
 

@@ -8,20 +8,20 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Read {
         /// The file.
         path: String,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The text is not CSV with a header.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Csv {
         /// The file.
         path: String,
         /// The parser's error.
-        source: csv::Error,
+        error: csv::Error,
     },
     /// A required column is missing.
     #[error("{path}: no column named {column:?} (the header has {header})")]
@@ -58,18 +58,18 @@ pub struct Table {
 impl Table {
     /// Reads the CSV file at `path`.
     pub fn read(path: &Path) -> Result<Table, TableError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TableError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| TableError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Table::parse(&path.display().to_string(), &text)
     }
 
     /// Parses CSV `text`, naming it `path` in errors.
     pub fn parse(path: &str, text: &str) -> Result<Table, TableError> {
-        let fail = |source| TableError::Csv {
+        let fail = |error| TableError::Csv {
             path: path.to_owned(),
-            source,
+            error,
         };
         let mut reader = csv::ReaderBuilder::new()
             .comment(Some(b'#'))

@@ -5,20 +5,83 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::file::read_settings_file;
 use super::{Config, ConfigError, ENV_PREFIX, Overrides};
 
+/// A configuration as loaded, and whether its file set anything.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The checked configuration.
+    pub config: Config,
+    /// The file held only comments and blank lines, so every key took its default: more
+    /// often a mistake (an emptied ConfigMap, a truncated file) than meant.
+    pub file_sets_nothing: bool,
+}
+
+/// Loads the file at `path` (if any: a regular file of at most 1 MiB, read once), then the
+/// process environment, then `overrides`.
+pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+    let text = match path {
+        Some(path) => read_settings_file(path)
+            .map_err(|why| ConfigError::Load(format!("{}: {why}", path.display())))?,
+        None => String::new(),
+    };
+    let config = Config::from_sources(&text, environment()?, overrides)?;
+    Ok(Loaded {
+        config,
+        file_sets_nothing: path.is_some() && sets_nothing(&text),
+    })
+}
+
+/// The `COPYBENCH__SECTION__KEY` variables of the process environment. Other variables are
+/// not looked at (they may be anything, even not UTF-8); one of ours that is not UTF-8, not of
+/// that shape, or not a finite number where it looks like a number is an error naming it.
+fn environment() -> Result<HashMap<String, String>, ConfigError> {
+    let prefix = format!("{ENV_PREFIX}__");
+    let mut found = HashMap::new();
+    let mut problems = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        if !key.as_encoded_bytes().starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        let name = key.to_string_lossy().into_owned();
+        match (key.into_string(), value.into_string()) {
+            (Ok(key), Ok(value)) => match env_problem(&key, &value) {
+                Some(problem) => problems.push(problem),
+                None => {
+                    found.insert(key, value);
+                }
+            },
+            _ => problems.push(format!("{name}: the variable is not UTF-8")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(found)
+    } else {
+        problems.sort();
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// What is wrong with the variable `key=value`, if anything.
+fn env_problem(key: &str, value: &str) -> Option<String> {
+    let parts: Vec<&str> = key[ENV_PREFIX.len() + 2..].split("__").collect();
+    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+        return Some(format!(
+            "{key}: not a variable of the form {ENV_PREFIX}__SECTION__KEY"
+        ));
+    }
+    let number = value.trim().parse::<f64>();
+    if number.is_ok_and(|n| !n.is_finite()) {
+        return Some(format!("{key}: {value:?} is not a finite number"));
+    }
+    None
+}
+
 impl Config {
-    /// Loads the file at `path` (if any), then the process environment, then `overrides`.
+    /// Loads the configuration as [`load`] does.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let text = match path {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::Load(format!("{}: {e}", path.display())))?,
-            None => String::new(),
-        };
-        let env: HashMap<String, String> = std::env::vars()
-            .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}__")))
-            .collect();
-        Self::from_sources(&text, env, overrides)
+        load(path, overrides).map(|loaded| loaded.config)
     }
 
     /// Parses TOML text alone, without environment or flags (handy in tests).
@@ -100,21 +163,11 @@ fn oversized_integer_key(text: &str) -> Option<String> {
 
 /// Whether TOML `text` is only blank lines and comments: a file that leaves every key at its
 /// default, which is more often a mistake (an emptied ConfigMap, a truncated file) than meant.
-pub fn sets_nothing(text: &str) -> bool {
+fn sets_nothing(text: &str) -> bool {
     text.lines().all(|line| {
         let line = line.trim();
         line.is_empty() || line.starts_with('#')
     })
-}
-
-/// Logs a warning if the file at `path` sets nothing.
-pub fn warn_if_sets_nothing(path: &Path) {
-    if std::fs::read_to_string(path).is_ok_and(|text| sets_nothing(&text)) {
-        tracing::warn!(
-            path = %path.display(),
-            "the configuration file sets nothing: every key takes its default"
-        );
-    }
 }
 
 /// Environment lists arrive as strings (`COPYBENCH__WORKLOAD__WORKERS=1,2`); list items that

@@ -7,6 +7,7 @@
 //! sources, [`validate`] checks the values and [`values`] parses the keys that are more than
 //! a number or a word.
 
+mod file;
 mod load;
 mod validate;
 mod values;
@@ -17,7 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::workload::{Backend, SyncMode};
-pub use load::{sets_nothing, warn_if_sets_nothing};
+pub use file::{MAX_FILE_BYTES, read_settings_file};
+pub use load::{Loaded, load};
 pub use values::{ListenAddress, MAX_AUTO_SIZES, Workers};
 
 /// The documented default configuration, as shipped in `config/copybench.toml`.

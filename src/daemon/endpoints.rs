@@ -2,6 +2,7 @@
 //! on the blocking pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Daemon;
 use crate::probe::Context;
@@ -10,17 +11,25 @@ use crate::render::page;
 use crate::results::StoreError;
 use crate::web::{Body, Exporter, Probed, Refusal, query};
 
+/// How long a request waits for the blocking work it asked for (history reads) before it is
+/// answered 503: the blocking threads may all be busy when the system refuses more.
+const BLOCKING_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Daemon {
-    /// Runs `f` on the blocking pool (history reads and writes); a task that panicked
-    /// becomes a 500.
+    /// Runs `f` on the blocking pool (history reads and writes) within [`BLOCKING_TIMEOUT`];
+    /// a task that panicked becomes a 500, one that did not finish in time a 503.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Daemon) -> T + Send + 'static,
     ) -> Result<T, Refusal> {
         let daemon = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&daemon))
-            .await
-            .map_err(|e| Refusal::Failed(format!("task failed: {e}")))
+        let task = tokio::task::spawn_blocking(move || f(&daemon));
+        match tokio::time::timeout(BLOCKING_TIMEOUT, task).await {
+            Ok(done) => done.map_err(|e| Refusal::Failed(format!("task failed: {e}"))),
+            Err(_) => Err(Refusal::Unavailable(format!(
+                "no thread was free for the request within {BLOCKING_TIMEOUT:?}; try again"
+            ))),
+        }
     }
 }
 

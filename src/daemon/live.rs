@@ -4,11 +4,15 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::host::Capacity;
 use crate::record::unix_now;
 use crate::schedule::Setup;
+
+/// How long a reload may take to read the configuration.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the configuration comes from: the file, if any, and the flags over it.
 #[derive(Clone, Debug, Default)]
@@ -82,17 +86,28 @@ impl Live {
     pub async fn reload(&self) -> Result<Vec<&'static str>, ConfigError> {
         let _one_at_a_time = self.reloading.lock().await;
         let source = self.source.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let loaded = Config::load(source.path.as_deref(), &source.overrides);
-            if let (Ok(_), Some(path)) = (&loaded, &source.path) {
-                config::warn_if_sets_nothing(path);
+        let path = source.path.clone().unwrap_or_default();
+        let task = tokio::task::spawn_blocking(move || {
+            config::load(source.path.as_deref(), &source.overrides)
+        });
+        let loaded = match tokio::time::timeout(RELOAD_TIMEOUT, task).await {
+            Ok(done) => {
+                done.unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))))
             }
-            loaded
-        })
-        .await
-        .unwrap_or_else(|e| Err(ConfigError::Load(format!("reload task failed: {e}"))));
+            Err(_) => Err(ConfigError::Load(format!(
+                "the configuration could not be read within {RELOAD_TIMEOUT:?}"
+            ))),
+        };
         let result = match loaded {
-            Ok(config) => Ok(self.apply(config)),
+            Ok(loaded) => {
+                if loaded.file_sets_nothing {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the configuration file sets nothing: every key takes its default"
+                    );
+                }
+                Ok(self.apply(loaded.config))
+            }
             Err(e) => {
                 tracing::error!("configuration reload failed, keeping the running one: {e}");
                 Err(e)

@@ -46,19 +46,19 @@ pub enum DaemonError {
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
     /// The operating system refused a resource the daemon needs at start.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Start {
         /// What could not be done.
         what: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl DaemonError {
     fn start(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
         let what = what.into();
-        move |source| DaemonError::Start { what, source }
+        move |error| DaemonError::Start { what, error }
     }
 }
 
@@ -262,8 +262,7 @@ pub struct Startup {
 pub fn run(config: Config, startup: Startup) -> Result<(), DaemonError> {
     check_open_files(&config);
     let address = config.web.listen_address;
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(DaemonError::start("cannot start the async runtime"))?;
+    let runtime = runtime().map_err(DaemonError::start("cannot start the async runtime"))?;
     let served = runtime.block_on(async {
         let signals = signals::Signals::install()
             .map_err(DaemonError::start("cannot install signal handlers"))?;
@@ -292,6 +291,48 @@ pub fn run(config: Config, startup: Startup) -> Result<(), DaemonError> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!("stopped");
     served
+}
+
+/// Blocking threads made at start and kept: the sweep, a probe, history reads, a reload.
+const BLOCKING_THREADS: usize = 4;
+
+/// The async runtime, with [`BLOCKING_THREADS`] blocking threads made at start and never let
+/// go. Tokio gives up (panics) when the system refuses a new thread and no blocking thread
+/// exists; kept threads mean a task waits for one of them instead (a process or pids limit,
+/// a full system), and the callers' time bounds turn a long wait into an error.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(u64::from(u32::MAX)))
+        .build()?;
+    // Each warm-up task holds its thread until all have started, so each gets one of its own.
+    let (started, starts) = std::sync::mpsc::channel();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Arc::new(std::sync::Mutex::new(wait));
+    for _ in 0..BLOCKING_THREADS {
+        let (started, wait) = (started.clone(), Arc::clone(&wait));
+        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(runtime.spawn_blocking(move || {
+                let _ = started.send(());
+                let _ = wait.lock().map(|w| w.recv());
+            }))
+        }));
+        if spawned.is_err() {
+            return Err(std::io::Error::other(
+                "the system refused the runtime's threads",
+            ));
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    for _ in 0..BLOCKING_THREADS {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if starts.recv_timeout(left).is_err() {
+            tracing::warn!("fewer blocking threads than wanted could be made at start");
+            break;
+        }
+    }
+    drop(go);
+    Ok(runtime)
 }
 
 /// Raises the open-files limit and warns when it leaves too few descriptors.
@@ -339,6 +380,52 @@ pub fn descriptors_needed(config: &Config) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The answer to `GET path` on `address`, head and body.
+    async fn get(address: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_daemon_serves_in_process_until_its_shutdown_future_resolves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.schedule.run_at_start = false;
+        config.workload.workdir = dir.path().to_owned();
+        let daemon = Daemon::new(config, Source::default(), "/nonexistent".into()).expect("daemon");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(daemon, listener, None, async move {
+            let _ = stopped.await;
+        }));
+        let healthy = get(address, "/-/healthy").await;
+        assert!(
+            healthy.starts_with("HTTP/1.1 200") && healthy.ends_with("Healthy\n"),
+            "{healthy}"
+        );
+        let metrics = get(address, "/metrics").await;
+        assert!(metrics.contains("copybench_build_info{"), "{metrics}");
+        assert!(metrics.contains("copybench_run_in_progress 0"), "{metrics}");
+        assert!(metrics.contains(r#"copybench_probes_total{result="cancelled"} 0"#));
+        stop.send(()).expect("still serving");
+        tokio::time::timeout(Duration::from_secs(10), served)
+            .await
+            .expect("stopped in time")
+            .expect("no panic");
+        assert!(
+            tokio::net::TcpStream::connect(address).await.is_err(),
+            "the listener is closed"
+        );
+    }
 
     #[test]
     fn the_descriptor_budget_follows_connections_and_the_largest_pool() {

@@ -68,11 +68,15 @@ impl Detection {
 }
 
 /// The change points of `detections` that match `filter` (backend, sync, workers, since,
-/// limit), newest first.
+/// probe, limit), newest first. Change points are found in scheduled sweeps only, so
+/// `probe = true` matches none.
 pub fn matching<'a>(
     detections: impl IntoIterator<Item = &'a Detection>,
     filter: &RunFilter,
 ) -> Vec<TimedChange> {
+    if filter.probe == Some(true) {
+        return Vec::new();
+    }
     let mut all: Vec<TimedChange> = detections
         .into_iter()
         .flat_map(|d| d.changes.iter().cloned())

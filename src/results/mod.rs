@@ -59,9 +59,7 @@ impl Results {
     /// Like [`Results::open`] for the history of a state directory (`history.sqlite`),
     /// importing the JSON state of earlier versions found there once.
     pub fn open_state_dir(dir: &Path, retention: Duration) -> Result<Results, StoreError> {
-        let mut store = Store::open(Some(&dir.join(store::FILE)))?;
-        store.import_legacy(&dir.join(store::LEGACY_FILE))?;
-        Results::new(store, retention)
+        Results::new(Store::open_state_dir(dir)?, retention)
     }
 
     /// Opens the history database at `path` for reading only: nothing is migrated, pruned or

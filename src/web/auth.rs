@@ -26,10 +26,27 @@ pub struct BasicAuth {
 
 impl BasicAuth {
     /// The users of `users` (name to bcrypt hash); the error names the bad user's key.
+    /// Users whose hashes have different costs are warned about: the time a wrong password
+    /// takes to refuse tells them apart from each other and from unknown users.
     pub fn new(users: BTreeMap<String, String>) -> Result<BasicAuth, String> {
         for (user, hash) in &users {
+            if user.contains(':') {
+                return Err(format!(
+                    "basic_auth_users.{user}: a user name cannot hold ':' (Basic authentication \
+                     splits the name from the password there)"
+                ));
+            }
             hash.parse::<bcrypt::HashParts>()
                 .map_err(|e| format!("basic_auth_users.{user}: not a bcrypt hash: {e}"))?;
+        }
+        let costs: Vec<u32> = users.values().filter_map(|h| cost(h)).collect();
+        if let (Some(low), Some(high)) = (costs.iter().min(), costs.iter().max())
+            && low != high
+        {
+            tracing::warn!(
+                "basic_auth_users have bcrypt costs from {low} to {high}: how long a wrong \
+                 password takes to refuse tells which users exist; give every user one cost"
+            );
         }
         Ok(BasicAuth {
             users,
@@ -89,15 +106,16 @@ impl BasicAuth {
         self.keys.hash_one(credentials)
     }
 
-    /// The hash an unknown user's password is checked against: as costly as the dearest
-    /// user's (`$2y$COST$...`).
+    /// The hash an unknown user's password is checked against: as costly as the cheapest
+    /// user's, so that an unknown user takes as long to refuse as a known one (all of them,
+    /// when they share one cost; see [`BasicAuth::new`]).
     fn dummy_hash(&self) -> &str {
         self.dummy.get_or_init(|| {
             let cost = self
                 .users
                 .values()
-                .filter_map(|hash| hash.split('$').nth(2)?.parse::<u32>().ok())
-                .max()
+                .filter_map(|h| cost(h))
+                .min()
                 .unwrap_or(bcrypt::DEFAULT_COST);
             bcrypt::hash("copybench", cost).unwrap_or_else(|e| {
                 tracing::warn!("no hash for unknown users (cost {cost}): {e}");
@@ -105,6 +123,11 @@ impl BasicAuth {
             })
         })
     }
+}
+
+/// The cost of a bcrypt hash (`$2y$COST$...`).
+fn cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
 }
 
 /// The user name and password of a `Basic` authorization header.
@@ -159,6 +182,26 @@ mod tests {
             BasicAuth::new(BTreeMap::new())
                 .expect("none")
                 .authorized(None)
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_colon_is_refused_and_unknown_users_cost_the_cheapest_users() {
+        let hash = bcrypt::hash("x", 4).expect("hash");
+        let colon = BasicAuth::new([("a:b".to_owned(), hash.clone())].into());
+        assert!(
+            colon
+                .err()
+                .expect("refused")
+                .starts_with("basic_auth_users.a:b: ")
+        );
+        let dear = bcrypt::hash("y", 6).expect("hash");
+        let mixed = BasicAuth::new([("alice".to_owned(), dear), ("bob".to_owned(), hash)].into())
+            .expect("mixed costs load, with a warning");
+        assert!(
+            mixed.dummy_hash().starts_with("$2b$04$"),
+            "{}",
+            mixed.dummy_hash()
         );
     }
 }

@@ -61,7 +61,7 @@ impl WebConfig {
             path: path.to_owned(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let text = crate::config::read_settings_file(path).map_err(error)?;
         let raw: Raw = if text.trim().is_empty() {
             Raw::default()
         } else {
@@ -93,11 +93,39 @@ impl WebConfig {
     }
 }
 
+/// The headers `http_server_config.headers` may set, as the exporter-toolkit allows them, and
+/// the values each may take (any, when none are listed). Others could break the framing of
+/// responses (`Content-Length`, `Transfer-Encoding`, `Connection`) or what they say
+/// (`Content-Type`).
+const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
 /// `http_server_config.headers` as header names and values; the error names the key.
 fn headers(raw: BTreeMap<String, String>) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     raw.into_iter()
         .map(|(name, value)| {
             let key = format!("http_server_config.headers.{name}");
+            let Some((_, values)) = ALLOWED_HEADERS
+                .iter()
+                .find(|(allowed, _)| allowed.eq_ignore_ascii_case(&name))
+            else {
+                let allowed: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "{key}: this header cannot be set; only {}",
+                    allowed.join(", ")
+                ));
+            };
+            if !values.is_empty() && !values.iter().any(|v| v.eq_ignore_ascii_case(&value)) {
+                return Err(format!(
+                    "{key}: {value:?} is not one of {}",
+                    values.join(", ")
+                ));
+            }
             Ok((
                 HeaderName::try_from(name.as_str())
                     .map_err(|e| format!("{key}: not a header name: {e}"))?,
@@ -242,6 +270,14 @@ mod tests {
                 "http_server_config.headers.Bad Name",
             ),
             ("tls_server_config:\n  cert_file: cert.pem\n", "key_file"),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: allow-from\n",
+                "http_server_config.headers.X-Frame-Options: \"allow-from\" is not one of deny",
+            ),
+            (
+                "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
+                "http_server_config.headers.X-Content-Type-Options",
+            ),
             ("colour: red\n", "colour"),
         ] {
             let err = load(dir.path(), text)
@@ -254,6 +290,26 @@ mod tests {
         );
         assert!(load(dir.path(), &good).expect("good").tls.is_some());
         assert!(load(dir.path(), "").expect("empty").tls.is_none());
+        // Headers that frame or describe the response are not the web config's to set.
+        for name in [
+            "Content-Length",
+            "content-type",
+            "Connection",
+            "Transfer-Encoding",
+            "Set-Cookie",
+        ] {
+            let text = format!("http_server_config:\n  headers:\n    {name}: \"3\"\n");
+            let error = load(dir.path(), &text).err().expect("refused").to_string();
+            assert!(
+                error.contains(&format!(
+                    "http_server_config.headers.{name}: this header cannot be set"
+                )),
+                "{error}"
+            );
+        }
+        let allowed = "http_server_config:\n  headers:\n    x-frame-options: DENY\n    \
+                       Strict-Transport-Security: max-age=60\n";
+        assert_eq!(load(dir.path(), allowed).expect("allowed").headers.len(), 2);
     }
 
     #[test]

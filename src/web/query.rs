@@ -48,7 +48,7 @@ pub fn run_filter(query: &str) -> Result<RunFilter, String> {
     let since = match q.since {
         None => None,
         Some(s) => Some(parse_time(&s).ok_or_else(|| {
-            format!("bad since={s:?}: expected Unix seconds or an RFC 3339 time")
+            format!("bad since={s:?}: expected Unix seconds or an RFC 3339 time, from 1970 on")
         })?),
     };
     let limit = value("limit", q.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
@@ -66,9 +66,11 @@ pub fn run_filter(query: &str) -> Result<RunFilter, String> {
     })
 }
 
+/// Unix seconds of `s`, Unix seconds or an RFC 3339 time, from 1970 on (the history holds
+/// nothing older; the same bound for both forms).
 fn parse_time(s: &str) -> Option<f64> {
     if let Ok(seconds) = s.parse::<f64>() {
-        return seconds.is_finite().then_some(seconds);
+        return (seconds.is_finite() && seconds >= 0.0).then_some(seconds);
     }
     let time = humantime::parse_rfc3339_weak(s).ok()?;
     Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())

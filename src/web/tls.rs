@@ -72,6 +72,7 @@ impl RawTls {
                 key_of("cert_file")
             ));
         }
+        warn_if_out_of_date(&path, &certs[0]);
         Ok(certs)
     }
 
@@ -150,6 +151,28 @@ impl RawTls {
             verifier
         };
         Ok(builder.with_client_cert_verifier(verifier.build().map_err(|e| ca_error(&e))?))
+    }
+}
+
+/// Warns when the server's certificate (at `path`) has expired or is not valid yet: it is
+/// still served, as Go's TLS server serves it, but clients will refuse it.
+fn warn_if_out_of_date(path: &Path, cert: &CertificateDer<'_>) {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return;
+    };
+    let validity = parsed.validity();
+    let now = crate::record::unix_now() as i64;
+    let (from, until) = (
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    );
+    if now > until || now < from {
+        tracing::warn!(
+            path = %path.display(),
+            not_before = %validity.not_before,
+            not_after = %validity.not_after,
+            "tls_server_config.cert_file: the certificate is not valid now; clients will refuse it"
+        );
     }
 }
 

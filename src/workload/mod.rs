@@ -123,12 +123,12 @@ pub struct RawRun {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
     /// A file operation of the run failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done, with the path.
         what: String,
         /// The operating system's error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A worker died, exited non-zero or broke the task protocol.
     #[error("{0}")]
@@ -142,10 +142,10 @@ pub enum WorkloadError {
 }
 
 impl WorkloadError {
-    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(what: impl Into<String>, error: io::Error) -> Self {
         WorkloadError::Io {
             what: what.into(),
-            source,
+            error,
         }
     }
 }

@@ -11,7 +11,12 @@
 //! JSON state of earlier versions), which is otherwise imported once and then moved aside.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
@@ -29,6 +34,9 @@ use crate::workload::Spec;
 /// File name of the database inside the state directory.
 pub const FILE: &str = "history.sqlite";
 
+/// File name of the state directory's lock, which holds the pid of the daemon using it.
+pub const LOCK_FILE: &str = "lock";
+
 /// File name of the JSON state of earlier versions inside the state directory.
 pub const LEGACY_FILE: &str = "runs.json";
 
@@ -36,20 +44,20 @@ pub const LEGACY_FILE: &str = "runs.json";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite refused an operation.
-    #[error("run history {where_}: {source}")]
+    #[error("run history {where_}: {error}")]
     Sqlite {
         /// The database file, or "in memory".
         where_: String,
         /// SQLite's error.
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// The state directory or a file in it could not be made or moved.
-    #[error("run history {path}: {source}")]
+    #[error("run history {path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The database was written by a newer version of this program.
     #[error(
@@ -71,6 +79,17 @@ pub enum StoreError {
         where_: String,
         /// How it differs.
         what: String,
+    },
+    /// Another process holds the state directory.
+    #[error(
+        "state directory {dir} is in use by another copybench_exporter (pid {pid}); give each \
+         daemon a [state] dir of its own"
+    )]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+        /// The holder's pid, as it wrote it in the lock file.
+        pid: String,
     },
     /// A database opened for reading has another schema version than this program writes.
     #[error(
@@ -102,30 +121,47 @@ pub struct Store {
     conn: Connection,
     /// The file, for messages; "in memory" without one.
     name: String,
+    /// The state directory's lock, held while the store is open, so that a second daemon on
+    /// the same directory is refused instead of mixing its runs into this one's.
+    _owner: Option<Flock<File>>,
 }
 
 impl Store {
+    /// Takes the state directory `dir` (made if missing) for this process, then opens its
+    /// history and imports the JSON state of earlier versions found there once.
+    pub fn open_state_dir(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|error| StoreError::Io {
+            path: dir.to_owned(),
+            error,
+        })?;
+        let owner = lock_state_dir(dir)?;
+        let mut store = Store::open(Some(&dir.join(FILE)))?;
+        store._owner = Some(owner);
+        store.import_legacy(&dir.join(LEGACY_FILE))?;
+        Ok(store)
+    }
+
     /// Opens (or creates) the history database at `path`, or an in-memory one without a
     /// path, and migrates its schema.
     pub fn open(path: Option<&Path>) -> Result<Store, StoreError> {
         let Some(path) = path else {
-            let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            let conn = Connection::open_in_memory().map_err(|error| StoreError::Sqlite {
                 where_: "in memory".to_owned(),
-                source,
+                error,
             })?;
             return Store::prepare(conn, "in memory".to_owned());
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            std::fs::create_dir_all(dir).map_err(|error| StoreError::Io {
                 path: dir.to_owned(),
-                source,
+                error,
             })?;
         }
         match Store::open_file(path) {
-            Err(StoreError::Sqlite { source, .. }) if is_corruption(&source) => {
+            Err(StoreError::Sqlite { error, .. }) if is_corruption(&error) => {
                 let aside = set_aside(path)?;
                 tracing::warn!(
-                    "run history {} is damaged ({source}); moved to {} and starting a new one",
+                    "run history {} is damaged ({error}); moved to {} and starting a new one",
                     path.display(),
                     aside.display()
                 );
@@ -140,15 +176,26 @@ impl Store {
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| StoreError::Sqlite {
+            .map_err(|error| StoreError::Sqlite {
                 where_: name.clone(),
-                source,
+                error,
             })?;
-        let store = Store { conn, name };
+        let store = Store {
+            conn,
+            name,
+            _owner: None,
+        };
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|e| store.error(e))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: store.name.clone(),
+                found: usize::try_from(version).unwrap_or(usize::MAX),
+                known: MIGRATIONS.len(),
+            });
+        }
         if version != MIGRATIONS.len() as i64 {
             return Err(StoreError::Version {
                 path: store.name.clone(),
@@ -162,9 +209,9 @@ impl Store {
 
     fn open_file(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+        let conn = Connection::open(path).map_err(|error| StoreError::Sqlite {
             where_: name.clone(),
-            source,
+            error,
         })?;
         let store = Store::prepare(conn, name)?;
         let check: String = store
@@ -182,7 +229,11 @@ impl Store {
 
     /// Sets the connection up and brings the schema up to date.
     fn prepare(conn: Connection, name: String) -> Result<Store, StoreError> {
-        let mut store = Store { conn, name };
+        let mut store = Store {
+            conn,
+            name,
+            _owner: None,
+        };
         let setup = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
         store
@@ -202,10 +253,10 @@ impl Store {
         })
     }
 
-    fn error(&self, source: rusqlite::Error) -> StoreError {
+    fn error(&self, error: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             where_: self.name.clone(),
-            source,
+            error,
         }
     }
 
@@ -240,10 +291,10 @@ impl Store {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
+            Err(error) => {
                 return Err(StoreError::Io {
                     path: path.to_owned(),
-                    source,
+                    error,
                 });
             }
         };
@@ -271,9 +322,9 @@ impl Store {
         })();
         imported.map_err(|e| self.error(e))?;
         let imported = path.with_extension("json.imported");
-        std::fs::rename(path, &imported).map_err(|source| StoreError::Io {
+        std::fs::rename(path, &imported).map_err(|error| StoreError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         tracing::info!(
             "imported the runs of {} into the run history; the file is now {}",
@@ -358,12 +409,14 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Every combination with runs in the history.
+    /// Every combination with runs in the history; a combination that cannot be read is an
+    /// error naming its first row.
     pub fn specs(&self) -> Result<Vec<Spec>, StoreError> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT backend, sync, workers, lines, reread FROM runs \
+                "SELECT backend, sync, workers, lines, reread, min(id) FROM runs \
+                 GROUP BY backend, sync, workers, lines, reread \
                  ORDER BY backend, sync, workers, lines, reread",
             )
             .map_err(|e| self.error(e))?;
@@ -372,25 +425,27 @@ impl Store {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    row.get::<_, u32>(2)?,
+                    row.get::<_, i64>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, bool>(4)?,
+                    row.get::<_, i64>(5)?,
                 ))
             })
             .map_err(|e| self.error(e))?;
         let mut specs = Vec::new();
         for row in rows {
-            let (backend, sync, workers, lines, reread) = row.map_err(|e| self.error(e))?;
+            let (backend, sync, workers, lines, reread, id) = row.map_err(|e| self.error(e))?;
             let bad = |what: String| StoreError::BadRow {
                 where_: self.name.clone(),
-                id: 0,
+                id,
                 what,
             };
             specs.push(Spec {
                 backend: backend.parse().map_err(bad)?,
                 sync: sync.parse().map_err(bad)?,
-                workers,
-                lines: u64::try_from(lines).map_err(|e| bad(e.to_string()))?,
+                workers: u32::try_from(workers)
+                    .map_err(|e| bad(format!("workers {workers}: {e}")))?,
+                lines: u64::try_from(lines).map_err(|e| bad(format!("lines {lines}: {e}")))?,
                 reread,
             });
         }
@@ -526,6 +581,36 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<(i64, Result<RunRecord, String>)>
     Ok((row.get(0)?, columns::record(values)))
 }
 
+/// The exclusive lock of the state directory `dir`, with this process's pid written in it.
+fn lock_state_dir(dir: &Path) -> Result<Flock<File>, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |error: std::io::Error| StoreError::Io {
+        path: path.clone(),
+        error,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0).map_err(io)?;
+            writeln!(lock, "{}", std::process::id()).map_err(io)?;
+            Ok(lock)
+        }
+        Err((_, Errno::EWOULDBLOCK)) => Err(StoreError::InUse {
+            dir: dir.to_owned(),
+            pid: std::fs::read_to_string(&path)
+                .map(|pid| pid.trim().to_owned())
+                .unwrap_or_else(|_| "unknown".to_owned()),
+        }),
+        Err((_, errno)) => Err(io(errno.into())),
+    }
+}
+
 /// Whether `error` says the file is not a usable database.
 fn is_corruption(error: &rusqlite::Error) -> bool {
     matches!(
@@ -548,7 +633,7 @@ fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
             Err(e) if suffix.is_empty() || e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Io {
                     path: PathBuf::from(from),
-                    source: e,
+                    error: e,
                 });
             }
             _ => {}
@@ -808,5 +893,22 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("move the file aside"), "{err}");
+    }
+
+    #[test]
+    fn a_state_directory_is_taken_by_one_store_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        let first = Store::open_state_dir(&state).expect("first");
+        let pid = std::process::id().to_string();
+        match Store::open_state_dir(&state) {
+            Err(StoreError::InUse { pid: holder, .. }) => assert_eq!(holder, pid),
+            other => panic!("a second store on the same directory: {:?}", other.err()),
+        }
+        drop(first);
+        assert!(
+            Store::open_state_dir(&state).is_ok(),
+            "free again once the first is gone"
+        );
     }
 }
