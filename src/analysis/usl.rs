@@ -40,7 +40,7 @@ pub enum FitError {
     /// beyond them the least squares lose their precision (squares overflow or vanish) and a
     /// "fit" would only be the search's starting point.
     #[error(
-        "point {index}: concurrency {concurrency} must be from 1 to 1e6 and throughput {throughput} from 1e-30 to 1e30"
+        "point {index}: concurrency {concurrency:e} must be from 1 to 1e6 and throughput {throughput:e} from 1e-30 to 1e30"
     )]
     BadPoint {
         /// Its position.

@@ -105,6 +105,14 @@ pub struct Web {
     pub max_connections: usize,
     /// Whether `POST /-/reload` reloads the configuration (SIGHUP always does).
     pub enable_reload: bool,
+    /// A connection is closed when a response makes no progress this long (its client does
+    /// not read), so that stalled clients cannot hold the served connections.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// A connection is closed when it has not sent a whole request's headers this long after
+    /// opening or after its previous response.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// `[schedule]`
@@ -263,6 +271,8 @@ impl Default for Web {
             listen_address: ListenAddress::AllInterfaces(10720),
             max_connections: 256,
             enable_reload: false,
+            write_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }

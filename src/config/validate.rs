@@ -74,8 +74,16 @@ impl Config {
             ("probe.timeout", self.probe.timeout),
             ("probe.min_interval", self.probe.min_interval),
             ("state.retention", self.state.retention),
+            ("web.write_timeout", self.web.write_timeout),
+            ("web.idle_timeout", self.web.idle_timeout),
         ] {
             p.check(value <= MAX_DURATION, key, "must be at most 366 days");
+        }
+        for (key, value) in [
+            ("web.write_timeout", self.web.write_timeout),
+            ("web.idle_timeout", self.web.idle_timeout),
+        ] {
+            p.check(!value.is_zero(), key, "must be greater than 0");
         }
     }
 

@@ -57,11 +57,13 @@ impl Exporter for Daemon {
 
     async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
         let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
-        let runs = self
-            .blocking(move |daemon| daemon.results().runs(&filter))
-            .await?
-            .map_err(|e| Refusal::Failed(e.to_string()))?;
-        serde_json::to_vec(&runs).map_err(|e| Refusal::Failed(e.to_string()))
+        // Ten thousand runs are megabytes of JSON: made off the async threads too.
+        self.blocking(move |daemon| {
+            let runs = daemon.results().runs(&filter)?;
+            Ok(serde_json::to_vec(&runs)?)
+        })
+        .await?
+        .map_err(|e: Box<dyn std::error::Error + Send + Sync>| Refusal::Failed(e.to_string()))
     }
 
     async fn changes(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {

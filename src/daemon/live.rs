@@ -146,7 +146,14 @@ impl Live {
 /// The settings that changed from `old` to `new` but are read only at start-up
 /// (`[web] enable_reload` is read at each request).
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
-    let listening = |web: &crate::config::Web| (web.listen_address, web.max_connections);
+    let listening = |web: &crate::config::Web| {
+        (
+            web.listen_address,
+            web.max_connections,
+            web.write_timeout,
+            web.idle_timeout,
+        )
+    };
     [
         ("[web]", listening(&old.web) != listening(&new.web)),
         ("[state]", old.state != new.state),

@@ -7,6 +7,7 @@
 
 mod endpoints;
 pub mod live;
+mod memory;
 mod signals;
 mod sweeps;
 
@@ -209,10 +210,7 @@ pub async fn serve(
 ) {
     let stop = daemon.shutdown.stop.clone();
     let schedule = tokio::spawn(sweeps::schedule(Arc::clone(&daemon)));
-    let options = crate::web::Options {
-        max_connections: daemon.live.setup().config.web.max_connections,
-        web,
-    };
+    let options = crate::web::Options::new(&daemon.live.setup().config.web, web);
     let stopped = stop.clone();
     let server = tokio::spawn(crate::web::serve(
         listener,
@@ -260,9 +258,11 @@ pub struct Startup {
 /// Runs the daemon on `config` until SIGTERM or SIGINT: raises the open-files limit, binds,
 /// opens the history and serves.
 pub fn run(config: Config, startup: Startup) -> Result<(), DaemonError> {
+    memory::give_large_blocks_back();
     check_open_files(&config);
     let address = config.web.listen_address;
-    let runtime = runtime().map_err(DaemonError::start("cannot start the async runtime"))?;
+    let (runtime, anchor) =
+        runtime().map_err(DaemonError::start("cannot start the async runtime"))?;
     let served = runtime.block_on(async {
         let signals = signals::Signals::install()
             .map_err(DaemonError::start("cannot install signal handlers"))?;
@@ -287,52 +287,33 @@ pub fn run(config: Config, startup: Startup) -> Result<(), DaemonError> {
         serve(daemon, listener, web, stop).await;
         Ok::<(), DaemonError>(())
     });
+    drop(anchor);
     // Runs end within the grace period; this only bounds a stuck blocking task.
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!("stopped");
     served
 }
 
-/// Blocking threads made at start and kept: the sweep, a probe, history reads, a reload.
-const BLOCKING_THREADS: usize = 4;
-
-/// The async runtime, with [`BLOCKING_THREADS`] blocking threads made at start and never let
-/// go. Tokio gives up (panics) when the system refuses a new thread and no blocking thread
-/// exists; kept threads mean a task waits for one of them instead (a process or pids limit,
-/// a full system), and the callers' time bounds turn a long wait into an error.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_keep_alive(Duration::from_secs(u64::from(u32::MAX)))
-        .build()?;
-    // Each warm-up task holds its thread until all have started, so each gets one of its own.
-    let (started, starts) = std::sync::mpsc::channel();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let wait = Arc::new(std::sync::Mutex::new(wait));
-    for _ in 0..BLOCKING_THREADS {
-        let (started, wait) = (started.clone(), Arc::clone(&wait));
-        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(runtime.spawn_blocking(move || {
-                let _ = started.send(());
-                let _ = wait.lock().map(|w| w.recv());
-            }))
-        }));
-        if spawned.is_err() {
-            return Err(std::io::Error::other(
-                "the system refused the runtime's threads",
-            ));
-        }
+/// The async runtime, and the anchor that keeps one of its blocking threads until dropped.
+/// Tokio gives up (panics) when the system refuses a new thread while no blocking thread
+/// exists; with one always there, a task waits for a thread instead (a pids limit, a full
+/// system), and the callers' time bounds turn a long wait into an error.
+fn runtime() -> std::io::Result<(tokio::runtime::Runtime, std::sync::mpsc::Sender<()>)> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (anchor, held) = std::sync::mpsc::channel::<()>();
+    let (started, start) = std::sync::mpsc::channel();
+    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(runtime.spawn_blocking(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        }))
+    }));
+    if spawned.is_err() || start.recv().is_err() {
+        return Err(std::io::Error::other(
+            "the system refused the runtime a thread",
+        ));
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    for _ in 0..BLOCKING_THREADS {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if starts.recv_timeout(left).is_err() {
-            tracing::warn!("fewer blocking threads than wanted could be made at start");
-            break;
-        }
-    }
-    drop(go);
-    Ok(runtime)
+    Ok((runtime, anchor))
 }
 
 /// Raises the open-files limit and warns when it leaves too few descriptors.

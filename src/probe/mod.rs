@@ -185,9 +185,7 @@ impl Prober {
                 lines = spec.lines, reason = %f.reason, message = %f.message, "probe failed"
             ),
         }
-        if let Err(e) = results.record(record) {
-            tracing::warn!("cannot keep the probe's run in the history: {e}");
-        }
+        results.record(record);
     }
 }
 

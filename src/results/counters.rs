@@ -84,6 +84,8 @@ pub struct Totals {
     pub workload_cpu_seconds: f64,
     /// Writes to the history that failed.
     pub save_failures: u64,
+    /// Runs waiting in memory for the history to take writes again.
+    pub unsaved_runs: u64,
 }
 
 /// Every count since start.

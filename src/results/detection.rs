@@ -91,3 +91,38 @@ pub fn matching<'a>(
     all.truncate(filter.limit);
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::fixtures::spec;
+
+    #[test]
+    fn change_points_come_from_scheduled_sweeps_only() {
+        let series: Vec<SeriesPoint> = (0..40)
+            .map(|i| SeriesPoint {
+                sweep_id: i,
+                time: i as f64,
+                median_seconds: if i < 20 { 1.0 } else { 2.0 } + (i % 3) as f64 * 0.01,
+            })
+            .collect();
+        let settings = changes::Settings::new(20, 0.001, 0.05);
+        let detection = Detection::of(spec(1), &series, &settings);
+        assert!(!detection.changes.is_empty(), "{detection:?}");
+        let all = RunFilter::default();
+        assert_eq!(matching([&detection], &all).len(), detection.changes.len());
+        let scheduled = RunFilter {
+            probe: Some(false),
+            ..RunFilter::default()
+        };
+        assert_eq!(
+            matching([&detection], &scheduled).len(),
+            detection.changes.len()
+        );
+        let probes = RunFilter {
+            probe: Some(true),
+            ..RunFilter::default()
+        };
+        assert!(matching([&detection], &probes).is_empty());
+    }
+}

@@ -1,6 +1,7 @@
 //! Which runs a query of the history asks for: the one query type of `/api/v1/runs`,
 //! `/api/v1/changes`, the series the detectors read and the `run` command's sweep.
 
+use crate::record::RunRecord;
 use crate::workload::{Backend, Spec, SyncMode};
 
 /// Runs `/api/v1/runs` answers without a `limit`.
@@ -58,6 +59,25 @@ impl Default for RunFilter {
 }
 
 impl RunFilter {
+    /// Whether `run` passes the filter, as the history's query would pass it;
+    /// `finished(sweep)` says whether a sweep ran to the end.
+    pub fn matches(&self, run: &RunRecord, finished: impl Fn(i64) -> bool) -> bool {
+        let spec = &run.spec;
+        self.backend.is_none_or(|b| b == spec.backend)
+            && self.sync.is_none_or(|s| s == spec.sync)
+            && self.workers.is_none_or(|w| w == spec.workers)
+            && self.lines.is_none_or(|l| l == spec.lines)
+            && self.reread.is_none_or(|r| r == spec.reread)
+            && self.since.is_none_or(|t| run.finished_at >= t)
+            && self.sweep_id.is_none_or(|id| run.sweep_id == Some(id))
+            && self
+                .from_sweep
+                .is_none_or(|id| run.sweep_id.is_some_and(|s| s >= id))
+            && (!self.finished_sweeps || run.sweep_id.is_some_and(&finished))
+            && (!self.success_only || run.success)
+            && self.probe.is_none_or(|p| p == run.probe)
+    }
+
     /// The scheduled runs of exactly `spec` (probes left out).
     pub fn series(spec: &Spec, limit: usize) -> RunFilter {
         RunFilter {

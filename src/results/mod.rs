@@ -4,24 +4,26 @@
 //! rest of the exporter asks: the latest run of each configured spec (the cached metrics, the
 //! landing page, in a [`Snapshot`]), a filtered history (`/api/v1/runs`), the last sweep (the
 //! `run` command's table). It keeps the [`counters`] since start and what the change-point
-//! detectors said last ([`detection`]); [`point`] summarises a sweep. Nothing else keeps a copy
-//! of any of it.
+//! detectors said last ([`detection`]); [`point`] summarises a sweep. Writes the history
+//! refuses wait in memory and are read with it meanwhile. Nothing else keeps a copy of any of
+//! it.
 
 pub mod counters;
 pub mod detection;
 pub mod filter;
+mod history;
 pub mod point;
 pub mod snapshot;
 pub mod store;
+mod unsaved;
+mod writes;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::analysis::changes;
-use crate::analysis::stats;
-use crate::record::{RunRecord, unix_now};
 use crate::workload::Spec;
 use counters::Counters;
 pub use detection::{Detection, SeriesPoint, TimedChange};
@@ -29,6 +31,9 @@ pub use filter::{DEFAULT_LIMIT, MAX_LIMIT, RunFilter};
 pub use point::{Estimate, Point, Scaling, scaling};
 pub use snapshot::{SeriesState, Snapshot};
 pub use store::{Store, StoreError};
+pub use unsaved::MAX_UNSAVED;
+use unsaved::Unsaved;
+pub use writes::SweepHandle;
 
 /// The detections of every combination, as of each one's latest sweep.
 type Detections = HashMap<Spec, Detection>;
@@ -36,17 +41,10 @@ type Detections = HashMap<Spec, Detection>;
 /// The results model over the run history.
 pub struct Results {
     store: Mutex<Store>,
+    unsaved: Mutex<Unsaved>,
     counters: Mutex<Counters>,
     detections: Mutex<Detections>,
     retention: Duration,
-}
-
-/// A sweep in progress, from [`Results::begin_sweep`].
-#[derive(Clone, Copy, Debug)]
-pub struct SweepHandle {
-    /// Its id in the history, if the history could record it.
-    pub id: Option<i64>,
-    started: f64,
 }
 
 impl Results {
@@ -67,6 +65,7 @@ impl Results {
     pub fn read_only(path: &Path) -> Result<Results, StoreError> {
         Ok(Results {
             store: Mutex::new(Store::open_read_only(path)?),
+            unsaved: Mutex::default(),
             counters: Mutex::default(),
             detections: Mutex::default(),
             retention: Duration::MAX,
@@ -76,6 +75,7 @@ impl Results {
     fn new(store: Store, retention: Duration) -> Result<Results, StoreError> {
         let results = Results {
             store: Mutex::new(store),
+            unsaved: Mutex::default(),
             counters: Mutex::default(),
             detections: Mutex::default(),
             retention,
@@ -88,131 +88,12 @@ impl Results {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn unsaved(&self) -> MutexGuard<'_, Unsaved> {
+        self.unsaved.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn counters(&self) -> MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn prune(&self) -> Result<(), StoreError> {
-        let cutoff = SystemTime::now()
-            .checked_sub(self.retention)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0.0, |d| d.as_secs_f64());
-        let deleted = self.saved(self.store().prune(cutoff))?;
-        if deleted > 0 {
-            tracing::info!(deleted, "deleted runs older than the retention period");
-        }
-        Ok(())
-    }
-
-    /// Starts a sweep. Without a working history the sweep still runs, unrecorded as a sweep.
-    pub fn begin_sweep(&self) -> SweepHandle {
-        let started = unix_now();
-        let id = self
-            .saved(self.store().begin_sweep(started))
-            .inspect_err(|e| tracing::warn!("cannot record the start of a sweep: {e}"))
-            .ok();
-        SweepHandle { id, started }
-    }
-
-    /// Keeps the median time of a sweep's calibration runs (none if they all failed).
-    pub fn calibrated(&self, sweep: SweepHandle, seconds: Option<f64>) {
-        if let (Some(id), Some(seconds)) = (sweep.id, seconds)
-            && let Err(e) = self.saved(self.store().calibrate_sweep(id, seconds))
-        {
-            tracing::warn!("cannot keep the calibration of sweep {id}: {e}");
-        }
-    }
-
-    /// Ends a sweep that ran to completion, whose workers used `cpu_seconds`, and applies the
-    /// retention period.
-    pub fn finish_sweep(&self, sweep: SweepHandle, cpu_seconds: f64) {
-        let finished = unix_now();
-        self.counters().sweep(finished - sweep.started, cpu_seconds);
-        if let Some(id) = sweep.id
-            && let Err(e) = self.saved(self.store().finish_sweep(id, finished, cpu_seconds))
-        {
-            tracing::warn!("cannot record the end of sweep {id}: {e}");
-        }
-        if let Err(e) = self.prune() {
-            tracing::warn!("cannot apply the retention period: {e}");
-        }
-    }
-
-    /// Counts a finished run and adds it to the history. The counts include it even when the
-    /// history cannot be written (the error says why); a probe's run is not counted.
-    pub fn record(&self, record: &RunRecord) -> Result<(), StoreError> {
-        if !record.probe {
-            self.counters().run(record);
-        }
-        let inserted = self.store().insert(record);
-        self.saved(inserted)
-    }
-
-    /// `result` of a write to the history, counted when it failed.
-    fn saved<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if result.is_err() {
-            self.counters().save_failed();
-        }
-        result
-    }
-
-    /// Runs that match `filter`, newest first.
-    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        self.store().runs(filter)
-    }
-
-    /// The runs of sweep `id`, in the order they ran.
-    pub fn sweep_runs(&self, id: i64) -> Result<Vec<RunRecord>, StoreError> {
-        let mut runs = self.runs(&RunFilter {
-            sweep_id: Some(id),
-            limit: usize::MAX,
-            ..RunFilter::default()
-        })?;
-        runs.reverse();
-        Ok(runs)
-    }
-
-    /// Every combination the history holds runs of.
-    pub fn specs(&self) -> Result<Vec<Spec>, StoreError> {
-        self.store().specs()
-    }
-
-    /// The per-sweep medians of `spec` (its counted runs only: successful, undisturbed, not
-    /// warm-ups), oldest first, the last `limit` sweeps that have any.
-    pub fn series(&self, spec: &Spec, limit: usize) -> Result<Vec<SeriesPoint>, StoreError> {
-        let mut runs = {
-            let store = self.store();
-            let from_sweep = store.nth_latest_sweep(spec, limit)?;
-            store.runs(&RunFilter {
-                from_sweep,
-                finished_sweeps: true,
-                ..RunFilter::series(spec, usize::MAX)
-            })?
-        };
-        // Runs of different writers (a daemon and `run --record`) interleave in id order.
-        runs.sort_by_key(|r| std::cmp::Reverse(r.sweep_id));
-        let mut points: Vec<SeriesPoint> = runs
-            .chunk_by(|a, b| a.sweep_id == b.sweep_id)
-            .filter_map(|sweep| {
-                let sweep_id = sweep[0].sweep_id?;
-                let counted: Vec<f64> = sweep
-                    .iter()
-                    .filter(|r| r.counts())
-                    .filter_map(RunRecord::duration_seconds)
-                    .collect();
-                Some(SeriesPoint {
-                    sweep_id,
-                    time: sweep
-                        .iter()
-                        .map(|r| r.started_at)
-                        .fold(f64::INFINITY, f64::min),
-                    median_seconds: stats::median(&counted)?,
-                })
-            })
-            .take(limit)
-            .collect();
-        points.reverse();
-        Ok(points)
     }
 
     fn detections(&self) -> MutexGuard<'_, Detections> {
@@ -242,32 +123,13 @@ impl Results {
         detection::matching(self.detections().values(), filter)
     }
 
-    /// Summaries of `specs` in sweep `id` (the `run` command's sweep), in the order given.
-    pub fn sweep_points(
-        &self,
-        id: i64,
-        specs: &[Spec],
-        max_cv: f64,
-    ) -> Result<Vec<Point>, StoreError> {
-        let store = self.store();
-        specs
-            .iter()
-            .map(|spec| point_in_sweep(&store, *spec, id, max_cv))
-            .collect()
-    }
-
     /// The scaling of `specs`' backends and sync modes fitted to every counted run of each
     /// combination's last `sweeps` finished sweeps.
     pub fn scaling_over(&self, specs: &[Spec], sweeps: usize) -> Result<Vec<Scaling>, StoreError> {
-        let store = self.store();
+        let history = self.history();
         let mut durations = Vec::new();
         for spec in specs {
-            let from_sweep = store.nth_latest_sweep(spec, sweeps)?;
-            let runs = store.runs(&RunFilter {
-                from_sweep,
-                finished_sweeps: true,
-                ..RunFilter::series(spec, usize::MAX)
-            })?;
+            let runs = history.recent_runs(spec, sweeps)?;
             durations.push((*spec, None));
             durations.extend(
                 runs.iter()
@@ -279,25 +141,13 @@ impl Results {
     }
 }
 
-/// The summary of `spec`'s runs in sweep `id`, against the same sweep's 1-worker runs.
-fn point_in_sweep(store: &Store, spec: Spec, id: i64, max_cv: f64) -> Result<Point, StoreError> {
-    let in_sweep = |spec: &Spec| {
-        store.runs(&RunFilter {
-            sweep_id: Some(id),
-            ..RunFilter::series(spec, MAX_LIMIT)
-        })
-    };
-    let runs = in_sweep(&spec)?;
-    let one_worker = in_sweep(&Spec { workers: 1, ..spec })?;
-    Ok(Point::of(spec, &runs, &one_worker, max_cv))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::usl;
     use crate::record::FailureReason;
     use crate::record::fixtures::{measured, spec};
+    use crate::record::{RunRecord, unix_now};
 
     fn run(workers: u32, finished_at: f64, seconds: Option<f64>) -> RunRecord {
         let mut record = RunRecord::failed(
@@ -323,7 +173,7 @@ mod tests {
                 let mut run = measured(1, unix_now() + i as f64);
                 run.measurement.as_mut().expect("m").duration_seconds = *s;
                 run.sweep_id = sweep.id;
-                results.record(&run).expect("record");
+                results.record(&run);
             }
             if finish {
                 results.finish_sweep(sweep, 0.0);
@@ -367,23 +217,50 @@ mod tests {
     }
 
     #[test]
-    fn failed_writes_to_the_history_are_counted() {
+    fn refused_writes_are_counted_wait_in_memory_are_read_meanwhile_and_written_later() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history.sqlite");
         drop(Results::open(Some(&path), Duration::from_secs(3600)).expect("create"));
+        // A history that refuses writes, as a full disk does.
         let results = Results::read_only(&path).expect("read only");
-        assert!(results.record(&measured(1, 1.0)).is_err());
         let sweep = results.begin_sweep();
+        let mut run = measured(1, unix_now());
+        run.sweep_id = sweep.id;
+        results.record(&run);
         results.finish_sweep(sweep, 0.0);
-        // The run, the start of the sweep and the retention at its end.
+        let snapshot = results.snapshot(&[spec(1)], 0.1, 1).expect("snapshot");
+        // The start of the sweep, then one attempt to write what waits before each of the
+        // run and the end; the retention waits.
+        assert_eq!(snapshot.totals.save_failures, 3);
+        assert_eq!(snapshot.totals.unsaved_runs, 1);
+        let state = &snapshot.series[0];
         assert_eq!(
-            results
-                .snapshot(&[], 0.1, 1)
-                .expect("snapshot")
-                .totals
-                .save_failures,
-            3
+            state.latest.as_ref(),
+            Some(&run),
+            "the waiting run is the latest"
         );
+        assert_eq!(
+            state.point.as_ref().map(|p| p.runs),
+            Some(1),
+            "and its sweep's summary"
+        );
+        assert_eq!(results.series(&spec(1), 10).expect("series").len(), 1);
+        // The history takes writes again: what waited is written, in order, with real ids.
+        let writable = Results::open(Some(&path), Duration::from_secs(3600)).expect("writable");
+        {
+            let mut store = writable.store();
+            results.unsaved().flush(&mut store).expect("written");
+        }
+        let runs = writable
+            .runs(&RunFilter::series(&spec(1), 10))
+            .expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert!(
+            runs[0].sweep_id.is_some_and(|id| id < 1000),
+            "{:?}",
+            runs[0].sweep_id
+        );
+        assert_eq!(writable.series(&spec(1), 10).expect("series").len(), 1);
     }
 
     #[test]
@@ -396,7 +273,7 @@ mod tests {
             for n in 1..=6 {
                 let mut run = run(n, unix_now(), Some(amdahl(sigma, n)));
                 run.sweep_id = sweep.id;
-                results.record(&run).expect("record");
+                results.record(&run);
             }
             if finish {
                 results.finish_sweep(sweep, 0.0);
@@ -435,7 +312,7 @@ mod tests {
             run(1, now + 1.0, None),
             run(2, now + 2.0, Some(0.05)),
         ] {
-            results.record(&record).expect("record");
+            results.record(&record);
         }
         let snapshot = results
             .snapshot(&[spec(1), spec(2), spec(3)], 0.1, 1)
@@ -466,9 +343,7 @@ mod tests {
         {
             let results = Results::open(Some(&path), Duration::MAX).expect("open");
             for age_days in [30.0, 8.0, 6.0, 0.0] {
-                results
-                    .record(&run(1, unix_now() - age_days * day, Some(0.1)))
-                    .expect("record");
+                results.record(&run(1, unix_now() - age_days * day, Some(0.1)));
             }
         }
         let results = Results::open(Some(&path), retention).expect("reopen");
@@ -477,9 +352,7 @@ mod tests {
             ..RunFilter::default()
         };
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);
-        results
-            .record(&run(1, unix_now() - 10.0 * day, Some(0.1)))
-            .expect("a late arrival");
+        results.record(&run(1, unix_now() - 10.0 * day, Some(0.1)));
         let sweep = results.begin_sweep();
         results.finish_sweep(sweep, 0.0);
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);

@@ -2,6 +2,7 @@
 //! page publish it: newest run, last success, latest sweep's summary, detections and counts.
 
 use super::counters::{Tally, Totals};
+use super::history::History;
 use super::point::{self, Point, Scaling};
 use super::{Detection, Results, RunFilter, StoreError};
 use crate::record::RunRecord;
@@ -48,12 +49,12 @@ impl Results {
         fit_sweeps: usize,
     ) -> Result<Snapshot, StoreError> {
         let (mut series, calibration_seconds) = {
-            let store = self.store();
+            let history = self.history();
             let series = specs
                 .iter()
-                .map(|spec| self.series_state(&store, spec, max_cv))
+                .map(|spec| series_state(&history, spec, max_cv))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            (series, store.latest_calibration()?)
+            (series, history.latest_calibration()?)
         };
         let scaling = if fit_sweeps > 1 {
             self.scaling_over(specs, fit_sweeps)?
@@ -65,6 +66,7 @@ impl Results {
             state.detection = detections.get(&state.spec).cloned();
         }
         drop(detections);
+        let unsaved_runs = self.unsaved().runs() as u64;
         let counters = self.counters();
         for state in &mut series {
             state.tally = counters.tally(&state.spec);
@@ -73,39 +75,37 @@ impl Results {
             series,
             scaling,
             calibration_seconds,
-            totals: counters.totals(),
+            totals: Totals {
+                unsaved_runs,
+                ..counters.totals()
+            },
         })
     }
+}
 
-    /// What the history says of `spec`: its newest run, last success and latest summary.
-    fn series_state(
-        &self,
-        store: &super::Store,
-        spec: &Spec,
-        max_cv: f64,
-    ) -> Result<SeriesState, StoreError> {
-        let latest = store.runs(&RunFilter::series(spec, 1))?.pop();
-        let last_success_at = match &latest {
-            Some(run) if run.success => Some(run.finished_at),
-            _ => store
-                .runs(&RunFilter {
-                    success_only: true,
-                    ..RunFilter::series(spec, 1)
-                })?
-                .pop()
-                .map(|run| run.finished_at),
-        };
-        let point = match store.latest_sweep_of(spec)? {
-            Some(id) => Some(super::point_in_sweep(store, *spec, id, max_cv)?),
-            None => None,
-        };
-        Ok(SeriesState {
-            spec: *spec,
-            latest,
-            last_success_at,
-            point,
-            detection: None,
-            tally: Tally::new(spec),
-        })
-    }
+/// What the history says of `spec`: its newest run, last success and latest summary.
+fn series_state(history: &History, spec: &Spec, max_cv: f64) -> Result<SeriesState, StoreError> {
+    let latest = history.runs(&RunFilter::series(spec, 1))?.pop();
+    let last_success_at = match &latest {
+        Some(run) if run.success => Some(run.finished_at),
+        _ => history
+            .runs(&RunFilter {
+                success_only: true,
+                ..RunFilter::series(spec, 1)
+            })?
+            .pop()
+            .map(|run| run.finished_at),
+    };
+    let point = match history.latest_sweep_of(spec)? {
+        Some(id) => Some(history.point(*spec, id, max_cv)?),
+        None => None,
+    };
+    Ok(SeriesState {
+        spec: *spec,
+        latest,
+        last_success_at,
+        point,
+        detection: None,
+        tally: Tally::new(spec),
+    })
 }

@@ -76,9 +76,7 @@ impl Sweeper {
             record.sweep_id = handle.id;
             record.warmup = planned.warmup;
             swept.cpu_seconds += record.measurement.as_ref().map_or(0.0, |m| m.cpu_seconds);
-            if let Err(e) = self.results.record(&record) {
-                tracing::warn!("cannot keep the run in the history: {e}");
-            }
+            self.results.record(&record);
             each(&record);
         }
         self.results.finish_sweep(handle, swept.cpu_seconds);

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::ServerConfig;
@@ -139,8 +139,19 @@ fn headers(raw: BTreeMap<String, String>) -> Result<Vec<(HeaderName, HeaderValue
 /// The web configuration file, read again when it or a file it names changes.
 pub struct WebConfigFile {
     path: PathBuf,
-    current: Mutex<(Stamps, Arc<WebConfig>)>,
+    current: Mutex<Checked>,
 }
+
+/// The configuration in force, the stamps of its files, and when they were last looked at.
+struct Checked {
+    stamps: Stamps,
+    config: Arc<WebConfig>,
+    at: Instant,
+}
+
+/// How long a look at the files serves: a flood of connections costs one look a second, not
+/// one each.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// What tells a change of a file: its modification time and length (two writes within one
 /// clock tick share a time, rarely a length too); `None` for one that cannot be read.
@@ -152,27 +163,39 @@ impl WebConfigFile {
         let config = WebConfig::load(path)?;
         Ok(WebConfigFile {
             path: path.to_owned(),
-            current: Mutex::new((stamps(path, &config), Arc::new(config))),
+            current: Mutex::new(Checked {
+                stamps: stamps(path, &config),
+                config: Arc::new(config),
+                at: Instant::now(),
+            }),
         })
+    }
+
+    /// The configuration in force if its files were looked at within the last second: no
+    /// file is touched, so it may be called on the async threads.
+    pub fn recent(&self) -> Option<Arc<WebConfig>> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        (current.at.elapsed() < LOOK_EVERY).then(|| Arc::clone(&current.config))
     }
 
     /// The configuration in force: the file's, read again if it changed since; a change
     /// that does not load is logged and the previous configuration kept.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let now = stamps(&self.path, &current.1);
-        if now != current.0 {
-            current.0 = now;
+        let now = stamps(&self.path, &current.config);
+        current.at = Instant::now();
+        if now != current.stamps {
+            current.stamps = now;
             match WebConfig::load(&self.path) {
                 Ok(config) => {
                     tracing::info!(path = %self.path.display(), "web config reloaded");
-                    current.0 = stamps(&self.path, &config);
-                    current.1 = Arc::new(config);
+                    current.stamps = stamps(&self.path, &config);
+                    current.config = Arc::new(config);
                 }
                 Err(e) => tracing::error!("{e}; keeping the previous web config"),
             }
         }
-        Arc::clone(&current.1)
+        Arc::clone(&current.config)
     }
 }
 

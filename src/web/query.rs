@@ -115,6 +115,9 @@ mod tests {
             ("sync=maybe", "bad sync=\"maybe\""),
             ("workers=two", "bad workers=\"two\""),
             ("since=yesterday", "bad since=\"yesterday\""),
+            // Before 1970 in either form, alike.
+            ("since=-1e300", "from 1970 on"),
+            ("since=1969-01-01T00:00:00Z", "from 1970 on"),
             ("limit=0", "out of bounds"),
             ("limit=10001", "out of bounds"),
             ("colour=red", "unknown field `colour`"),

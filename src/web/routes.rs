@@ -6,16 +6,19 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use http_body_util::Full;
+use hyper::body::{Frame, SizeHint};
 use hyper::header::{
     ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::config_file::WebConfig;
 
@@ -26,7 +29,45 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub type Body = Chain<Bytes, Bytes>;
 
 /// A response.
-pub type Answer = Response<Full<Body>>;
+pub type Answer = Response<AnswerBody>;
+
+/// Answers at least this large count against [`LARGE_ANSWERS_BYTES`].
+const LARGE_ANSWER: usize = 64 * 1024;
+
+/// The most bytes of large answers (the runs API, the landing page) held for clients at once;
+/// a large answer beyond it is refused with 503, so that clients that request answers and do
+/// not read them cannot make the daemon hold unbounded memory until their write timeout.
+const LARGE_ANSWERS_BYTES: usize = 64 * 1024 * 1024;
+
+/// Large answers being sent, in KiB of [`LARGE_ANSWERS_BYTES`].
+static LARGE_ANSWERS: Semaphore = Semaphore::const_new(LARGE_ANSWERS_BYTES / 1024);
+
+/// A response's body, holding its share of [`LARGE_ANSWERS_BYTES`] until it is sent or its
+/// connection is gone.
+pub struct AnswerBody {
+    body: Full<Body>,
+    _budget: Option<SemaphorePermit<'static>>,
+}
+
+impl hyper::body::Body for AnswerBody {
+    type Data = Body;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Body>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// Why a request was not answered with 200.
 #[derive(Debug)]
@@ -259,12 +300,34 @@ fn refused(refusal: Refusal) -> Answer {
     }
 }
 
+/// An answer of `body`; a large one takes its share of [`LARGE_ANSWERS_BYTES`] or is refused.
 fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
-    answer_chained(status, content_type, body.into().chain(Bytes::new()))
+    let body: Bytes = body.into();
+    let mut budget = None;
+    if body.len() >= LARGE_ANSWER {
+        let kib = u32::try_from(body.len().div_ceil(1024)).unwrap_or(u32::MAX);
+        match LARGE_ANSWERS.try_acquire_many(kib) {
+            Ok(permit) => budget = Some(permit),
+            Err(_) => {
+                return refused(Refusal::Busy {
+                    why: "too many large answers are waiting for their clients to read them"
+                        .to_owned(),
+                    retry_after: 1,
+                });
+            }
+        }
+    }
+    let mut response = answer_chained(status, content_type, body.chain(Bytes::new()));
+    response.body_mut()._budget = budget;
+    response
 }
 
 fn answer_chained(status: StatusCode, content_type: &'static str, body: Body) -> Answer {
-    let mut response = Response::new(Full::new(body));
+    let body = AnswerBody {
+        body: Full::new(body),
+        _budget: None,
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -316,6 +379,7 @@ mod tests {
                 retry_after: 7,
             }),
             "refuse=off" => Err(Refusal::NotFound(why())),
+            "big" => Ok(vec![b'x'; 16 * 1024 * 1024]),
             _ => Ok(format!("{what}:{query}").into_bytes()),
         }
     }
@@ -415,6 +479,36 @@ mod tests {
             );
             assert!(body.ends_with('\n') && body.len() > 1, "{uri}: {body:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn large_answers_held_for_clients_are_bounded_and_the_bound_freed_when_sent() {
+        let request = || {
+            Request::builder()
+                .uri("/api/v1/runs?big")
+                .body(())
+                .expect("request")
+        };
+        let mut held = Vec::new();
+        for _ in 0..LARGE_ANSWERS_BYTES / (16 * 1024 * 1024) {
+            let answer = respond(Arc::new(Echo), None, request())
+                .await
+                .expect("answer");
+            assert_eq!(answer.status(), StatusCode::OK);
+            held.push(answer);
+        }
+        let refused = respond(Arc::new(Echo), None, request())
+            .await
+            .expect("answer");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[RETRY_AFTER], "1");
+        let (_, small) = ask(Method::GET, "/-/healthy", &[]).await;
+        assert_eq!(small, "Healthy\n", "small answers are not held back");
+        drop(held);
+        let again = respond(Arc::new(Echo), None, request())
+            .await
+            .expect("answer");
+        assert_eq!(again.status(), StatusCode::OK);
     }
 
     #[tokio::test]

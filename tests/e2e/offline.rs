@@ -1,4 +1,5 @@
-//! The offline analysis commands on files: `fit` on the published Cisco data set.
+//! The offline analysis commands on files: `fit` on the published Cisco data set, `changes`
+//! on histories it cannot read.
 
 use crate::util;
 
@@ -51,6 +52,29 @@ fn fit_gives_the_books_parameters_for_the_cisco_data_and_refuses_too_few_points(
         stderr.contains("3 distinct concurrencies") && stderr.contains("at least 4"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("distinct concurrencies").count(),
+        1,
+        "the cause is said once: {stderr}"
+    );
+    // Values at the ends of the floating-point range are refused, not "fitted".
+    let extreme = dir.path().join("extreme.csv");
+    std::fs::write(
+        &extreme,
+        "concurrency,throughput\n1,1e-300\n2,2e-300\n3,3e-300\n4,4e-300\n",
+    )
+    .expect("write");
+    let refused = util::command()
+        .args(["fit", "--csv"])
+        .arg(&extreme)
+        .output()
+        .expect("fit");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("throughput 1e-300 from 1e-30 to 1e30"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     let amdahl = dir.path().join("amdahl.csv");
     let rows: String = (1..=8)
@@ -72,4 +96,30 @@ fn fit_gives_the_books_parameters_for_the_cisco_data_and_refuses_too_few_points(
         text.contains("Amdahl") && text.contains("peak     none"),
         "{text}"
     );
+}
+
+#[test]
+fn changes_on_a_history_of_a_newer_version_says_to_use_a_newer_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.sqlite");
+    drop(
+        copybench_exporter::results::Results::open(Some(&path), std::time::Duration::MAX)
+            .expect("history"),
+    );
+    rusqlite::Connection::open(&path)
+        .and_then(|db| db.pragma_update(None, "user_version", 99))
+        .expect("a newer schema version");
+    let output = util::command()
+        .args(["changes", "--db"])
+        .arg(&path)
+        .output()
+        .expect("changes");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("schema version 99, newer than")
+            && stderr.contains("run a newer copybench_exporter"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("migrate"), "{stderr}");
 }

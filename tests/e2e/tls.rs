@@ -159,13 +159,16 @@ fn tls_and_basic_auth_let_in_only_the_right_user_and_follow_the_file() {
     );
 
     // A broken change is seen, refused, and the last good one kept.
+    // The files are looked at once a second, by the connections that come.
     std::fs::write(&config, "tls_server_config: [").expect("break");
-    assert_eq!(curl(&https, &["--cacert", &ca, "-u", "bob:other"]).1, "200");
     assert!(
-        wait_for(Duration::from_secs(5), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("keeping the previous web config"))),
+        wait_for(Duration::from_secs(5), || {
+            assert_eq!(curl(&https, &["--cacert", &ca, "-u", "bob:other"]).1, "200");
+            daemon
+                .logs()
+                .iter()
+                .any(|l| l.contains("keeping the previous web config"))
+        }),
         "the broken change was not read: {:?}",
         daemon.logs()
     );
@@ -227,5 +230,34 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         scraped,
         "Prometheus did not scrape over TLS: {:?}",
         prometheus.vector("up")
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_served_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).expect("certificate");
+    std::fs::write(dir.path().join("old.pem"), cert.pem()).expect("cert");
+    std::fs::write(dir.path().join("old-key.pem"), key.serialize_pem()).expect("key");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: old.pem\n  key_file: old-key.pem\n",
+    )
+    .expect("web config");
+    let flag = format!("--web.config.file={}", web.display());
+    let daemon = util::start_daemon_in(dir, IDLE, &[], &[&flag]);
+    assert!(
+        wait_for(Duration::from_secs(10), || daemon.logs().iter().any(|l| {
+            l.contains("WARN")
+                && l.contains("the certificate is not valid now")
+                && l.contains("old.pem")
+        })),
+        "no warning: {:?}",
+        daemon.logs()
     );
 }

@@ -79,6 +79,9 @@ def main(argv):
     wait_for(base, "instance:copybench_fleet_duration_robust_z:median", "the fleet rules")
     wait_for(base, 'count_over_time(copybench_runs_total{job="copybench_exporter"}[1m]) >= 3',
              "enough samples for rate()")
+    # Point summaries and scalability fits come with the first finished sweep.
+    wait_for(base, 'count(copybench_sweeps_total{job="copybench_exporter"} >= 1) == 3',
+             "a finished sweep on every exporter")
 
     n = 0
     for path in dashboards:

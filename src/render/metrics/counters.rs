@@ -34,7 +34,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     sweeps.count(&[], totals.sweeps_completed as f64);
     let mut save_failures = Family::counter(
         "copybench_state_save_failures_total",
-        "Writes to the run history (runs, sweeps, retention) that failed; the runs are still counted and exported.",
+        "Writes to the run history (runs, sweeps, retention) that failed; the runs are still counted and exported, and wait in memory (copybench_state_unsaved_runs) to be written.",
     );
     save_failures.count(&[], totals.save_failures as f64);
     let mut cpu = Family::counter(
@@ -42,6 +42,11 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         "CPU time (user and system) the workers of scheduled sweeps used, calibration included (probes are not counted).",
     );
     cpu.count(&[], totals.workload_cpu_seconds);
+    let unsaved = Family::single(
+        "copybench_state_unsaved_runs",
+        "Runs waiting in memory because the run history refused writes (a full disk, a read-only file); they are written when it takes writes again.",
+        totals.unsaved_runs as f64,
+    );
     let sweep_duration = Family::single(
         "copybench_sweep_duration_seconds",
         "Wall time of the last complete sweep.",
@@ -54,6 +59,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         sweeps,
         save_failures,
         cpu,
+        unsaved,
         sweep_duration,
     ]
 }

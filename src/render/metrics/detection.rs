@@ -2,7 +2,7 @@
 //! much, how sure, and since when.
 
 use super::Sources;
-use super::family::{self, Family, Gauge, SeriesLabels};
+use super::family::{self, Family, Gauge};
 use crate::results::Detection;
 
 /// The gauges of what the change-point detectors said of a combination.
@@ -32,13 +32,7 @@ const GAUGES: &[Gauge<Detection>] = &[
 /// The detection families of every configured combination (no detection yet reads as none).
 pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     let none = Detection::default();
-    let series = &sources.snapshot.series;
-    let labels: Vec<SeriesLabels> = series.iter().map(|s| SeriesLabels::of(&s.spec)).collect();
-    family::table(
-        GAUGES,
-        series
-            .iter()
-            .zip(&labels)
-            .map(|(s, l)| (l.with(&[]), Some(s.detection.as_ref().unwrap_or(&none)))),
-    )
+    family::per_series(GAUGES, &sources.snapshot.series, |s| {
+        Some(s.detection.as_ref().unwrap_or(&none))
+    })
 }

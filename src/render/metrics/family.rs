@@ -5,6 +5,7 @@
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
+use crate::results::SeriesState;
 use crate::workload::Spec;
 
 /// One metric family under construction.
@@ -93,6 +94,23 @@ pub fn table<'a, T: 'a, L: AsRef<[(&'a str, &'a str)]>>(
         }
     }
     families
+}
+
+/// One gauge family per entry of `table`, with a sample per combination of `series`: the
+/// value the entry reads from what `item` picks of the combination's state.
+pub fn per_series<'a, T: 'a>(
+    table: &[Gauge<T>],
+    series: &'a [SeriesState],
+    item: impl Fn(&'a SeriesState) -> Option<&'a T>,
+) -> Vec<Family> {
+    let labels: Vec<SeriesLabels> = series.iter().map(|s| SeriesLabels::of(&s.spec)).collect();
+    self::table(
+        table,
+        series
+            .iter()
+            .zip(&labels)
+            .map(|(s, l)| (l.with(&[]), item(s))),
+    )
 }
 
 /// The label pairs that identify a combination's series: backend, sync, workers.

@@ -2,7 +2,7 @@
 //! spread, speedup and efficiency with theirs, and what the host took from its runs.
 
 use super::Sources;
-use super::family::{self, Family, Gauge, SeriesLabels};
+use super::family::{self, Family, Gauge};
 use crate::results::Point;
 
 /// The gauges of a combination's summary in its latest finished sweep.
@@ -96,13 +96,5 @@ const GAUGES: &[Gauge<Point>] = &[
 
 /// The point families of every configured combination (NaN before its first sweep).
 pub(super) fn collect(sources: &Sources) -> Vec<Family> {
-    let series = &sources.snapshot.series;
-    let labels: Vec<SeriesLabels> = series.iter().map(|s| SeriesLabels::of(&s.spec)).collect();
-    family::table(
-        GAUGES,
-        series
-            .iter()
-            .zip(&labels)
-            .map(|(s, l)| (l.with(&[]), s.point.as_ref())),
-    )
+    family::per_series(GAUGES, &sources.snapshot.series, |s| s.point.as_ref())
 }

@@ -126,6 +126,30 @@ pub struct Store {
     _owner: Option<Flock<File>>,
 }
 
+impl StoreError {
+    /// Whether the error may pass (a full disk, a file that cannot be written now, a busy
+    /// database), so that the write is worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite { error, .. } => matches!(
+                error.sqlite_error_code(),
+                Some(
+                    DiskFull
+                        | ReadOnly
+                        | SystemIoFailure
+                        | DatabaseBusy
+                        | DatabaseLocked
+                        | CannotOpen
+                        | OutOfMemory
+                )
+            ),
+            StoreError::Io { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl Store {
     /// Takes the state directory `dir` (made if missing) for this process, then opens its
     /// history and imports the JSON state of earlier versions found there once.

@@ -1,7 +1,13 @@
 //! The fault suite: each class of fault a run or the daemon can meet, made for real. After
 //! each, the run is recorded as failed with the right reason, the daemon keeps serving, and no
 //! worker process, file descriptor or scratch directory is left. The tmpfs faults mount file
-//! systems and need root.
+//! systems and need root. Clients that misbehave ([`clients`]), settings files that are not
+//! files ([`settings`]) and the system's limits ([`limits`]) have files of their own; each of
+//! those checks that health and scrapes are answered within a bound throughout ([`Watch`]).
+
+mod clients;
+mod limits;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +21,124 @@ use crate::util::{self, Daemon, TestConfig, children_of, entries, sample, start_
 
 /// A probe that runs for minutes unless something stops it.
 const LONG_PROCESS_PROBE: &str = "/probe?backend=process&workers=3&lines=200000";
+
+/// How long a health check or a scrape may take while a fault is under way.
+const ANSWER_BOUND: Duration = Duration::from_secs(5);
+
+/// Asks `/-/healthy` and scrapes `/metrics` every 100 ms on a thread of its own, each on a
+/// fresh connection, until it is checked.
+struct Watch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Watch {
+    /// Starts watching `daemon`, sending `headers` (credentials) with each request.
+    fn start(daemon: &Daemon, headers: &[(&str, &str)]) -> Watch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = std::sync::Arc::clone(&asked);
+        let base = daemon.url("");
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let thread = std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in ["/-/healthy", "/metrics"] {
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let started = std::time::Instant::now();
+                    match bounded_get(&format!("{base}{path}"), &headers) {
+                        Ok(200) if started.elapsed() <= ANSWER_BOUND => {}
+                        Ok(status) => {
+                            failures.push(format!("{path}: {status} in {:?}", started.elapsed()))
+                        }
+                        Err(e) => {
+                            failures.push(format!("{path}: {e} after {:?}", started.elapsed()))
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            failures
+        });
+        Watch {
+            stop,
+            asked,
+            thread,
+        }
+    }
+
+    /// Lets a few more requests be made, stops, and checks that every request was answered
+    /// 200 within [`ANSWER_BOUND`].
+    fn check(self) {
+        let asked = || self.asked.load(std::sync::atomic::Ordering::Relaxed);
+        let enough = asked() + 4;
+        assert!(
+            wait_for(3 * ANSWER_BOUND, || asked() >= enough),
+            "the watch stopped asking"
+        );
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let failures = self.thread.join().expect("watch");
+        let asked = asked();
+        assert!(
+            failures.is_empty(),
+            "{} of {asked} not answered in time: {failures:?}",
+            failures.len()
+        );
+    }
+}
+
+/// GET `url` on a connection of its own, giving up after [`ANSWER_BOUND`]; its status.
+fn bounded_get(url: &str, headers: &[(String, String)]) -> Result<u16, ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(ANSWER_BOUND))
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let mut response = request.call()?;
+    let _ = response.body_mut().read_to_vec();
+    Ok(response.status().as_u16())
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The threads of process `pid`.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count)
+}
+
+/// CPU time (user and system) process `pid` used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks
+        / nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .map_or(100.0, |t| t as f64)
+}
 
 /// A tmpfs mounted on a fresh directory, unmounted when dropped.
 struct Tmpfs {
