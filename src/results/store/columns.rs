@@ -2,7 +2,8 @@
 //! value is written and read back. A new column is one entry here plus a migration that adds
 //! it (a unit test holds the two in step).
 
-use rusqlite::types::Value;
+use rusqlite::Row;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::host::Disturbance;
 use crate::record::{Failure, Measurement, RunRecord};
@@ -13,13 +14,13 @@ enum Access {
     /// A value of the record itself.
     Run {
         write: fn(&RunRecord) -> Value,
-        read: fn(&mut RunRecord, Cell) -> Result<(), String>,
+        read: fn(&mut RunRecord, Cell<'_>) -> Result<(), String>,
     },
     /// A value of the record's measurement: NULL for a run that measured nothing, and not
     /// read back for one.
     Measured {
         write: fn(&Measurement) -> Value,
-        read: fn(&mut Measurement, Cell) -> Result<(), String>,
+        read: fn(&mut Measurement, Cell<'_>) -> Result<(), String>,
     },
 }
 
@@ -36,7 +37,7 @@ const fn run(
     name: &'static str,
     sql_type: &'static str,
     write: fn(&RunRecord) -> Value,
-    read: fn(&mut RunRecord, Cell) -> Result<(), String>,
+    read: fn(&mut RunRecord, Cell<'_>) -> Result<(), String>,
 ) -> Column {
     Column {
         name,
@@ -49,7 +50,7 @@ const fn measured(
     name: &'static str,
     sql_type: &'static str,
     write: fn(&Measurement) -> Value,
-    read: fn(&mut Measurement, Cell) -> Result<(), String>,
+    read: fn(&mut Measurement, Cell<'_>) -> Result<(), String>,
 ) -> Column {
     Column {
         name,
@@ -167,7 +168,7 @@ pub(super) const COLUMNS: &[Column] = &[
         |r| r.failure.as_ref().map_or(Value::Null, |f| text(&f.message)),
         |r, c| {
             if let Some(failure) = &mut r.failure {
-                failure.message = c.opt_text()?.unwrap_or_default();
+                failure.message = c.opt_text()?.unwrap_or_default().to_owned();
             }
             Ok(())
         },
@@ -261,7 +262,7 @@ pub(super) const COLUMNS: &[Column] = &[
         "TEXT",
         |m| serde_json::to_string(&m.output.cpu_records).map_or(Value::Null, Value::Text),
         |m, c| {
-            m.output.cpu_records = serde_json::from_str(&c.text()?).map_err(|e| c.fail(e))?;
+            m.output.cpu_records = serde_json::from_str(c.text()?).map_err(|e| c.fail(e))?;
             Ok(())
         },
     ),
@@ -440,13 +441,14 @@ pub(super) fn values(record: &RunRecord) -> Vec<Value> {
         .collect()
 }
 
-/// The record of a row's [`COLUMNS`] values, in table order; the error names the column.
-pub(super) fn record(values: impl IntoIterator<Item = Value>) -> Result<RunRecord, String> {
+/// The record of `row`, whose values from `first` on are the [`COLUMNS`] in table order; the
+/// error names the column. Values are read in place, not copied.
+pub(super) fn record(row: &Row<'_>, first: usize) -> Result<RunRecord, String> {
     let mut record = blank();
-    for (column, value) in COLUMNS.iter().zip(values) {
+    for (i, column) in COLUMNS.iter().enumerate() {
         let cell = Cell {
             column: column.name,
-            value,
+            value: row.get_ref(first + i).map_err(|e| e.to_string())?,
         };
         match (&column.access, &mut record.measurement) {
             (Access::Run { read, .. }, _) => read(&mut record, cell)?,
@@ -482,21 +484,21 @@ fn blank() -> RunRecord {
 }
 
 /// One value read from a row, with its column's name for errors.
-pub(super) struct Cell {
+pub(super) struct Cell<'a> {
     column: &'static str,
-    value: Value,
+    value: ValueRef<'a>,
 }
 
-impl Cell {
+impl<'a> Cell<'a> {
     fn fail(&self, why: impl std::fmt::Display) -> String {
         format!("column {}: {why}", self.column)
     }
 
     fn opt_i64(&self) -> Result<Option<i64>, String> {
         match self.value {
-            Value::Integer(n) => Ok(Some(n)),
-            Value::Null => Ok(None),
-            ref other => Err(self.fail(format!("expected an integer, found {other:?}"))),
+            ValueRef::Integer(n) => Ok(Some(n)),
+            ValueRef::Null => Ok(None),
+            other => Err(self.fail(format!("expected an integer, found {other:?}"))),
         }
     }
 
@@ -516,10 +518,10 @@ impl Cell {
 
     fn opt_real(&self) -> Result<Option<f64>, String> {
         match self.value {
-            Value::Real(x) => Ok(Some(x)),
-            Value::Integer(n) => Ok(Some(n as f64)),
-            Value::Null => Ok(None),
-            ref other => Err(self.fail(format!("expected a number, found {other:?}"))),
+            ValueRef::Real(x) => Ok(Some(x)),
+            ValueRef::Integer(n) => Ok(Some(n as f64)),
+            ValueRef::Null => Ok(None),
+            other => Err(self.fail(format!("expected a number, found {other:?}"))),
         }
     }
 
@@ -527,15 +529,17 @@ impl Cell {
         self.opt_real()?.ok_or_else(|| self.fail("is empty"))
     }
 
-    fn opt_text(&self) -> Result<Option<String>, String> {
-        match &self.value {
-            Value::Text(s) => Ok(Some(s.clone())),
-            Value::Null => Ok(None),
+    fn opt_text(&self) -> Result<Option<&'a str>, String> {
+        match self.value {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| self.fail(e)),
+            ValueRef::Null => Ok(None),
             other => Err(self.fail(format!("expected text, found {other:?}"))),
         }
     }
 
-    fn text(&self) -> Result<String, String> {
+    fn text(&self) -> Result<&'a str, String> {
         self.opt_text()?.ok_or_else(|| self.fail("is empty"))
     }
 }
@@ -586,12 +590,20 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_column() {
-        let mut values = values(&crate::record::fixtures::measured(2, 5.0));
-        let at = COLUMNS.iter().position(|c| c.name == "sync").expect("sync");
-        values[at] = Value::Text("sometimes".into());
-        let error = record(values).expect_err("bad sync");
+        let mut store = Store::open(None).expect("in memory");
+        store
+            .insert(&crate::record::fixtures::measured(2, 5.0))
+            .expect("insert");
+        store
+            .conn
+            .execute("UPDATE runs SET sync = 'sometimes'", [])
+            .expect("spoil it");
+        let error = store
+            .runs(&crate::results::store::tests::all())
+            .expect_err("a bad sync")
+            .to_string();
         assert!(
-            error.starts_with("column sync: unknown sync mode"),
+            error.contains("row 1: column sync: unknown sync mode"),
             "{error}"
         );
     }

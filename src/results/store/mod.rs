@@ -398,10 +398,7 @@ fn insert(conn: &Connection, record: &RunRecord) -> rusqlite::Result<()> {
 
 /// Reads a row of `id` and the [`columns::COLUMNS`] back into a record.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<(i64, Result<RunRecord, String>)> {
-    let values = (1..=columns::COLUMNS.len())
-        .map(|i| row.get::<_, Value>(i))
-        .collect::<rusqlite::Result<Vec<Value>>>()?;
-    Ok((row.get(0)?, columns::record(values)))
+    Ok((row.get(0)?, columns::record(row, 1)))
 }
 
 #[cfg(test)]
