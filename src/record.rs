@@ -89,6 +89,10 @@ pub struct RunRecord {
     /// A sweep's warm-up run: recorded, left out of its summaries.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// The round of its sweep it ran in (0 the warm-up, then from 1): the runs of one round
+    /// ran within seconds of each other, on the host as it was then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
     /// A `/probe`'s run: kept in the history, left out of the sweeps' metrics and statistics.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probe: bool,
@@ -135,6 +139,7 @@ impl RunRecord {
             spec: *spec,
             sweep_id: None,
             warmup: false,
+            round: None,
             probe: false,
             started_at,
             finished_at: unix_now(),

@@ -36,6 +36,8 @@ pub struct Planned {
     pub spec: Spec,
     /// Whether it is the sweep's warm-up run (recorded, not counted).
     pub warmup: bool,
+    /// Its round: 0 for the warm-up, then 1 up to `repeats`.
+    pub round: u32,
 }
 
 /// The order of a sweep's runs: an optional warm-up run of the first spec, then `repeats`
@@ -45,9 +47,13 @@ pub struct Planned {
 pub fn plan(specs: &[Spec], repeats: u32, warmup: bool, rng: &mut impl Rng) -> Vec<Planned> {
     let mut order: Vec<Planned> = Vec::with_capacity(specs.len() * repeats as usize + 1);
     if warmup && let Some(&spec) = specs.first() {
-        order.push(Planned { spec, warmup: true });
+        order.push(Planned {
+            spec,
+            warmup: true,
+            round: 0,
+        });
     }
-    for _ in 0..repeats {
+    for round_number in 1..=repeats {
         let mut round = specs.to_vec();
         round.shuffle(rng);
         if round.len() > 1 && order.last().is_some_and(|last| last.spec == round[0]) {
@@ -57,6 +63,7 @@ pub fn plan(specs: &[Spec], repeats: u32, warmup: bool, rng: &mut impl Rng) -> V
         order.extend(round.into_iter().map(|spec| Planned {
             spec,
             warmup: false,
+            round: round_number,
         }));
     }
     order

@@ -75,6 +75,7 @@ impl Sweeper {
             drop(held);
             record.sweep_id = handle.id;
             record.warmup = planned.warmup;
+            record.round = Some(planned.round);
             swept.cpu_seconds += record.measurement.as_ref().map_or(0.0, |m| m.cpu_seconds);
             self.results.record(&record);
             each(&record);

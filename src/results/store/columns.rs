@@ -392,6 +392,15 @@ pub(super) const COLUMNS: &[Column] = &[
             Ok(())
         },
     ),
+    run(
+        "round",
+        "INTEGER",
+        |r| opt_int(r.round),
+        |r, c| {
+            r.round = c.opt_int()?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            Ok(())
+        },
+    ),
 ];
 
 /// Whether the `runs` table of `conn` has exactly the columns of the table, in order, with
@@ -471,6 +480,7 @@ fn blank() -> RunRecord {
         },
         sweep_id: None,
         warmup: false,
+        round: None,
         probe: false,
         started_at: 0.0,
         finished_at: 0.0,
@@ -585,7 +595,7 @@ mod tests {
             .execute_batch("ALTER TABLE runs ADD COLUMN extra REAL")
             .expect("alter");
         let error = check(&store.conn).expect_err("an extra column");
-        assert!(error.contains("probe INTEGER, extra REAL"), "{error}");
+        assert!(error.contains("round INTEGER, extra REAL"), "{error}");
     }
 
     #[test]

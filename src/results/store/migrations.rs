@@ -62,4 +62,8 @@ CREATE INDEX runs_by_series_sweep ON runs (backend, sync, workers, lines, reread
     r#"
 ALTER TABLE runs ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
 "#,
+    // The round of its sweep a run ran in.
+    r#"
+ALTER TABLE runs ADD COLUMN round INTEGER;
+"#,
 ];
