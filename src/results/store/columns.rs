@@ -14,13 +14,13 @@ enum Access {
     /// A value of the record itself.
     Run {
         write: fn(&RunRecord) -> Value,
-        read: fn(&mut RunRecord, Cell<'_>) -> Result<(), String>,
+        read: fn(&mut RunRecord, ValueRef<'_>) -> Result<(), String>,
     },
     /// A value of the record's measurement: NULL for a run that measured nothing, and not
     /// read back for one.
     Measured {
         write: fn(&Measurement) -> Value,
-        read: fn(&mut Measurement, Cell<'_>) -> Result<(), String>,
+        read: fn(&mut Measurement, ValueRef<'_>) -> Result<(), String>,
     },
 }
 
@@ -37,7 +37,7 @@ const fn run(
     name: &'static str,
     sql_type: &'static str,
     write: fn(&RunRecord) -> Value,
-    read: fn(&mut RunRecord, Cell<'_>) -> Result<(), String>,
+    read: fn(&mut RunRecord, ValueRef<'_>) -> Result<(), String>,
 ) -> Column {
     Column {
         name,
@@ -50,7 +50,7 @@ const fn measured(
     name: &'static str,
     sql_type: &'static str,
     write: fn(&Measurement) -> Value,
-    read: fn(&mut Measurement, Cell<'_>) -> Result<(), String>,
+    read: fn(&mut Measurement, ValueRef<'_>) -> Result<(), String>,
 ) -> Column {
     Column {
         name,
@@ -65,54 +65,54 @@ pub(super) const COLUMNS: &[Column] = &[
     run(
         "sweep_id",
         "INTEGER",
-        |r| opt_int(r.sweep_id),
+        |r| put::opt_int(r.sweep_id),
         |r, c| {
-            r.sweep_id = c.opt_i64()?;
+            r.sweep_id = get::opt_i64(c)?;
             Ok(())
         },
     ),
     run(
         "backend",
         "TEXT",
-        |r| text(r.spec.backend.as_str()),
+        |r| put::text(r.spec.backend.as_str()),
         |r, c| {
-            r.spec.backend = c.text()?.parse().map_err(|e: String| c.fail(e))?;
+            r.spec.backend = get::text(c)?.parse()?;
             Ok(())
         },
     ),
     run(
         "sync",
         "TEXT",
-        |r| text(r.spec.sync.as_str()),
+        |r| put::text(r.spec.sync.as_str()),
         |r, c| {
-            r.spec.sync = c.text()?.parse().map_err(|e: String| c.fail(e))?;
+            r.spec.sync = get::text(c)?.parse()?;
             Ok(())
         },
     ),
     run(
         "workers",
         "INTEGER",
-        |r| int(r.spec.workers),
+        |r| put::int(r.spec.workers),
         |r, c| {
-            r.spec.workers = u32::try_from(c.int()?).map_err(|e| c.fail(e))?;
+            r.spec.workers = u32::try_from(get::int(c)?).map_err(|e| e.to_string())?;
             Ok(())
         },
     ),
     run(
         "lines",
         "INTEGER",
-        |r| int(r.spec.lines),
+        |r| put::int(r.spec.lines),
         |r, c| {
-            r.spec.lines = c.int()?;
+            r.spec.lines = get::int(c)?;
             Ok(())
         },
     ),
     run(
         "reread",
         "INTEGER",
-        |r| flag(r.spec.reread),
+        |r| put::flag(r.spec.reread),
         |r, c| {
-            r.spec.reread = c.flag()?;
+            r.spec.reread = get::flag(c)?;
             Ok(())
         },
     ),
@@ -121,7 +121,7 @@ pub(super) const COLUMNS: &[Column] = &[
         "REAL",
         |r| Value::Real(r.started_at),
         |r, c| {
-            r.started_at = c.real()?;
+            r.started_at = get::real(c)?;
             Ok(())
         },
     ),
@@ -130,16 +130,16 @@ pub(super) const COLUMNS: &[Column] = &[
         "REAL",
         |r| Value::Real(r.finished_at),
         |r, c| {
-            r.finished_at = c.real()?;
+            r.finished_at = get::real(c)?;
             Ok(())
         },
     ),
     run(
         "success",
         "INTEGER",
-        |r| flag(r.success),
+        |r| put::flag(r.success),
         |r, c| {
-            r.success = c.flag()?;
+            r.success = get::flag(c)?;
             Ok(())
         },
     ),
@@ -149,12 +149,12 @@ pub(super) const COLUMNS: &[Column] = &[
         |r| {
             r.failure
                 .as_ref()
-                .map_or(Value::Null, |f| text(f.reason.as_str()))
+                .map_or(Value::Null, |f| put::text(f.reason.as_str()))
         },
         |r, c| {
-            r.failure = match c.opt_text()? {
+            r.failure = match get::opt_text(c)? {
                 Some(reason) => Some(Failure {
-                    reason: reason.parse().map_err(|e: String| c.fail(e))?,
+                    reason: reason.parse()?,
                     message: String::new(),
                 }),
                 None => None,
@@ -165,10 +165,14 @@ pub(super) const COLUMNS: &[Column] = &[
     run(
         "failure_message",
         "TEXT",
-        |r| r.failure.as_ref().map_or(Value::Null, |f| text(&f.message)),
+        |r| {
+            r.failure
+                .as_ref()
+                .map_or(Value::Null, |f| put::text(&f.message))
+        },
         |r, c| {
             if let Some(failure) = &mut r.failure {
-                failure.message = c.opt_text()?.unwrap_or_default().to_owned();
+                failure.message = get::opt_text(c)?.unwrap_or_default().to_owned();
             }
             Ok(())
         },
@@ -176,9 +180,9 @@ pub(super) const COLUMNS: &[Column] = &[
     run(
         "duration_seconds",
         "REAL",
-        |r| opt_real(r.duration_seconds()),
+        |r| put::opt_real(r.duration_seconds()),
         |r, c| {
-            r.measurement = c.opt_real()?.map(|duration_seconds| Measurement {
+            r.measurement = get::opt_real(c)?.map(|duration_seconds| Measurement {
                 duration_seconds,
                 ..Measurement::default()
             });
@@ -190,70 +194,70 @@ pub(super) const COLUMNS: &[Column] = &[
         "REAL",
         |m| Value::Real(m.lines_per_second),
         |m, c| {
-            m.lines_per_second = c.real()?;
+            m.lines_per_second = get::real(c)?;
             Ok(())
         },
     ),
     measured(
         "disorder",
         "INTEGER",
-        |m| int(m.output.disorder),
+        |m| put::int(m.output.disorder),
         |m, c| {
-            m.output.disorder = c.int()?;
+            m.output.disorder = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "duplicates",
         "INTEGER",
-        |m| int(m.output.duplicates),
+        |m| put::int(m.output.duplicates),
         |m, c| {
-            m.output.duplicates = c.int()?;
+            m.output.duplicates = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "missing",
         "INTEGER",
-        |m| int(m.output.missing),
+        |m| put::int(m.output.missing),
         |m, c| {
-            m.output.missing = c.int()?;
+            m.output.missing = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "torn_records",
         "INTEGER",
-        |m| int(m.output.torn_records),
+        |m| put::int(m.output.torn_records),
         |m, c| {
-            m.output.torn_records = c.int()?;
+            m.output.torn_records = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "pids",
         "INTEGER",
-        |m| int(m.output.pids),
+        |m| put::int(m.output.pids),
         |m, c| {
-            m.output.pids = c.int()?;
+            m.output.pids = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "threads_min",
         "INTEGER",
-        |m| int(m.output.threads_min),
+        |m| put::int(m.output.threads_min),
         |m, c| {
-            m.output.threads_min = c.int()?;
+            m.output.threads_min = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "threads_max",
         "INTEGER",
-        |m| int(m.output.threads_max),
+        |m| put::int(m.output.threads_max),
         |m, c| {
-            m.output.threads_max = c.int()?;
+            m.output.threads_max = get::int(c)?;
             Ok(())
         },
     ),
@@ -262,52 +266,53 @@ pub(super) const COLUMNS: &[Column] = &[
         "TEXT",
         |m| serde_json::to_string(&m.output.cpu_records).map_or(Value::Null, Value::Text),
         |m, c| {
-            m.output.cpu_records = serde_json::from_str(c.text()?).map_err(|e| c.fail(e))?;
+            m.output.cpu_records =
+                serde_json::from_str(get::text(c)?).map_err(|e| e.to_string())?;
             Ok(())
         },
     ),
     measured(
         "cpus_used",
         "INTEGER",
-        |m| int(m.output.cpus_used),
+        |m| put::int(m.output.cpus_used),
         |m, c| {
-            m.output.cpus_used = c.int()?;
+            m.output.cpus_used = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "cpu_migrations",
         "INTEGER",
-        |m| int(m.cpu_migrations),
+        |m| put::int(m.cpu_migrations),
         |m, c| {
-            m.cpu_migrations = c.int()?;
+            m.cpu_migrations = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "voluntary_ctx_switches",
         "INTEGER",
-        |m| int(m.voluntary_ctx_switches),
+        |m| put::int(m.voluntary_ctx_switches),
         |m, c| {
-            m.voluntary_ctx_switches = c.int()?;
+            m.voluntary_ctx_switches = get::int(c)?;
             Ok(())
         },
     ),
     measured(
         "involuntary_ctx_switches",
         "INTEGER",
-        |m| int(m.involuntary_ctx_switches),
+        |m| put::int(m.involuntary_ctx_switches),
         |m, c| {
-            m.involuntary_ctx_switches = c.int()?;
+            m.involuntary_ctx_switches = get::int(c)?;
             Ok(())
         },
     ),
     run(
         "warmup",
         "INTEGER",
-        |r| flag(r.warmup),
+        |r| put::flag(r.warmup),
         |r, c| {
-            r.warmup = c.flag()?;
+            r.warmup = get::flag(c)?;
             Ok(())
         },
     ),
@@ -316,88 +321,88 @@ pub(super) const COLUMNS: &[Column] = &[
         "REAL",
         |m| Value::Real(m.cpu_seconds),
         |m, c| {
-            m.cpu_seconds = c.opt_real()?.unwrap_or(0.0);
+            m.cpu_seconds = get::opt_real(c)?.unwrap_or(0.0);
             Ok(())
         },
     ),
     run(
         "total_periods",
         "INTEGER",
-        |r| opt_int(r.host.total_periods),
+        |r| put::opt_int(r.host.total_periods),
         |r, c| {
-            r.host.total_periods = c.opt_int()?;
+            r.host.total_periods = get::opt_int(c)?;
             Ok(())
         },
     ),
     run(
         "throttled_periods",
         "INTEGER",
-        |r| opt_int(r.host.throttled_periods),
+        |r| put::opt_int(r.host.throttled_periods),
         |r, c| {
-            r.host.throttled_periods = c.opt_int()?;
+            r.host.throttled_periods = get::opt_int(c)?;
             Ok(())
         },
     ),
     run(
         "throttled_seconds",
         "REAL",
-        |r| opt_real(r.host.throttled_seconds),
+        |r| put::opt_real(r.host.throttled_seconds),
         |r, c| {
-            r.host.throttled_seconds = c.opt_real()?;
+            r.host.throttled_seconds = get::opt_real(c)?;
             Ok(())
         },
     ),
     run(
         "steal_seconds",
         "REAL",
-        |r| opt_real(r.host.steal_seconds),
+        |r| put::opt_real(r.host.steal_seconds),
         |r, c| {
-            r.host.steal_seconds = c.opt_real()?;
+            r.host.steal_seconds = get::opt_real(c)?;
             Ok(())
         },
     ),
     run(
         "cpu_pressure_seconds",
         "REAL",
-        |r| opt_real(r.host.cpu_pressure_seconds),
+        |r| put::opt_real(r.host.cpu_pressure_seconds),
         |r, c| {
-            r.host.cpu_pressure_seconds = c.opt_real()?;
+            r.host.cpu_pressure_seconds = get::opt_real(c)?;
             Ok(())
         },
     ),
     run(
         "throttled",
         "INTEGER",
-        |r| flag(r.throttled),
+        |r| put::flag(r.throttled),
         |r, c| {
-            r.throttled = c.flag()?;
+            r.throttled = get::flag(c)?;
             Ok(())
         },
     ),
     run(
         "disturbed",
         "INTEGER",
-        |r| flag(r.disturbed),
+        |r| put::flag(r.disturbed),
         |r, c| {
-            r.disturbed = c.flag()?;
+            r.disturbed = get::flag(c)?;
             Ok(())
         },
     ),
     run(
         "probe",
         "INTEGER",
-        |r| flag(r.probe),
+        |r| put::flag(r.probe),
         |r, c| {
-            r.probe = c.flag()?;
+            r.probe = get::flag(c)?;
             Ok(())
         },
     ),
     run(
         "round",
         "INTEGER",
-        |r| opt_int(r.round),
+        |r| put::opt_int(r.round),
         |r, c| {
-            r.round = c.opt_int()?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            r.round = get::opt_int(c)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             Ok(())
         },
     ),
@@ -455,15 +460,13 @@ pub(super) fn values(record: &RunRecord) -> Vec<Value> {
 pub(super) fn record(row: &Row<'_>, first: usize) -> Result<RunRecord, String> {
     let mut record = blank();
     for (i, column) in COLUMNS.iter().enumerate() {
-        let cell = Cell {
-            column: column.name,
-            value: row.get_ref(first + i).map_err(|e| e.to_string())?,
+        let value = row.get_ref(first + i).map_err(|e| e.to_string())?;
+        let read = match (&column.access, &mut record.measurement) {
+            (Access::Run { read, .. }, _) => read(&mut record, value),
+            (Access::Measured { read, .. }, Some(m)) => read(m, value),
+            (Access::Measured { .. }, None) => Ok(()),
         };
-        match (&column.access, &mut record.measurement) {
-            (Access::Run { read, .. }, _) => read(&mut record, cell)?,
-            (Access::Measured { read, .. }, Some(m)) => read(m, cell)?,
-            (Access::Measured { .. }, None) => {}
-        }
+        read.map_err(|e| format!("column {}: {e}", column.name))?;
     }
     Ok(record)
 }
@@ -493,87 +496,87 @@ fn blank() -> RunRecord {
     }
 }
 
-/// One value read from a row, with its column's name for errors.
-pub(super) struct Cell<'a> {
-    column: &'static str,
-    value: ValueRef<'a>,
-}
+/// Reading a column's value; the caller names the column in errors.
+mod get {
+    use rusqlite::types::ValueRef;
 
-impl<'a> Cell<'a> {
-    fn fail(&self, why: impl std::fmt::Display) -> String {
-        format!("column {}: {why}", self.column)
-    }
-
-    fn opt_i64(&self) -> Result<Option<i64>, String> {
-        match self.value {
+    pub(super) fn opt_i64(v: ValueRef<'_>) -> Result<Option<i64>, String> {
+        match v {
             ValueRef::Integer(n) => Ok(Some(n)),
             ValueRef::Null => Ok(None),
-            other => Err(self.fail(format!("expected an integer, found {other:?}"))),
+            other => Err(format!("expected an integer, found {other:?}")),
         }
     }
 
-    fn opt_int(&self) -> Result<Option<u64>, String> {
-        self.opt_i64()?
-            .map(|n| u64::try_from(n).map_err(|e| self.fail(e)))
+    pub(super) fn opt_int(v: ValueRef<'_>) -> Result<Option<u64>, String> {
+        opt_i64(v)?
+            .map(|n| u64::try_from(n).map_err(|e| e.to_string()))
             .transpose()
     }
 
-    fn int(&self) -> Result<u64, String> {
-        self.opt_int()?.ok_or_else(|| self.fail("is empty"))
+    pub(super) fn int(v: ValueRef<'_>) -> Result<u64, String> {
+        opt_int(v)?.ok_or_else(|| "is empty".to_owned())
     }
 
-    fn flag(&self) -> Result<bool, String> {
-        Ok(self.int()? != 0)
+    pub(super) fn flag(v: ValueRef<'_>) -> Result<bool, String> {
+        Ok(int(v)? != 0)
     }
 
-    fn opt_real(&self) -> Result<Option<f64>, String> {
-        match self.value {
+    pub(super) fn opt_real(v: ValueRef<'_>) -> Result<Option<f64>, String> {
+        match v {
             ValueRef::Real(x) => Ok(Some(x)),
             ValueRef::Integer(n) => Ok(Some(n as f64)),
             ValueRef::Null => Ok(None),
-            other => Err(self.fail(format!("expected a number, found {other:?}"))),
+            other => Err(format!("expected a number, found {other:?}")),
         }
     }
 
-    fn real(&self) -> Result<f64, String> {
-        self.opt_real()?.ok_or_else(|| self.fail("is empty"))
+    pub(super) fn real(v: ValueRef<'_>) -> Result<f64, String> {
+        opt_real(v)?.ok_or_else(|| "is empty".to_owned())
     }
 
-    fn opt_text(&self) -> Result<Option<&'a str>, String> {
-        match self.value {
+    pub(super) fn opt_text(v: ValueRef<'_>) -> Result<Option<&str>, String> {
+        match v {
             ValueRef::Text(bytes) => std::str::from_utf8(bytes)
                 .map(Some)
-                .map_err(|e| self.fail(e)),
+                .map_err(|e| e.to_string()),
             ValueRef::Null => Ok(None),
-            other => Err(self.fail(format!("expected text, found {other:?}"))),
+            other => Err(format!("expected text, found {other:?}")),
         }
     }
 
-    fn text(&self) -> Result<&'a str, String> {
-        self.opt_text()?.ok_or_else(|| self.fail("is empty"))
+    pub(super) fn text(v: ValueRef<'_>) -> Result<&str, String> {
+        opt_text(v)?.ok_or_else(|| "is empty".to_owned())
     }
 }
 
-fn int(n: impl Into<u64>) -> Value {
-    Value::Integer(saturating_i64(n.into()))
-}
+/// A record's value as its column's.
+mod put {
+    use rusqlite::types::Value;
 
-fn opt_int<N: Into<i128>>(n: Option<N>) -> Value {
-    n.map_or(Value::Null, |n| {
-        Value::Integer(i64::try_from(n.into()).unwrap_or(i64::MAX))
-    })
-}
+    use super::saturating_i64;
 
-fn opt_real(x: Option<f64>) -> Value {
-    x.map_or(Value::Null, Value::Real)
-}
+    pub(super) fn int(n: impl Into<u64>) -> Value {
+        Value::Integer(saturating_i64(n.into()))
+    }
 
-fn flag(b: bool) -> Value {
-    Value::Integer(b.into())
-}
+    pub(super) fn opt_int<N: Into<i128>>(n: Option<N>) -> Value {
+        n.map_or(Value::Null, |n| {
+            Value::Integer(i64::try_from(n.into()).unwrap_or(i64::MAX))
+        })
+    }
 
-fn text(s: &str) -> Value {
-    Value::Text(s.to_owned())
+    pub(super) fn opt_real(x: Option<f64>) -> Value {
+        x.map_or(Value::Null, Value::Real)
+    }
+
+    pub(super) fn flag(b: bool) -> Value {
+        Value::Integer(b.into())
+    }
+
+    pub(super) fn text(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
 }
 
 /// `n` as SQLite's integer, saturating.
