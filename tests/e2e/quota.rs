@@ -2,54 +2,33 @@
 //! this runs on) with 0.3 of a CPU. Runs made inside it are marked throttled, with the time
 //! the quota held them back; the same runs outside it are not.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
+use crate::cgroup::Cgroup;
 use crate::daemon::IDLE;
-use crate::util::{self, TestConfig, start_daemon, wait_for};
-
-/// Where the v1 `cpu` controller is mounted.
-const CPU_HIERARCHY: &str = "/sys/fs/cgroup/cpu";
+use crate::util::{self, TestConfig, start_daemon};
 
 /// A child cgroup of the `cpu` hierarchy with a CPU quota, removed when dropped.
 pub struct QuotaGroup {
-    dir: PathBuf,
+    group: Cgroup,
 }
 
 impl QuotaGroup {
     /// Makes the group with a quota of `cores` CPUs. Needs root and the v1 `cpu` controller;
     /// fails (never skips) without them.
     pub fn new(cores: f64) -> QuotaGroup {
-        let dir = PathBuf::from(CPU_HIERARCHY).join(format!(
-            "copybench-test-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir(&dir).unwrap_or_else(|e| {
-            panic!(
-                "cannot make the cgroup {} ({e}); this test needs root and the cgroup v1 cpu \
-                 controller mounted at {CPU_HIERARCHY}",
-                dir.display()
-            )
-        });
-        let group = QuotaGroup { dir };
+        let group = Cgroup::new("cpu");
         group.write("cpu.cfs_period_us", "100000");
         group.write(
             "cpu.cfs_quota_us",
             &format!("{}", (cores * 100_000.0) as u64),
         );
-        group
-    }
-
-    fn write(&self, file: &str, value: &str) {
-        std::fs::write(self.dir.join(file), value)
-            .unwrap_or_else(|e| panic!("write {value} to {}/{file}: {e}", self.dir.display()));
+        QuotaGroup { group }
     }
 
     /// Moves the process `pid` (all its threads) into the group.
     pub fn enter(&self, pid: u32) {
-        self.write("cgroup.procs", &pid.to_string());
+        self.group.enter(pid);
     }
 
     /// `copybench_exporter ARGS` started inside the group from its first instruction.
@@ -58,25 +37,11 @@ impl QuotaGroup {
         command
             .arg("-c")
             .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
-            .arg(&self.dir)
+            .arg(self.group.dir())
             .arg(util::BIN)
             .args(args);
         util::clean_environment(&mut command);
         command
-    }
-}
-
-impl Drop for QuotaGroup {
-    fn drop(&mut self) {
-        // Whatever is left goes back to the root group, so the directory can go.
-        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
-            for pid in procs.lines() {
-                let _ = std::fs::write(PathBuf::from(CPU_HIERARCHY).join("cgroup.procs"), pid);
-            }
-        }
-        let _ = wait_for(Duration::from_secs(5), || {
-            std::fs::remove_dir(&self.dir).is_ok()
-        });
     }
 }
 

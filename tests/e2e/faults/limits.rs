@@ -1,65 +1,18 @@
 //! The system's limits met for real: no thread can be made (a pids cgroup at its maximum),
 //! the state directory's disk is full, and a second daemon on the same state directory.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use super::{Tmpfs, Watch, at_rest};
+use crate::cgroup::Cgroup;
 use crate::daemon::IDLE;
 use crate::util::{self, TestConfig, sample, wait_for};
 
-/// A v1 `pids` cgroup of the test's own, removed when dropped (its processes moved back).
-struct PidsGroup {
-    dir: PathBuf,
-}
-
-impl PidsGroup {
-    fn new() -> PidsGroup {
-        let dir = PathBuf::from("/sys/fs/cgroup/pids").join(format!(
-            "copybench-test-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir(&dir).unwrap_or_else(|e| {
-            panic!(
-                "cannot make the cgroup {} ({e}); this test needs root and the cgroup v1 pids \
-                 controller",
-                dir.display()
-            )
-        });
-        PidsGroup { dir }
-    }
-
-    fn write(&self, file: &str, value: &str) {
-        std::fs::write(self.dir.join(file), value)
-            .unwrap_or_else(|e| panic!("write {value} to {}/{file}: {e}", self.dir.display()));
-    }
-
-    fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.dir.join(file))
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    }
-}
-
-impl Drop for PidsGroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.dir.join("pids.max"), "max");
-        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
-            for pid in procs.lines() {
-                let _ = std::fs::write("/sys/fs/cgroup/pids/cgroup.procs", pid);
-            }
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
 #[test]
 fn no_thread_to_spare_fails_a_reload_or_a_request_and_panics_nothing() {
-    let group = PidsGroup::new();
+    let group = Cgroup::new("pids");
     let daemon = util::start_daemon(IDLE, &[]);
     group.write("cgroup.procs", &daemon.pid().to_string());
     // Every blocking thread the runtime keeps has been used once, then the limit is met.
