@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""A recording of bench/record-cadence.sh as a small test fixture.
+
+Writes to OUT: runs.csv.gz (one row per run: its sweep, its round, seconds since the first
+sweep's start, the combination, and what the detectors read of it), sweeps.csv (each sweep's
+start, calibration, and what else the host was running meanwhile, from load.csv) and
+events.csv (the caused events, in seconds since the first sweep's start).
+
+Usage: bench/history-fixture.py RECORDING_DIR OUT
+"""
+import csv
+import gzip
+import os
+import sqlite3
+import sys
+
+recording, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+db = sqlite3.connect(f"file:{recording}/state/history.sqlite?mode=ro", uri=True)
+sweeps = db.execute(
+    "SELECT id, started_at, finished_at, calibration_seconds FROM sweeps ORDER BY id"
+).fetchall()
+origin = sweeps[0][1]
+load = []
+with open(f"{recording}/load.csv") as f:
+    for row in csv.DictReader(f):
+        load.append((float(row["time"]), int(row["builders"]), float(row["cpu_busy_share"])))
+
+with open(f"{out}/sweeps.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["sweep", "t", "calibration_seconds", "builders_max", "cpu_busy_share"])
+    for sweep, start, end, calibration in sweeps:
+        during = [(b, c) for t, b, c in load if start <= t <= (end or start)]
+        builders = max((b for b, _ in during), default=0)
+        busy = sum(c for _, c in during) / len(during) if during else ""
+        w.writerow([sweep, f"{start - origin:.3f}",
+                    "" if calibration is None else f"{calibration:.6f}", builders,
+                    busy if busy == "" else f"{busy:.3f}"])
+
+with open(f"{out}/events.csv", "w", newline="") as f, open(f"{recording}/events.csv") as src:
+    w = csv.writer(f)
+    w.writerow(["t", "event"])
+    for row in csv.DictReader(src):
+        w.writerow([f"{float(row['time']) - origin:.3f}", row["event"]])
+
+columns = ["backend", "sync", "workers", "warmup", "success", "duration_seconds",
+           "disturbed", "throttled", "cpu_pressure_seconds", "steal_seconds"]
+with gzip.open(f"{out}/runs.csv.gz", "wt", newline="", compresslevel=9) as f:
+    w = csv.writer(f)
+    w.writerow(["sweep", "round", "t"] + columns)
+    combinations = {}
+    for sweep, *_ in sweeps:
+        runs = db.execute(
+            f"SELECT finished_at, {', '.join(columns)} FROM runs "
+            "WHERE sweep_id = ? AND probe = 0 ORDER BY id", (sweep,)).fetchall()
+        measured = [r for r in runs if not r[4]]
+        per_round = len({r[1:4] for r in measured})
+        seen = 0
+        for finished, backend, sync, workers, warmup, success, duration, disturbed, \
+                throttled, pressure, steal in runs:
+            rnd = "" if warmup else seen // per_round
+            seen += 0 if warmup else 1
+            fmt = lambda v, d: "" if v is None else f"{v:.{d}f}"
+            w.writerow([sweep, rnd, f"{finished - origin:.2f}", backend, sync, workers,
+                        warmup, success, fmt(duration, 5), disturbed, throttled,
+                        fmt(pressure, 4), fmt(steal, 4)])
