@@ -6,10 +6,14 @@
 //! - [`edivisive`]: change points in a series, as Apache Otava finds them;
 //! - [`tail`]: a robust test for a slowdown of the last few points;
 //! - [`changes`]: both together, and whether the latest change is a regression;
+//! - [`cusum`]: a sequential detector of slowdowns for one series, with persistence;
+//! - [`threshold`]: its threshold for a false-alarm rate on autocorrelated noise;
 //! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies.
 
 pub mod changes;
+pub mod cusum;
 pub mod edivisive;
 pub mod stats;
 pub mod tail;
+pub mod threshold;
 pub mod usl;
