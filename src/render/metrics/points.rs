@@ -13,6 +13,11 @@ const GAUGES: &[Gauge<Point>] = &[
         |p| Some(p.runs as f64),
     ),
     (
+        "copybench_point_disturbed_runs",
+        "Runs of the combination in its latest sweep left out because the host disturbed them (steal or the CPU quota beyond the [analysis] bounds).",
+        |p| Some(p.disturbed_runs as f64),
+    ),
+    (
         "copybench_point_median_seconds",
         "Median duration of the combination's runs in its latest sweep.",
         |p| p.median_seconds,
