@@ -483,10 +483,10 @@ mod tests {
             ..Settings::relative()
         };
         let (mut alarms, mut sweeps) = (0, 0);
-        for _ in 0..60 {
+        for _ in 0..25 {
             let mut detector = Detector::new(settings);
             let mut x = 0.0;
-            for i in 0..3_000 {
+            for i in 0..2_000 {
                 x = phi * x + (1.0 - phi * phi).sqrt() * normal(&mut rng);
                 // Sweeps in alarm (until it resolves) are not watched, so not counted.
                 sweeps += usize::from(detector.state() == State::Idle);
@@ -499,11 +499,10 @@ mod tests {
 
     #[test]
     fn the_threshold_holds_its_false_alarm_rate_on_autocorrelated_noise() {
-        // Nominal 1 per 1,000; 180,000 sweeps give about ±0.25 of sampling error. A
-        // threshold for independent noise gives about 5 at φ = 0.5.
-        for phi in [0.0, 0.5] {
-            let rate = false_alarm_rate(phi);
-            assert!((0.4..2.0).contains(&rate), "phi {phi}: {rate:.2} per 1,000");
-        }
+        // Nominal 1 per 1,000 at φ = 0.5; 50,000 sweeps give about ±0.15 of sampling
+        // error. The threshold for independent noise gives about 25 there. (Independent noise
+        // and the node's rates: `cargo bench --bench alerts`.)
+        let rate = false_alarm_rate(0.5);
+        assert!((0.5..1.8).contains(&rate), "{rate:.2} per 1,000");
     }
 }

@@ -8,12 +8,16 @@
 //! - [`changes`]: both together, and whether the latest change is a regression;
 //! - [`cusum`]: a sequential detector of slowdowns for one series, with persistence;
 //! - [`threshold`]: its threshold for a false-alarm rate on autocorrelated noise;
+//! - [`signals`]: a sweep's host, workload and scaling signals, and its contention;
+//! - [`watch`]: a node's detectors over those signals, and the contention rule;
 //! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies.
 
 pub mod changes;
 pub mod cusum;
 pub mod edivisive;
+pub mod signals;
 pub mod stats;
 pub mod tail;
 pub mod threshold;
 pub mod usl;
+pub mod watch;

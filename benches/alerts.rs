@@ -1,0 +1,707 @@
+//! How trustworthy the node's alerts are ([`Watch`]: host, workload and scaling signals,
+//! CUSUM detectors with thresholds for autocorrelated noise, persistence, contention), on data
+//! with a known answer:
+//!
+//! - **Real noise at the daemon's cadence** (`tests/fixtures/cadence/`, 227 sweeps 45 s apart
+//!   on a busy shared VM, with a busy-loop neighbour and a CPU quota at known times). First
+//!   the recording replayed as it is: every event raised. Then block-bootstrap sequences of
+//!   its sweeps outside the caused events (blocks of 8 sweeps, so the noise keeps its memory
+//!   and every sweep keeps its runs together): false alerts per 1,000 sweeps **per node**
+//!   (all signals together, after persistence); and shifts injected after 400 sweeps, into
+//!   one combination's runs (+5, +10, +20 %) or into every run (host-wide): the share found
+//!   within 5 and 10 sweeps, the median delay in sweeps and in minutes at the recording's
+//!   cadence and at the default one (a sweep every 459 s), and for a host-wide shift how many
+//!   workload or scaling alerts it raised besides the host alert.
+//! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
+//!   the recording's workload signals, independent noise at CV 3, 5 and 10 % (to compare
+//!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
+//!   (`tests/fixtures/noise-*.csv`).
+//! - **Ablation** on the real noise: what each part adds (normalization by the sweep's
+//!   single-worker runs, thresholds for the measured memory, skipping contended sweeps,
+//!   persistence).
+//!
+//! The recording predates the reference run, so its thread/none/1 runs stand for it (and have
+//! no workload series of their own: 17 combinations).
+//!
+//! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use copybench_exporter::analysis::cusum::{self, Detector, Event};
+use copybench_exporter::analysis::signals::{Run, Signals, of_sweep};
+use copybench_exporter::analysis::stats::median;
+use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
+use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
+/// The recording's interval, and the daemon's default one as measured (seconds).
+const CADENCE: f64 = 45.0;
+const DEFAULT_INTERVAL: f64 = 459.0;
+/// Sweeps before an injected shift: into one series, and into the recording's bootstrap
+/// (most of its sweeps were contended and are skipped: 400 hold about 100 usable ones, what
+/// a baseline takes), and sweeps watched after it.
+const BEFORE: usize = 130;
+const BEFORE_REAL: usize = 400;
+const AFTER: usize = 10;
+/// Bootstrap blocks, in sweeps.
+const BLOCK: usize = 8;
+
+/// A backend and sync, e.g. "thread/none".
+type Group = String;
+
+/// One recorded sweep: its start (seconds since the recording's) and its runs.
+#[derive(Clone)]
+struct Sweep {
+    time: f64,
+    runs: Vec<Run<Group>>,
+}
+
+fn load() -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
+    let mut gz = Vec::new();
+    std::fs::File::open(format!("{FIXTURE}/runs.csv.gz"))
+        .and_then(|f| flate2::read::GzDecoder::new(f).read_to_end(&mut gz))
+        .expect("runs.csv.gz");
+    let mut sweeps: BTreeMap<i64, Sweep> = BTreeMap::new();
+    let mut times = csv::Reader::from_path(format!("{FIXTURE}/sweeps.csv")).expect("sweeps.csv");
+    for row in times.records().map(|r| r.expect("sweeps row")) {
+        let sweep = Sweep {
+            time: row[1].parse().expect("t"),
+            runs: Vec::new(),
+        };
+        sweeps.insert(row[0].parse().expect("sweep"), sweep);
+    }
+    let mut reader = csv::Reader::from_reader(gz.as_slice());
+    for row in reader.records().map(|r| r.expect("runs row")) {
+        let number = |i: usize| row[i].parse::<f64>().ok();
+        if &row[6] == "1" {
+            continue; // the warm-up
+        }
+        let (group, workers) = (
+            format!("{}/{}", &row[3], &row[4]),
+            row[5].parse().expect("w"),
+        );
+        let run = Run {
+            reference: group == "thread/none" && workers == 1,
+            group,
+            workers,
+            round: row[1].parse().expect("round"),
+            seconds: number(8).filter(|_| &row[7] == "1"),
+            disturbed: &row[9] == "1",
+            throttled: &row[10] == "1",
+            contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
+        };
+        sweeps
+            .get_mut(&row[0].parse().expect("sweep"))
+            .expect("its sweep")
+            .runs
+            .push(run);
+    }
+    let mut starts = BTreeMap::new();
+    let mut events = Vec::new();
+    let mut reader = csv::Reader::from_path(format!("{FIXTURE}/events.csv")).expect("events");
+    for row in reader.records().map(|r| r.expect("event")) {
+        let (t, what): (f64, &str) = (row[0].parse().expect("t"), &row[1]);
+        let kind = what.split(':').next().unwrap_or_default().to_owned();
+        if what.contains("started") || what.contains(" set ") {
+            starts.insert(kind, t);
+        } else if let Some(start) = starts.remove(&kind) {
+            events.push((start, t, kind));
+        }
+    }
+    (sweeps.into_values().collect(), events)
+}
+
+/// A sweep's runs with `factor` applied to each run's time.
+fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64) -> Signals<Group> {
+    let runs: Vec<Run<Group>> = sweep
+        .runs
+        .iter()
+        .map(|r| Run {
+            seconds: r.seconds.map(|s| s * factor(r)),
+            ..r.clone()
+        })
+        .collect();
+    of_sweep(&runs)
+}
+
+/// A block bootstrap of `n` sweeps from `quiet` (runs of consecutive sweep indices).
+fn bootstrap<'a>(rng: &mut StdRng, quiet: &'a [Vec<Sweep>], n: usize) -> Vec<&'a Sweep> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let stretch = &quiet[rng.random_range(0..quiet.len())];
+        let start = rng.random_range(0..stretch.len().saturating_sub(BLOCK).max(1));
+        out.extend(stretch[start..].iter().take(BLOCK));
+    }
+    out.truncate(n);
+    out
+}
+
+/// Which alarms count for a shift of `target` (`None`: host-wide).
+fn is_found(alert: &Alert<Group>, target: &Option<(Group, u32)>) -> bool {
+    matches!(alert.event, Event::Alarm(_))
+        && match (target, &alert.signal) {
+            (None, Signal::Host) => true,
+            (Some(key), Signal::Workload(k) | Signal::Scaling(k)) => k == key,
+            _ => false,
+        }
+}
+
+/// A variant of the node's detectors, for the ablation.
+#[derive(Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    settings: Settings,
+    /// Workload signals are the raw medians, not normalized by the sweep.
+    raw: bool,
+}
+
+fn step(
+    watch: &mut Watch<Group>,
+    variant: &Variant,
+    time: f64,
+    signals: &Signals<Group>,
+) -> Vec<Alert<Group>> {
+    if variant.raw {
+        let raw = Signals {
+            workload: signals.raw.clone(),
+            ..signals.clone()
+        };
+        return watch.step(time, &raw);
+    }
+    watch.step(time, signals)
+}
+
+/// Detection of shifts: the delays (sweeps after the shift, and usable sweeps among them)
+/// of the trials that found it within their horizon, and other alarms per trial.
+struct Found {
+    delays: Vec<(usize, usize)>,
+    others: usize,
+    trials: usize,
+}
+
+impl Found {
+    fn new(trials: usize) -> Found {
+        Found {
+            delays: Vec::new(),
+            others: 0,
+            trials,
+        }
+    }
+
+    /// The share of trials found within `n` sweeps (`usable`: within `n` usable sweeps).
+    fn within(&self, n: usize, usable: bool) -> f64 {
+        let found = self
+            .delays
+            .iter()
+            .filter(|d| if usable { d.1 } else { d.0 } <= n)
+            .count();
+        pct(found, self.trials)
+    }
+
+    /// The median delay in sweeps of those found within 10.
+    fn delay(&self) -> Option<f64> {
+        let delays: Vec<f64> = self
+            .delays
+            .iter()
+            .filter(|d| d.0 <= AFTER)
+            .map(|d| d.0 as f64)
+            .collect();
+        median(&delays)
+    }
+}
+
+/// Sweeps watched after a shift in the real noise: enough for 10 usable ones.
+const AFTER_REAL: usize = 60;
+
+fn detect(
+    rng: &mut StdRng,
+    quiet: &[Vec<Sweep>],
+    keys: &[(Group, u32)],
+    variant: &Variant,
+    shift: f64,
+    host_wide: bool,
+    trials: usize,
+) -> Found {
+    let mut found = Found::new(trials);
+    for _ in 0..trials {
+        let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
+        let mut watch = Watch::new(variant.settings);
+        let (mut usable, mut hit) = (0, None);
+        for (i, sweep) in bootstrap(rng, quiet, BEFORE_REAL + AFTER_REAL)
+            .iter()
+            .enumerate()
+        {
+            let after = i >= BEFORE_REAL;
+            let factor = |r: &Run<Group>| match &target {
+                _ if !after => 1.0,
+                None => 1.0 + shift,
+                Some((g, w)) if !r.reference && r.group == *g && r.workers == *w => 1.0 + shift,
+                Some(_) => 1.0,
+            };
+            let signals = scaled(sweep, factor);
+            usable += usize::from(after && !signals.contended(variant.settings.max_contention));
+            for alert in step(&mut watch, variant, i as f64 * CADENCE, &signals) {
+                if !after || !matches!(alert.event, Event::Alarm(_)) {
+                    continue;
+                }
+                if is_found(&alert, &target) {
+                    hit = hit.or(Some((i + 1 - BEFORE_REAL, usable)));
+                } else if i < BEFORE_REAL + AFTER {
+                    found.others += 1;
+                }
+            }
+        }
+        found.delays.extend(hit);
+    }
+    found
+}
+
+/// Alarms of the host, workload and scaling signals per 1,000 sweeps on bootstrap sequences
+/// of quiet sweeps, and every signal's count.
+fn false_alerts(
+    rng: &mut StdRng,
+    quiet: &[Vec<Sweep>],
+    variant: &Variant,
+    trials: usize,
+) -> (f64, BTreeMap<&'static str, usize>) {
+    let (mut alarms, mut sweeps) = (BTreeMap::new(), 0);
+    for _ in 0..trials {
+        let mut watch = Watch::new(variant.settings);
+        for (i, sweep) in bootstrap(rng, quiet, 1_000).into_iter().enumerate() {
+            for alert in step(
+                &mut watch,
+                variant,
+                i as f64 * CADENCE,
+                &of_sweep(&sweep.runs),
+            ) {
+                if matches!(alert.event, Event::Alarm(_)) {
+                    *alarms.entry(kind(&alert.signal)).or_insert(0) += 1;
+                }
+            }
+            sweeps += 1;
+        }
+    }
+    // Contention alerts are not false: the recording's quiet stretches had builds beside them.
+    let total: usize = alarms
+        .iter()
+        .filter(|(k, _)| **k != "contention")
+        .map(|(_, n)| n)
+        .sum();
+    (total as f64 * 1_000.0 / sweeps as f64, alarms)
+}
+
+fn kind(signal: &Signal<Group>) -> &'static str {
+    match signal {
+        Signal::Host => "host",
+        Signal::Contention => "contention",
+        Signal::Workload(_) => "workload",
+        Signal::Scaling(_) => "scaling",
+    }
+}
+
+fn pct(n: usize, of: usize) -> f64 {
+    n as f64 * 100.0 / of.max(1) as f64
+}
+
+fn row(label: &str, f: &Found) {
+    let delay = f.delay();
+    let show = |scale: f64| delay.map_or_else(|| "-".to_owned(), |d| format!("{:.1}", d * scale));
+    println!(
+        "{label:<24} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>6} {:>7} {:>8} {:>6.2}",
+        f.within(5, false),
+        f.within(10, false),
+        f.within(5, true),
+        f.within(10, true),
+        show(1.0),
+        show(CADENCE / 60.0),
+        show(DEFAULT_INTERVAL / 60.0),
+        f.others as f64 / f.trials as f64
+    );
+}
+
+/// The recording replayed as it is: every event, and the caused events' times.
+fn replay(sweeps: &[Sweep], events: &[(f64, f64, String)]) {
+    println!(
+        "the recording replayed ({} sweeps, {CADENCE} s apart)",
+        sweeps.len()
+    );
+    for (start, end, what) in events {
+        println!("  caused: {what} from {start:.0} s to {end:.0} s");
+    }
+    let mut watch = Watch::new(Settings::default());
+    let mut contended = 0;
+    for sweep in sweeps {
+        let signals = of_sweep(&sweep.runs);
+        contended += usize::from(signals.contended(Settings::default().max_contention));
+        for alert in watch.step(sweep.time, &signals) {
+            if !matches!(alert.event, Event::Suspect) {
+                println!(
+                    "  at {:>6.0} s  {:<24} {:?}",
+                    sweep.time,
+                    format!("{:?}", alert.signal),
+                    alert.event
+                );
+            }
+        }
+    }
+    println!(
+        "  contended sweeps: {contended} of {}; memory (effective AR(1)) host {:.2}, workload {:.2}, scaling {:.2}",
+        sweeps.len(),
+        watch.memory()[0],
+        watch.memory()[1],
+        watch.memory()[2]
+    );
+}
+
+fn main() {
+    let trials: usize = std::env::var("COPYBENCH_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let (sweeps, events) = load();
+    replay(&sweeps, &events);
+
+    // Quiet stretches: consecutive sweeps that began outside the caused events (and a sweep
+    // either side).
+    let caused = |t: f64| {
+        events
+            .iter()
+            .any(|(s, e, _)| t >= s - CADENCE && t <= e + CADENCE)
+    };
+    let mut quiet: Vec<Vec<Sweep>> = vec![Vec::new()];
+    for sweep in &sweeps {
+        if caused(sweep.time) {
+            quiet.push(Vec::new());
+        } else if let Some(last) = quiet.last_mut() {
+            last.push(sweep.clone());
+        }
+    }
+    quiet.retain(|q| q.len() >= BLOCK);
+    let keys: Vec<(Group, u32)> = {
+        let first = of_sweep(&quiet[0][0].runs);
+        first.raw.keys().cloned().collect()
+    };
+    let mut rng = StdRng::seed_from_u64(20);
+    let variants = ablation();
+
+    println!();
+    println!(
+        "real noise at cadence: {} quiet sweeps in {} stretches, {} combinations; {trials} sequences per case",
+        quiet.iter().map(Vec::len).sum::<usize>(),
+        quiet.len(),
+        keys.len()
+    );
+    let full = &variants[variants.len() - 1];
+    println!(
+        "contended: contention above {}",
+        full.settings.max_contention
+    );
+    let (rate, by_kind) = false_alerts(&mut rng, &quiet, full, trials / 4);
+    println!(
+        "false alerts per node per 1,000 sweeps: {rate:.2} of the host, workload and scaling signals together ({by_kind:?}; {} sequences of 1,000 sweeps)",
+        trials / 4
+    );
+    println!(
+        "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps; other alerts per trial"
+    );
+    println!(
+        "{:<24} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>8} {:>6}",
+        "shift", "5", "10", "5 us.", "10 us.", "delay", "min@45s", "min@459s", "others"
+    );
+    for host_wide in [false, true] {
+        for shift in [0.05, 0.10, 0.20] {
+            let label = format!(
+                "{} +{:.0} %",
+                if host_wide {
+                    "host-wide"
+                } else {
+                    "one combination"
+                },
+                shift * 100.0
+            );
+            row(
+                &label,
+                &detect(&mut rng, &quiet, &keys, full, shift, host_wide, trials),
+            );
+        }
+    }
+
+    println!();
+    println!(
+        "ablation on the real noise: false alerts per node per 1,000 sweeps; one combination +10 %"
+    );
+    println!(
+        "{:<52} {:>9} {:>9} {:>10} {:>10}",
+        "", "false/1k", "within 10", "5 usable", "10 usable"
+    );
+    for variant in &variants {
+        let (rate, _) = false_alerts(&mut rng, &quiet, variant, trials / 4);
+        let f = detect(&mut rng, &quiet, &keys, variant, 0.10, false, trials);
+        println!(
+            "{:<52} {:>9.2} {:>8.1}% {:>9.1}% {:>9.1}%",
+            variant.name,
+            rate,
+            f.within(10, false),
+            f.within(5, true),
+            f.within(10, true)
+        );
+    }
+
+    per_series(&mut rng, &quiet, trials);
+}
+
+/// The ablation's variants, each adding one part to the one before; the last is the daemon's.
+fn ablation() -> Vec<Variant> {
+    let defaults = Settings::default();
+    let full = Settings {
+        max_contention: std::env::var("COPYBENCH_BENCH_MAX_CONTENTION")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(defaults.max_contention),
+        ..defaults
+    };
+    let bare = Settings {
+        relative: cusum::Settings {
+            persistence: 1,
+            ..full.relative
+        },
+        host: cusum::Settings {
+            persistence: 1,
+            persistence_seconds: 0.0,
+            hold: 0.0,
+            ..full.host
+        },
+        max_contention: f64::INFINITY,
+        memory: false,
+        ..full
+    };
+    let gated = Settings {
+        max_contention: full.max_contention,
+        ..bare
+    };
+    let memory = Settings {
+        memory: true,
+        ..gated
+    };
+    vec![
+        Variant {
+            name: "raw medians, thresholds for independent noise",
+            settings: bare,
+            raw: true,
+        },
+        Variant {
+            name: "+ normalized by the sweep's single-worker runs",
+            settings: bare,
+            raw: false,
+        },
+        Variant {
+            name: "+ contended sweeps skipped",
+            settings: gated,
+            raw: false,
+        },
+        Variant {
+            name: "+ thresholds for the measured memory",
+            settings: memory,
+            raw: false,
+        },
+        Variant {
+            name: "+ persistence (the daemon's detectors)",
+            settings: full,
+            raw: false,
+        },
+    ]
+}
+
+/// One detector on one series: synthetic and older recorded noise.
+fn per_series(rng: &mut StdRng, quiet: &[Vec<Sweep>], trials: usize) {
+    // The memory and spread of the real workload signals (calm and contended alike).
+    let mut series: BTreeMap<(Group, u32), Vec<f64>> = BTreeMap::new();
+    for sweep in quiet.iter().flatten() {
+        let signals = of_sweep(&sweep.runs);
+        if !signals.contended(Settings::default().max_contention) {
+            for (key, value) in signals.workload {
+                series.entry(key).or_default().push(value);
+            }
+        }
+    }
+    let ratios: Vec<f64> = series
+        .values()
+        .filter_map(|s| long_run_ratio(s, 8))
+        .collect();
+    let phi = median(&ratios).map_or(0.0, phi_eff);
+    let sds: Vec<f64> = series
+        .values()
+        .filter_map(|s| {
+            let m = s.iter().sum::<f64>() / s.len() as f64;
+            Some((s.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (s.len() as f64 - 1.0)).sqrt())
+                .filter(|v| v.is_finite())
+        })
+        .collect();
+    let sd = median(&sds).unwrap_or(0.1);
+    println!();
+    println!(
+        "one series, one detector (the workload settings; {trials} series per case; shift after {BEFORE} sweeps)"
+    );
+    println!(
+        "{:<34} {:>6} {:>9} {:>10} {:>6} {:>9}",
+        "noise", "shift", "within 5", "within 10", "delay", "false/1k"
+    );
+    type Make = Box<dyn Fn(&mut StdRng, usize) -> Vec<f64>>;
+    let arl = cusum::Settings::relative().arl;
+    let mut cases: Vec<(String, Make, f64)> = vec![(
+        format!("AR(1) fitted: phi {phi:.2}, sd {:.1} %", sd * 100.0),
+        Box::new(move |rng: &mut StdRng, n| ar1(rng, phi, sd, n)),
+        arl,
+    )];
+    for cv in [0.03, 0.05, 0.10] {
+        let sigma = (1.0f64 + cv * cv).ln().sqrt();
+        cases.push((
+            format!("independent, CV {:.0} %", cv * 100.0),
+            Box::new(move |rng: &mut StdRng, n| ar1(rng, 0.0, sigma, n)),
+            arl,
+        ));
+    }
+    // At the false-alarm rate of `cargo bench --bench changepoints`'s detectors (0.41 per
+    // 1,000 sweeps per series), to compare like with like.
+    let sigma = (1.0f64 + 0.05 * 0.05).ln().sqrt();
+    cases.push((
+        "independent, CV 5 %, ARL 2,500".to_owned(),
+        Box::new(move |rng: &mut StdRng, n| ar1(rng, 0.0, sigma, n)),
+        2_500.0,
+    ));
+    for (name, make, arl) in &cases {
+        let false_rate = series_false_alarms(rng, |rng| make(rng, 2_000), (trials, *arl));
+        for shift in [0.05, 0.10, 0.20] {
+            let f = series_detect(rng, |rng| make(rng, BEFORE + AFTER), shift, (trials, *arl));
+            println!(
+                "{name:<34} {:>5.0}% {:>8.1}% {:>9.1}% {:>6} {:>9.2}",
+                shift * 100.0,
+                f.within(5, false),
+                f.within(10, false),
+                f.delay().map_or("-".into(), |d| format!("{d:.0}")),
+                false_rate
+            );
+        }
+    }
+    for path in
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).expect("fixtures")
+    {
+        let path = path.expect("entry").path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("noise-"))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let values: Vec<f64> = text
+            .lines()
+            .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+            .map(f64::ln)
+            .collect();
+        let name = format!(
+            "back to back: {}",
+            path.file_stem().unwrap_or_default().to_string_lossy()
+        );
+        // Blocks of the recording, so its memory stays.
+        let blocks = |rng: &mut StdRng, n: usize| {
+            let mut out = Vec::with_capacity(n);
+            while out.len() < n {
+                let start = rng.random_range(0..values.len() - BLOCK);
+                out.extend_from_slice(&values[start..start + BLOCK]);
+            }
+            out.truncate(n);
+            out
+        };
+        let false_rate = series_false_alarms(rng, |rng| blocks(rng, values.len()), (trials, arl));
+        let f = series_detect(rng, |rng| blocks(rng, BEFORE + AFTER), 0.10, (trials, arl));
+        println!(
+            "{name:<34} {:>5.0}% {:>8.1}% {:>9.1}% {:>6} {:>9.2}",
+            10.0,
+            f.within(5, false),
+            f.within(10, false),
+            f.delay().map_or("-".into(), |d| format!("{d:.0}")),
+            false_rate
+        );
+    }
+}
+
+fn normal(rng: &mut StdRng) -> f64 {
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// AR(1) log noise with coefficient `phi` and marginal spread `sd`.
+fn ar1(rng: &mut StdRng, phi: f64, sd: f64, n: usize) -> Vec<f64> {
+    let mut x = sd * normal(rng);
+    (0..n)
+        .map(|_| {
+            x = phi * x + (1.0 - phi * phi).sqrt() * sd * normal(rng);
+            x
+        })
+        .collect()
+}
+
+/// A watched series: the detector's events with their index; its memory re-estimated as the
+/// watch does (every 12 values, from the values so far).
+fn watch_series(values: &[f64], arl: f64, mut on: impl FnMut(usize, Event)) {
+    let mut detector = Detector::new(cusum::Settings {
+        arl,
+        ..cusum::Settings::relative()
+    });
+    let mut phi = 0.3;
+    for (i, value) in values.iter().enumerate() {
+        if let Some(event) = detector.step(Some(*value), i as f64 * CADENCE, phi) {
+            on(i, event);
+        }
+        if (i + 1).is_multiple_of(12) {
+            let history = detector.history();
+            if history.len() >= 48 {
+                phi = long_run_ratio(&history[history.len().saturating_sub(288)..], 8)
+                    .map_or(phi, phi_eff);
+            }
+        }
+    }
+}
+
+fn series_detect(
+    rng: &mut StdRng,
+    make: impl Fn(&mut StdRng) -> Vec<f64>,
+    shift: f64,
+    (trials, arl): (usize, f64),
+) -> Found {
+    let mut found = Found::new(trials);
+    for _ in 0..trials {
+        let mut values = make(rng);
+        for v in values.iter_mut().skip(BEFORE) {
+            *v += shift.ln_1p();
+        }
+        let mut hit = None;
+        watch_series(&values, arl, |i, event| {
+            if i >= BEFORE && matches!(event, Event::Alarm(_)) {
+                hit = hit.or(Some(i + 1 - BEFORE));
+            }
+        });
+        found.delays.extend(hit.map(|d| (d, d)));
+    }
+    found
+}
+
+fn series_false_alarms(
+    rng: &mut StdRng,
+    make: impl Fn(&mut StdRng) -> Vec<f64>,
+    (trials, arl): (usize, f64),
+) -> f64 {
+    let (mut alarms, mut sweeps) = (0, 0);
+    for _ in 0..trials {
+        let values = make(rng);
+        sweeps += values.len();
+        watch_series(&values, arl, |_, event| {
+            alarms += usize::from(matches!(event, Event::Alarm(_)))
+        });
+    }
+    alarms as f64 * 1_000.0 / sweeps as f64
+}

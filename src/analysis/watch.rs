@@ -1,0 +1,391 @@
+//! A node's alerts from its sweeps: one CUSUM detector per signal ([`super::signals`]), the
+//! host's one per node, each with a threshold for its kind's measured memory, and the
+//! contention rule beside them. The daemon and the offline replay both feed sweeps through
+//! [`Watch::step`], so they raise the same alerts from the same history.
+//!
+//! Contended sweeps (pressure or steal beyond `max_contention`, or a throttled run) are
+//! skipped by every detector, and counted instead: contention over at least
+//! `contention_share` of the sweeps of the last `contention_window` seconds is one alert for
+//! the node; a contended stretch of two sweeps or more that ends before that is a transient.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::cusum::{Change, Detector, Event, Settings as Cusum};
+use super::signals::{Key, Signals};
+use super::threshold::{long_run_ratio, phi_eff};
+
+/// Lags of the long-run variance behind a kind's memory.
+const LAGS: usize = 8;
+/// The memory is re-estimated every this many sweeps...
+const MEMORY_EVERY: usize = 12;
+/// ...from at most this many latest values of each series...
+const MEMORY_VALUES: usize = 288;
+/// ...once a series has this many; before, this prior.
+const MEMORY_MIN_VALUES: usize = 48;
+const MEMORY_PRIOR: f64 = 0.3;
+
+/// How a node is watched.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    /// The workload and scaling detectors.
+    pub relative: Cusum,
+    /// The host detector.
+    pub host: Cusum,
+    /// A sweep is contended above this share of pressure and steal in its 1-worker runs.
+    pub max_contention: f64,
+    /// Contention alerts when this share of the window's sweeps was contended...
+    pub contention_share: f64,
+    /// ...over this many seconds (and at least three sweeps).
+    pub contention_window: f64,
+    /// Thresholds for each kind's measured memory; `false`: for independent noise.
+    pub memory: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            relative: Cusum::relative(),
+            host: Cusum::host(),
+            max_contention: 0.05,
+            contention_share: 0.8,
+            contention_window: 1_800.0,
+            memory: true,
+        }
+    }
+}
+
+/// Which signal an event is of.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Signal<G> {
+    /// The node's own speed.
+    Host,
+    /// Others wanted the node's CPUs, or the quota held it back.
+    Contention,
+    /// A combination against the same sweep's single-worker runs.
+    Workload(Key<G>),
+    /// A multi-worker combination against its own 1-worker runs.
+    Scaling(Key<G>),
+}
+
+/// An event of one signal after one sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert<G> {
+    /// Whose.
+    pub signal: Signal<G>,
+    /// What happened.
+    pub event: Event,
+}
+
+/// The contention rule's state.
+#[derive(Clone, Debug, Default)]
+struct Contention {
+    /// The sweeps of the window: time, contended.
+    recent: VecDeque<(f64, bool)>,
+    /// The start of the current contended stretch, and its length in sweeps.
+    stretch: Option<(f64, usize)>,
+    alarm: Option<f64>,
+}
+
+impl Contention {
+    fn step(&mut self, time: f64, contended: bool, settings: &Settings) -> Option<Event> {
+        self.recent.push_back((time, contended));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| time - t > settings.contention_window)
+        {
+            self.recent.pop_front();
+        }
+        let share =
+            self.recent.iter().filter(|(_, c)| *c).count() as f64 / self.recent.len() as f64;
+        let change = |onset| Change { onset, shift: 0.0 };
+        if let Some(onset) = self.alarm {
+            if share <= 1.0 - settings.contention_share {
+                self.alarm = None;
+                self.stretch = None;
+                return Some(Event::Resolved(change(onset)));
+            }
+            return None;
+        }
+        if contended {
+            let (onset, sweeps) = self.stretch.get_or_insert((time, 0));
+            *sweeps += 1;
+            let onset = *onset;
+            if self.recent.len() >= 3 && share >= settings.contention_share {
+                self.alarm = Some(onset);
+                return Some(Event::Alarm(change(onset)));
+            }
+            return None;
+        }
+        match self.stretch.take() {
+            Some((onset, sweeps)) if sweeps >= 2 => Some(Event::Transient(change(onset))),
+            _ => None,
+        }
+    }
+}
+
+/// A node's detectors.
+#[derive(Clone, Debug)]
+pub struct Watch<G: Ord> {
+    settings: Settings,
+    host: Detector,
+    workload: BTreeMap<Key<G>, Detector>,
+    scaling: BTreeMap<Key<G>, Detector>,
+    contention: Contention,
+    /// The effective AR(1) coefficient of the host, workload and scaling series.
+    memory: [f64; 3],
+    sweeps: usize,
+}
+
+impl<G: Ord + Clone> Watch<G> {
+    /// A watch with no history.
+    pub fn new(settings: Settings) -> Watch<G> {
+        let prior = if settings.memory { MEMORY_PRIOR } else { 0.0 };
+        Watch {
+            settings,
+            host: Detector::new(settings.host),
+            workload: BTreeMap::new(),
+            scaling: BTreeMap::new(),
+            contention: Contention::default(),
+            memory: [prior; 3],
+            sweeps: 0,
+        }
+    }
+
+    /// Takes the sweep that began at `time` (seconds): its events, in signal order.
+    pub fn step(&mut self, time: f64, signals: &Signals<G>) -> Vec<Alert<G>> {
+        let settings = self.settings;
+        let contended = signals.contended(settings.max_contention);
+        let mut alerts = Vec::new();
+        let mut push = |signal: Signal<G>, event: Option<Event>| {
+            alerts.extend(event.map(|event| Alert { signal, event }));
+        };
+        push(
+            Signal::Host,
+            self.host
+                .step(signals.host.filter(|_| !contended), time, self.memory[0]),
+        );
+        push(
+            Signal::Contention,
+            self.contention.step(time, contended, &settings),
+        );
+        for (detectors, values, phi, kind) in [
+            (
+                &mut self.workload,
+                &signals.workload,
+                self.memory[1],
+                Signal::Workload as fn(_) -> _,
+            ),
+            (
+                &mut self.scaling,
+                &signals.scaling,
+                self.memory[2],
+                Signal::Scaling,
+            ),
+        ] {
+            for key in values.keys() {
+                detectors
+                    .entry(key.clone())
+                    .or_insert_with(|| Detector::new(settings.relative));
+            }
+            for (key, detector) in detectors.iter_mut() {
+                let value = values.get(key).copied().filter(|_| !contended);
+                push(kind(key.clone()), detector.step(value, time, phi));
+            }
+        }
+        self.sweeps += 1;
+        if settings.memory && self.sweeps.is_multiple_of(MEMORY_EVERY) {
+            self.memory = [
+                pooled_memory([&self.host].into_iter()),
+                pooled_memory(self.workload.values()),
+                pooled_memory(self.scaling.values()),
+            ];
+        }
+        alerts
+    }
+
+    /// The host detector.
+    pub fn host(&self) -> &Detector {
+        &self.host
+    }
+
+    /// The workload detectors.
+    pub fn workload(&self) -> &BTreeMap<Key<G>, Detector> {
+        &self.workload
+    }
+
+    /// The scaling detectors.
+    pub fn scaling(&self) -> &BTreeMap<Key<G>, Detector> {
+        &self.scaling
+    }
+
+    /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
+    pub fn memory(&self) -> [f64; 3] {
+        self.memory
+    }
+
+    /// Whether contention is alerting.
+    pub fn contended(&self) -> bool {
+        self.contention.alarm.is_some()
+    }
+}
+
+/// The effective AR(1) coefficient of a kind: the median long-run variance ratio of its
+/// series' latest values, the prior while they are too few.
+fn pooled_memory<'a>(detectors: impl Iterator<Item = &'a Detector>) -> f64 {
+    let ratios: Vec<f64> = detectors
+        .filter_map(|d| {
+            let history = d.history();
+            let latest = &history[history.len().saturating_sub(MEMORY_VALUES)..];
+            (latest.len() >= MEMORY_MIN_VALUES)
+                .then(|| long_run_ratio(latest, LAGS))
+                .flatten()
+        })
+        .collect();
+    super::stats::median(&ratios).map_or(MEMORY_PRIOR, phi_eff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::signals::{Run, of_sweep};
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    fn normal(rng: &mut StdRng) -> f64 {
+        let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// A sweep of 5 rounds of groups 0..4 at 1 and 2 workers and a reference: a shared
+    /// host state of 8 %, 5 % of each run's own; `factor(group, workers, reference)` scales
+    /// a run, `contention` is every run's share.
+    fn sweep(
+        rng: &mut StdRng,
+        factor: impl Fn(u32, u32, bool) -> f64,
+        contention: f64,
+    ) -> Signals<u32> {
+        let host = (0.08 * normal(rng)).exp();
+        let mut runs = Vec::new();
+        for round in 0..5 {
+            for (group, workers, reference) in (0..4)
+                .flat_map(|g| [(g, 1, false), (g, 2, false)])
+                .chain([(9, 1, true)])
+            {
+                let seconds = host * (0.05 * normal(rng)).exp() * factor(group, workers, reference);
+                runs.push(Run {
+                    group,
+                    workers,
+                    reference,
+                    round,
+                    seconds: Some(seconds),
+                    disturbed: false,
+                    throttled: false,
+                    contention_seconds: contention * seconds,
+                });
+            }
+        }
+        of_sweep(&runs)
+    }
+
+    /// Runs `sweeps` sweeps a minute apart; the alarms and contention events with their
+    /// sweep index.
+    fn watch(
+        sweeps: usize,
+        mut make: impl FnMut(usize, &mut StdRng) -> Signals<u32>,
+    ) -> Vec<(usize, Alert<u32>)> {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut watch = Watch::new(Settings::default());
+        (0..sweeps)
+            .flat_map(|i| {
+                let signals = make(i, &mut rng);
+                watch
+                    .step(i as f64 * 60.0, &signals)
+                    .into_iter()
+                    .map(move |a| (i, a))
+            })
+            .filter(|(_, a)| !matches!(a.event, Event::Suspect))
+            .collect()
+    }
+
+    #[test]
+    fn a_host_wide_slowdown_is_one_host_alert_and_one_combination_its_own() {
+        let host_wide = watch(160, |i, rng| {
+            sweep(rng, |_, _, _| if i >= 120 { 1.5 } else { 1.0 }, 0.0)
+        });
+        let alarms: Vec<_> = host_wide
+            .iter()
+            .filter(|(_, a)| matches!(a.event, Event::Alarm(_)))
+            .collect();
+        assert_eq!(alarms.len(), 1, "{host_wide:?}");
+        assert_eq!(alarms[0].1.signal, Signal::Host);
+        // Three sweeps and ten minutes of persistence from the excursion's start (which may
+        // be a few sweeps before the change).
+        assert!((120..140).contains(&alarms[0].0), "{alarms:?}");
+
+        let one = watch(160, |i, rng| {
+            sweep(
+                rng,
+                |g, w, _| {
+                    if i >= 120 && (g, w) == (2, 2) {
+                        1.3
+                    } else {
+                        1.0
+                    }
+                },
+                0.0,
+            )
+        });
+        let alarms: Vec<_> = one
+            .iter()
+            .filter(|(_, a)| matches!(a.event, Event::Alarm(_)))
+            .map(|(i, a)| (*i, a.signal.clone()))
+            .collect();
+        assert!(
+            alarms.iter().any(|(_, s)| *s == Signal::Workload((2, 2))),
+            "{one:?}"
+        );
+        assert!(
+            alarms.iter().all(|(i, s)| (120..130).contains(i)
+                && matches!(s, Signal::Workload((2, 2)) | Signal::Scaling((2, 2)))),
+            "{one:?}"
+        );
+    }
+
+    #[test]
+    fn contention_that_passes_is_a_transient_and_contention_that_stays_alerts() {
+        let passing = watch(120, |i, rng| {
+            sweep(
+                rng,
+                |_, _, _| 1.0,
+                if (80..88).contains(&i) { 0.5 } else { 0.0 },
+            )
+        });
+        assert_eq!(
+            passing
+                .iter()
+                .map(|(i, a)| (*i, a.signal.clone(), a.event))
+                .collect::<Vec<_>>(),
+            vec![(
+                88,
+                Signal::Contention,
+                Event::Transient(Change {
+                    onset: 4_800.0,
+                    shift: 0.0
+                })
+            )]
+        );
+        let staying = watch(150, |i, rng| {
+            sweep(
+                rng,
+                |_, _, _| if i >= 80 { 1.6 } else { 1.0 },
+                if i >= 80 { 0.5 } else { 0.0 },
+            )
+        });
+        // 80 % of 30 minutes: the 25th contended sweep; nothing else meanwhile.
+        assert_eq!(staying.len(), 1, "{staying:?}");
+        assert_eq!(staying[0].1.signal, Signal::Contention);
+        assert!(matches!(staying[0].1.event, Event::Alarm(_)));
+        assert!((100..110).contains(&staying[0].0), "{staying:?}");
+    }
+}
