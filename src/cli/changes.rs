@@ -1,16 +1,18 @@
 //! `changes`: the change points of a CSV series or of every combination of a run history, as
-//! the daemon finds them.
+//! the daemon finds them; with `--replay`, the alerts a node's detectors raise over a history,
+//! sweep by sweep.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::flags::ChangesArgs;
 use super::table::Table;
 use crate::analysis::changes;
+use crate::analysis::watch::Settings;
 use crate::config::Analysis;
 use crate::render::report;
-use crate::results::{Results, StoreError};
+use crate::results::{Results, StoreError, alerts};
 use crate::workload::Spec;
 
 /// Why `changes` could not read its data.
@@ -60,6 +62,9 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
         ..Analysis::default()
     }
     .detectors();
+    if let (true, Some(path)) = (args.replay, &args.db) {
+        return replay(path, args.json);
+    }
     let mut all = Vec::new();
     if let Some(path) = &args.csv {
         let table = Table::read(path)?;
@@ -74,10 +79,7 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
         });
     }
     if let Some(path) = &args.db {
-        if !path.is_file() {
-            return Err(ChangesError::NoHistory(path.clone()));
-        }
-        let results = Results::read_only(path)?;
+        let results = open(path)?;
         for spec in results.specs()? {
             let points = results.series(&spec, MAX_SERIES)?;
             all.push(Series {
@@ -101,6 +103,28 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `changes --db FILE --replay`: the alerts a node's detectors raise over the history.
+fn replay(path: &Path, json: bool) -> Result<ExitCode, ChangesError> {
+    let spans = alerts::replay(&open(path)?, Settings::default())?;
+    let mut out = io::stdout().lock();
+    for span in &spans {
+        if json {
+            writeln!(out, "{}", report::alert_json(span))?;
+        } else {
+            writeln!(out, "{}", report::alert_line(span))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run history at `path`, for reading.
+fn open(path: &Path) -> Result<Results, ChangesError> {
+    if !path.is_file() {
+        return Err(ChangesError::NoHistory(path.to_owned()));
+    }
+    Ok(Results::read_only(path)?)
 }
 
 /// The most sweeps of one series `changes --db` reads.

@@ -127,7 +127,11 @@ pub struct ChangesArgs {
     /// combination's per-sweep medians.
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
-    /// Print one JSON object per change point.
+    /// Walk the history sweep by sweep and print the host, workload, scaling and contention
+    /// alerts the node's detectors raise, instead of the change points.
+    #[arg(long, requires = "db")]
+    pub replay: bool,
+    /// Print one JSON object per change point (per alert with --replay).
     #[arg(long)]
     pub json: bool,
     /// Points per window of the E-divisive search (4 to 1000).

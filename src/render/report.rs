@@ -1,12 +1,16 @@
 //! Shows a sweep to people and programs: one row formatter serves the `run` command's aligned
 //! table and the landing page's HTML table (one row per combination: its summary and its
-//! newest run); JSON lines serve `run --json`.
+//! newest run); JSON lines serve `run --json`. Change points and replayed alerts as lines for
+//! people or JSON objects serve `changes`.
 
 use std::io::{self, Write};
 
 use crate::analysis::changes::Change;
+use crate::analysis::signals::Key;
 use crate::analysis::usl::Fit;
+use crate::analysis::watch::Signal;
 use crate::record::RunRecord;
+use crate::results::alerts::{AlertSpan, Group};
 use crate::results::{Point, Scaling};
 use crate::workload::Spec;
 
@@ -44,6 +48,56 @@ pub fn change_json(change: &Change, time: &str, spec: Option<&Spec>) -> serde_js
         line["workers"] = spec.workers.into();
     }
     line
+}
+
+/// What an alert is of, by name, and its combination (none for the node-wide signals).
+fn alert_subject(signal: &Signal<Group>) -> (&'static str, Option<&Key<Group>>) {
+    match signal {
+        Signal::Host => ("host", None),
+        Signal::Contention => ("contention", None),
+        Signal::Workload(key) => ("workload", Some(key)),
+        Signal::Scaling(key) => ("scaling", Some(key)),
+    }
+}
+
+/// An alert as a JSON object: `signal`, `backend`, `sync` and `workers` (a combination's
+/// only), `started_at`, `ended_at` (null while firing), `ratio` (null for contention).
+pub fn alert_json(span: &AlertSpan) -> serde_json::Value {
+    let (signal, key) = alert_subject(&span.signal);
+    let mut line = serde_json::json!({
+        "signal": signal,
+        "started_at": span.started_at,
+        "ended_at": span.ended_at,
+        "ratio": span.ratio,
+    });
+    if let Some(((backend, sync), workers)) = key {
+        line["backend"] = backend.as_str().into();
+        line["sync"] = sync.as_str().into();
+        line["workers"] = (*workers).into();
+    }
+    line
+}
+
+/// An alert as one line for people.
+pub fn alert_line(span: &AlertSpan) -> String {
+    let (signal, key) = alert_subject(&span.signal);
+    let time = |t: f64| {
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs_f64(t.max(0.0)))
+            .map_or_else(
+                || t.to_string(),
+                |t| humantime::format_rfc3339_seconds(t).to_string(),
+            )
+    };
+    let subject = key.map_or_else(String::new, |((b, s), w)| format!(" {b}/{s} workers={w}"));
+    let ended = span.ended_at.map_or_else(|| "firing".to_owned(), time);
+    let ratio = span
+        .ratio
+        .map_or_else(String::new, |r| format!("  ratio {r:.3}"));
+    format!(
+        "{signal}{subject}  {} -> {ended}{ratio}",
+        time(span.started_at)
+    )
 }
 
 /// A change point as one line for people.

@@ -8,6 +8,7 @@
 //! refuses wait in memory and are read with it meanwhile. Nothing else keeps a copy of any of
 //! it.
 
+pub mod alerts;
 pub mod counters;
 pub mod detection;
 pub mod filter;

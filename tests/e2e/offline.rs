@@ -1,5 +1,5 @@
 //! The offline analysis commands on files: `fit` on the published Cisco data set, `changes`
-//! on histories it cannot read.
+//! on histories it cannot read, and `changes --replay` on a history of an earlier version.
 
 use crate::util;
 
@@ -122,4 +122,105 @@ fn changes_on_a_history_of_a_newer_version_says_to_use_a_newer_version() {
         "{stderr}"
     );
     assert!(!stderr.contains("migrate"), "{stderr}");
+}
+
+/// A history of schema version 4 (before runs kept their round): 200 sweeps a minute apart
+/// of 5 rounds of thread and process, none and lock, 1 and 2 workers, with a steady wobble;
+/// process/lock/2 is 30 % slower from sweep 150 on.
+fn history_of_version_4(path: &std::path::Path) {
+    drop(
+        copybench_exporter::results::Results::open(Some(path), std::time::Duration::MAX)
+            .expect("history"),
+    );
+    let mut db = rusqlite::Connection::open(path).expect("open");
+    let tx = db.transaction().expect("transaction");
+    for sweep in 0..200_i64 {
+        let start = 1_700_000_000.0 + 60.0 * sweep as f64;
+        tx.execute(
+            "INSERT INTO sweeps (id, started_at, finished_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![sweep + 1, start, start + 20.0],
+        )
+        .expect("sweep");
+        let mut at = start;
+        for round in 0..5_i64 {
+            for (backend, sync, workers) in ["thread", "process"].iter().flat_map(|b| {
+                ["none", "lock"]
+                    .iter()
+                    .flat_map(move |s| [(*b, *s, 1_i64), (*b, *s, 2)])
+            }) {
+                let wobble = 0.96 + 0.009 * ((sweep * 7 + round * 3 + workers * 5) % 11) as f64;
+                let slow = sweep >= 150 && (backend, sync, workers) == ("process", "lock", 2);
+                let seconds = 0.2 * wobble * if slow { 1.3 } else { 1.0 };
+                tx.execute(
+                    "INSERT INTO runs (sweep_id, backend, sync, workers, lines, reread, \
+                     started_at, finished_at, success, duration_seconds, lines_per_second, \
+                     disorder, duplicates, missing, torn_records, pids, threads_min, \
+                     threads_max, cpu_records, cpus_used, cpu_migrations, \
+                     voluntary_ctx_switches, involuntary_ctx_switches) \
+                     VALUES (?1, ?2, ?3, ?4, 1000, 1, ?5, ?6, 1, ?7, 1000.0 / ?7, \
+                     0, 0, 0, 0, 1, 1, 3, '{\"0\":1000}', 1, 0, 10, 1)",
+                    rusqlite::params![sweep + 1, backend, sync, workers, at, at + seconds, seconds],
+                )
+                .expect("run");
+                at += seconds;
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    db.execute_batch("ALTER TABLE runs DROP COLUMN round; PRAGMA user_version = 4;")
+        .expect("back to version 4");
+}
+
+#[test]
+fn replay_walks_a_history_of_an_earlier_version_and_prints_the_alerts_it_raises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.sqlite");
+    history_of_version_4(&path);
+    let replay = |json: bool| {
+        let mut command = util::command();
+        command.args(["changes", "--replay", "--db"]).arg(&path);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().expect("changes --replay");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let alerts: Vec<serde_json::Value> = replay(true)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let slowed_from = 1_700_000_000.0 + 60.0 * 150.0;
+    assert!(
+        alerts.iter().any(|a| a["signal"] == "workload"),
+        "{alerts:?}"
+    );
+    for alert in &alerts {
+        // Only the combination that changed, from when it changed, and still firing.
+        assert!(
+            ["workload", "scaling"].contains(&alert["signal"].as_str().unwrap_or_default()),
+            "{alert}"
+        );
+        assert_eq!(
+            (&alert["backend"], &alert["sync"], &alert["workers"]),
+            (&"process".into(), &"lock".into(), &2.into()),
+            "{alert}"
+        );
+        let started = alert["started_at"].as_f64().expect("started_at");
+        assert!(started >= slowed_from - 180.0, "{alert}");
+        assert!(alert["ended_at"].is_null(), "{alert}");
+        let ratio = alert["ratio"].as_f64().expect("ratio");
+        assert!(ratio > 1.15 && ratio < 1.4, "{alert}");
+    }
+    let text = replay(false);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("workload process/lock workers=2") && l.contains("firing")),
+        "{text}"
+    );
+    // Read from a copy: the file keeps its version.
+    let version: i64 = rusqlite::Connection::open(&path)
+        .and_then(|db| db.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .expect("version");
+    assert_eq!(version, 4);
 }

@@ -89,18 +89,11 @@ pub enum StoreError {
         /// The holder's pid, as it wrote it in the lock file.
         pid: String,
     },
-    /// A database opened for reading has another schema version than this program writes.
-    #[error(
-        "run history {path} has schema version {found}, not the {known} this program reads; \
-         open it once with this version's daemon (or run --record) to migrate it"
-    )]
-    Version {
+    /// A database opened for reading has no history schema at all.
+    #[error("{path} is not a run history (it has no schema version)")]
+    NotHistory {
         /// The database file.
         path: String,
-        /// Its schema version.
-        found: i64,
-        /// The version this program writes.
-        known: usize,
     },
     /// A stored row holds a value this program cannot read back.
     #[error("run history {where_}: row {id}: {what}")]

@@ -59,8 +59,9 @@ impl Store {
         }
     }
 
-    /// Opens the history database at `path` for reading only. Its schema must be the one
-    /// this program writes (a daemon of this version migrates it on start).
+    /// Opens the history database at `path` for reading only. A history of an earlier
+    /// version is read from a copy in memory brought up to date; a later version's is
+    /// refused.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -84,12 +85,17 @@ impl Store {
                 known: MIGRATIONS.len(),
             });
         }
-        if version != MIGRATIONS.len() as i64 {
-            return Err(StoreError::Version {
-                path: store.name.clone(),
-                found: version,
-                known: MIGRATIONS.len(),
-            });
+        if version == 0 {
+            return Err(StoreError::NotHistory { path: store.name });
+        }
+        if version < MIGRATIONS.len() as i64 {
+            // An earlier version's history: read from a copy in memory, brought up to date
+            // there; the file is left as it is.
+            let mut copy = Connection::open_in_memory().map_err(|e| store.error(e))?;
+            rusqlite::backup::Backup::new(&store.conn, &mut copy)
+                .and_then(|b| b.run_to_completion(1024, std::time::Duration::ZERO, None))
+                .map_err(|e| store.error(e))?;
+            return Store::prepare(copy, store.name);
         }
         store.check_columns()?;
         Ok(store)

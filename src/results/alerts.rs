@@ -1,0 +1,235 @@
+//! A history's sweeps through a node's watch ([`crate::analysis::watch`]): the host, workload,
+//! scaling and contention alerts its detectors raise, each from its onset to when it ended.
+//! [`Alerts::sweep`] takes one sweep's runs as they were recorded, so a history replayed
+//! offline (`changes --db FILE --replay`) and the sweeps of a running daemon go through the
+//! same code.
+//!
+//! Until a sweep carries a reference run of its own, the thread/none/1 combination's runs
+//! stand for it (they are the host signal, and that combination has no workload series).
+
+use std::collections::BTreeMap;
+
+use crate::analysis::cusum::Event;
+use crate::analysis::signals::{self, Run, Signals};
+use crate::analysis::watch::{Settings, Signal, Watch};
+use crate::record::RunRecord;
+use crate::workload::{Backend, Spec, SyncMode};
+
+use super::{Results, RunFilter, StoreError};
+
+/// A combination's backend and sync.
+pub type Group = (Backend, SyncMode);
+
+/// An alert, from the first sweep of its change until it went away.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSpan {
+    /// Whose.
+    pub signal: Signal<Group>,
+    /// When its change began: the start of its first sweep (Unix seconds).
+    pub started_at: f64,
+    /// When it was resolved (the start of the sweep that showed it), `None` while firing.
+    pub ended_at: Option<f64>,
+    /// The change as a ratio to the baseline (1.10 = 10 % slower); `None` for contention.
+    pub ratio: Option<f64>,
+}
+
+/// Whether `spec`'s runs stand for the host reference.
+pub fn is_reference(spec: &Spec) -> bool {
+    spec.backend == Backend::Thread && spec.sync == SyncMode::None && spec.workers == 1
+}
+
+/// The signals of one sweep's `runs`, in the order they ran (warm-ups and probes are left
+/// out). Runs of histories without rounds are numbered by their place in the sweep.
+pub fn signals(runs: &[RunRecord]) -> Signals<Group> {
+    let measured: Vec<&RunRecord> = runs.iter().filter(|r| !r.warmup && !r.probe).collect();
+    let per_round = {
+        let mut specs: Vec<Spec> = measured.iter().map(|r| r.spec).collect();
+        specs.sort_by_key(|s| (s.backend, s.sync, s.workers, s.lines, s.reread));
+        specs.dedup();
+        specs.len().max(1)
+    };
+    let runs: Vec<Run<Group>> = measured
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Run {
+            group: (r.spec.backend, r.spec.sync),
+            workers: r.spec.workers,
+            reference: is_reference(&r.spec),
+            round: r
+                .round
+                .unwrap_or_else(|| u32::try_from(i / per_round).unwrap_or(u32::MAX)),
+            seconds: r.duration_seconds().filter(|_| r.success),
+            disturbed: r.disturbed,
+            throttled: r.throttled,
+            contention_seconds: r.host.cpu_pressure_seconds.unwrap_or(0.0)
+                + r.host.steal_seconds.unwrap_or(0.0),
+        })
+        .collect();
+    signals::of_sweep(&runs)
+}
+
+/// A node's watch and the alerts it has raised.
+pub struct Alerts {
+    watch: Watch<Group>,
+    spans: Vec<AlertSpan>,
+    /// The firing alert of each signal: its place in `spans`.
+    firing: BTreeMap<Signal<Group>, usize>,
+}
+
+impl Alerts {
+    /// A watch with no history.
+    pub fn new(settings: Settings) -> Alerts {
+        Alerts {
+            watch: Watch::new(settings),
+            spans: Vec::new(),
+            firing: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one sweep's runs, in the order they ran (an empty sweep is skipped).
+    pub fn sweep(&mut self, runs: &[RunRecord]) {
+        let Some(time) = runs.iter().map(|r| r.started_at).min_by(f64::total_cmp) else {
+            return;
+        };
+        for alert in self.watch.step(time, &signals(runs)) {
+            match alert.event {
+                Event::Alarm(change) => {
+                    let ratio = (alert.signal != Signal::Contention).then(|| change.ratio());
+                    self.firing.insert(alert.signal.clone(), self.spans.len());
+                    self.spans.push(AlertSpan {
+                        signal: alert.signal,
+                        started_at: change.onset,
+                        ended_at: None,
+                        ratio,
+                    });
+                }
+                Event::Resolved(_) | Event::Accepted(_) => {
+                    if let Some(i) = self.firing.remove(&alert.signal) {
+                        self.spans[i].ended_at = Some(time);
+                    }
+                }
+                Event::Suspect | Event::Transient(_) => {}
+            }
+        }
+    }
+
+    /// Every alert raised so far, in the order raised.
+    pub fn spans(&self) -> &[AlertSpan] {
+        &self.spans
+    }
+}
+
+/// The most runs a replay reads.
+const MAX_REPLAY_RUNS: usize = 5_000_000;
+
+/// The alerts a node's watch with `settings` raises over `results`' history, sweep by sweep.
+pub fn replay(results: &Results, settings: Settings) -> Result<Vec<AlertSpan>, StoreError> {
+    let mut runs = results.runs(&RunFilter {
+        probe: Some(false),
+        limit: MAX_REPLAY_RUNS,
+        ..RunFilter::default()
+    })?;
+    // Newest first as read; by sweep, then in the order they ran.
+    runs.reverse();
+    runs.retain(|r| r.sweep_id.is_some());
+    runs.sort_by_key(|r| r.sweep_id);
+    let mut alerts = Alerts::new(settings);
+    for sweep in runs.chunk_by(|a, b| a.sweep_id == b.sweep_id) {
+        alerts.sweep(sweep);
+    }
+    Ok(alerts.spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::fixtures::measured;
+
+    /// A sweep of 5 rounds of the thread and process backends (no sync, 1 and 2 workers),
+    /// starting at `time`, each run taking `seconds(spec, round)`.
+    fn sweep(time: f64, seconds: impl Fn(&Spec, u32) -> f64) -> Vec<RunRecord> {
+        let mut runs = Vec::new();
+        for round in 0..5 {
+            for (backend, workers) in [
+                (Backend::Thread, 1),
+                (Backend::Thread, 2),
+                (Backend::Process, 1),
+                (Backend::Process, 2),
+            ] {
+                for sync in [SyncMode::None, SyncMode::Lock] {
+                    let mut run = measured(workers, 1.0);
+                    run.spec.backend = backend;
+                    run.spec.sync = sync;
+                    run.sweep_id = Some(time as i64);
+                    run.round = Some(round);
+                    run.started_at = time + f64::from(round);
+                    let m = run.measurement.as_mut().expect("measured");
+                    m.duration_seconds = seconds(&run.spec, round);
+                    runs.push(run);
+                }
+            }
+        }
+        runs
+    }
+
+    /// Noise that repeats every 7 sweeps and 5 rounds: 0.96 to 1.05.
+    fn wobble(i: usize, round: u32, spec: &Spec) -> f64 {
+        let k = (i * 7 + round as usize * 3 + spec.workers as usize * 5) % 11;
+        0.96 + 0.009 * k as f64
+    }
+
+    #[test]
+    fn a_slower_combination_alerts_as_its_own_and_the_host_stays_quiet() {
+        let mut alerts = Alerts::new(Settings::default());
+        for i in 0..200 {
+            let slow = i >= 150;
+            alerts.sweep(&sweep(60.0 * i as f64, |spec, round| {
+                let factor = if slow
+                    && spec.backend == Backend::Process
+                    && spec.workers == 2
+                    && spec.sync == SyncMode::Lock
+                {
+                    1.3
+                } else {
+                    1.0
+                };
+                wobble(i, round, spec) * factor
+            }));
+        }
+        let key = ((Backend::Process, SyncMode::Lock), 2);
+        let signals: Vec<&Signal<Group>> = alerts.spans().iter().map(|s| &s.signal).collect();
+        assert!(
+            signals.contains(&&Signal::Workload(key)),
+            "{:?}",
+            alerts.spans()
+        );
+        for span in alerts.spans() {
+            assert!(
+                matches!(&span.signal, Signal::Workload(k) | Signal::Scaling(k) if *k == key),
+                "{span:?}"
+            );
+            assert!(span.started_at >= 60.0 * 140.0, "{span:?}");
+            // Its size: the median of the excursion, which may begin a sweep or two early.
+            let ratio = span.ratio.expect("ratio");
+            assert!(ratio > 1.15 && ratio < 1.4, "{span:?}");
+            assert_eq!(span.ended_at, None);
+        }
+    }
+
+    #[test]
+    fn sweeps_without_rounds_are_numbered_by_their_place() {
+        let mut runs = sweep(0.0, |_, round| 1.0 + 0.1 * f64::from(round));
+        for run in &mut runs {
+            run.round = None;
+        }
+        let numbered = signals(&runs);
+        let recorded = signals(&sweep(0.0, |_, round| 1.0 + 0.1 * f64::from(round)));
+        assert_eq!(numbered, recorded);
+        assert!(numbered.host.is_some());
+        assert!(
+            !numbered
+                .workload
+                .contains_key(&((Backend::Thread, SyncMode::None), 1))
+        );
+    }
+}
