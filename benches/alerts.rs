@@ -278,7 +278,7 @@ fn false_alerts(
                 &of_sweep(&sweep.runs),
             ) {
                 if matches!(alert.event, Event::Alarm(_)) {
-                    *alarms.entry(kind(&alert.signal)).or_insert(0) += 1;
+                    *alarms.entry(alert.signal.name()).or_insert(0) += 1;
                 }
             }
             sweeps += 1;
@@ -291,15 +291,6 @@ fn false_alerts(
         .map(|(_, n)| n)
         .sum();
     (total as f64 * 1_000.0 / sweeps as f64, alarms)
-}
-
-fn kind(signal: &Signal<Group>) -> &'static str {
-    match signal {
-        Signal::Host => "host",
-        Signal::Contention => "contention",
-        Signal::Workload(_) => "workload",
-        Signal::Scaling(_) => "scaling",
-    }
 }
 
 fn pct(n: usize, of: usize) -> f64 {

@@ -67,6 +67,21 @@ pub enum Signal<G> {
     Scaling(Key<G>),
 }
 
+/// The kinds of signal, by name.
+pub const SIGNALS: [&str; 4] = ["host", "contention", "workload", "scaling"];
+
+impl<G> Signal<G> {
+    /// The signal's kind, one of [`SIGNALS`].
+    pub fn name(&self) -> &'static str {
+        SIGNALS[match self {
+            Signal::Host => 0,
+            Signal::Contention => 1,
+            Signal::Workload(_) => 2,
+            Signal::Scaling(_) => 3,
+        }]
+    }
+}
+
 /// An event of one signal after one sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert<G> {
@@ -204,29 +219,14 @@ impl<G: Ord + Clone> Watch<G> {
         alerts
     }
 
-    /// The host detector.
-    pub fn host(&self) -> &Detector {
-        &self.host
-    }
-
-    /// The workload detectors.
-    pub fn workload(&self) -> &BTreeMap<Key<G>, Detector> {
-        &self.workload
-    }
-
-    /// The scaling detectors.
-    pub fn scaling(&self) -> &BTreeMap<Key<G>, Detector> {
-        &self.scaling
+    /// How the node is watched.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
     pub fn memory(&self) -> [f64; 3] {
         self.memory
-    }
-
-    /// Whether contention is alerting.
-    pub fn contended(&self) -> bool {
-        self.contention.alarm.is_some()
     }
 }
 

@@ -107,9 +107,9 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
 
 /// `changes --db FILE --replay`: the alerts a node's detectors raise over the history.
 fn replay(path: &Path, json: bool) -> Result<ExitCode, ChangesError> {
-    let spans = alerts::replay(&open(path)?, Settings::default())?;
+    let replayed = alerts::replay(&open(path)?, Settings::default(), MAX_REPLAY_RUNS)?;
     let mut out = io::stdout().lock();
-    for span in &spans {
+    for span in replayed.spans() {
         if json {
             writeln!(out, "{}", report::alert_json(span))?;
         } else {
@@ -126,6 +126,9 @@ fn open(path: &Path) -> Result<Results, ChangesError> {
     }
     Ok(Results::read_only(path)?)
 }
+
+/// The most runs `changes --db --replay` reads (the newest).
+const MAX_REPLAY_RUNS: usize = 5_000_000;
 
 /// The most sweeps of one series `changes --db` reads.
 const MAX_SERIES: usize = 10_000;

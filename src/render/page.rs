@@ -1,12 +1,14 @@
 //! The landing page: one self-contained HTML page (inline CSS and SVG, no JavaScript, no
 //! external assets) that says at the top how the last sweep and the regression detection
-//! went, then shows the scaling, the history, the CPU placement and the disorder as charts,
-//! and the latest sweep and the change points as tables.
+//! went and which signal of the node's watch moved, then shows the scaling, the history, the
+//! CPU placement and the disorder as charts, and the latest sweep and the change points as
+//! tables.
 
 use std::fmt::Write as _;
 
 use super::chart::{self, escape};
 use super::report::{self, HEADER};
+use crate::results::alerts::AlertState;
 use crate::results::{Point, SeriesPoint, SeriesState, Snapshot, TimedChange};
 use crate::workload::Spec;
 
@@ -55,10 +57,11 @@ pub fn landing_page(
          <a href=\"probe?backend=thread&amp;sync=none&amp;workers=2&amp;lines=1000\">Probe example</a>\
          <a href=\"-/healthy\">Health</a><a href=\"-/ready\">Readiness</a>\
          <span>version {}</span></nav>\
-         <section class=\"status\" aria-label=\"Status\">{}{}</section>",
+         <section class=\"status\" aria-label=\"Status\">{}{}{}</section>",
         env!("CARGO_PKG_VERSION"),
         sweep_card(snapshot, now),
         detection_card(series, &changes),
+        watch_card(&snapshot.alerts),
     );
     scaling_section(&mut html, snapshot);
     html.push_str("<h2>Duration history</h2><div class=\"charts\">");
@@ -276,6 +279,40 @@ fn detection_card(series: &[SeriesState], changes: &[(TimedChange, bool)]) -> St
 }
 
 /// A status card of `class` (ok, warn, bad, idle) with `title` and the HTML `body`.
+/// Which signal of the node's watch moved: the alerts firing, or that none is.
+fn watch_card(state: &AlertState) -> String {
+    let transients: u64 = state.transients.values().sum();
+    let contended = if state.contended {
+        " The latest sweep was contended by other tasks; the detectors skipped it."
+    } else {
+        ""
+    };
+    if state.firing.is_empty() {
+        return card(
+            "ok",
+            "Host, workload, scaling",
+            &format!(
+                "<p>No host, workload, scaling or contention alert; {transients} changes went \
+                 away before they alerted.{contended}</p>"
+            ),
+        );
+    }
+    let items: String = state
+        .firing
+        .iter()
+        .map(|span| format!("<li>{}</li>", escape(&report::alert_line(span))))
+        .collect();
+    card(
+        "bad",
+        "Host, workload, scaling",
+        &format!(
+            "<p>{} ALERT(S):</p><ul>{items}</ul><p>{transients} changes went away before they \
+             alerted.{contended}</p>",
+            state.firing.len()
+        ),
+    )
+}
+
 fn card(class: &str, title: &str, body: &str) -> String {
     format!("<div class=\"card {class}\"><h2>{title}</h2>{body}</div>")
 }
@@ -337,9 +374,11 @@ fn clock(t: f64) -> String {
 mod tests {
     use super::*;
     use crate::analysis::changes::{Change, Detector};
+    use crate::analysis::watch::Signal;
     use crate::record::fixtures::measured;
     use crate::record::{FailureReason, RunRecord};
     use crate::results::Detection;
+    use crate::results::alerts::AlertSpan;
     use crate::results::counters::{Tally, Totals};
     use crate::workload::{Backend, SyncMode};
 
@@ -365,6 +404,7 @@ mod tests {
                 ..Totals::default()
             },
             scaling,
+            alerts: Default::default(),
         }
     }
 
@@ -439,7 +479,14 @@ mod tests {
 
     #[test]
     fn a_full_page_has_every_chart_the_status_and_stays_under_200_kb() {
-        let (snapshot, histories) = full();
+        let (mut snapshot, histories) = full();
+        snapshot.alerts.firing.push(AlertSpan {
+            signal: Signal::Workload(((Backend::Process, SyncMode::None), 2)),
+            started_at: 1.8e9,
+            ended_at: None,
+            ratio: Some(1.2),
+        });
+        snapshot.alerts.contended = true;
         let page = landing_page(&snapshot, &histories, 1.8e9 + 60.0);
         assert!(page.len() < 200 * 1024, "{} bytes", page.len());
         assert_eq!(
@@ -459,6 +506,13 @@ mod tests {
         assert!(page.contains("card bad\"><h2>Regression detection"));
         assert!(page.contains("<strong>process/none/2</strong> 20.0 % slower since sweep 80"));
         assert!(page.contains("REGRESSION</td>"));
+        // Which signal moved.
+        assert!(
+            page.contains("card bad\"><h2>Host, workload, scaling"),
+            "{page}"
+        );
+        assert!(page.contains("<li>workload process/none workers=2  2027-01-15T08:00:00Z -&gt; firing  ratio 1.200</li>"), "{page}");
+        assert!(page.contains("The latest sweep was contended"));
         assert!(!page.contains("<script"), "no JavaScript");
         assert!(
             !page.contains("src=\"http") && !page.contains("href=\"http"),

@@ -53,10 +53,8 @@ pub fn change_json(change: &Change, time: &str, spec: Option<&Spec>) -> serde_js
 /// What an alert is of, by name, and its combination (none for the node-wide signals).
 fn alert_subject(signal: &Signal<Group>) -> (&'static str, Option<&Key<Group>>) {
     match signal {
-        Signal::Host => ("host", None),
-        Signal::Contention => ("contention", None),
-        Signal::Workload(key) => ("workload", Some(key)),
-        Signal::Scaling(key) => ("scaling", Some(key)),
+        Signal::Workload(key) | Signal::Scaling(key) => (signal.name(), Some(key)),
+        Signal::Host | Signal::Contention => (signal.name(), None),
     }
 }
 

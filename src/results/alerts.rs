@@ -68,12 +68,28 @@ pub fn signals(runs: &[RunRecord]) -> Signals<Group> {
     signals::of_sweep(&runs)
 }
 
+/// What a node's watch says now: for the metrics and the landing page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertState {
+    /// The alerts firing, in the order raised.
+    pub firing: Vec<AlertSpan>,
+    /// Changes that passed a threshold and went away before they alerted, by signal kind.
+    pub transients: BTreeMap<&'static str, u64>,
+    /// Whether the latest sweep was contended (the detectors skipped it).
+    pub contended: bool,
+}
+
+/// The most alerts kept; the oldest ended ones go first.
+const MAX_SPANS: usize = 10_000;
+
 /// A node's watch and the alerts it has raised.
 pub struct Alerts {
     watch: Watch<Group>,
     spans: Vec<AlertSpan>,
     /// The firing alert of each signal: its place in `spans`.
     firing: BTreeMap<Signal<Group>, usize>,
+    transients: BTreeMap<&'static str, u64>,
+    contended: bool,
 }
 
 impl Alerts {
@@ -83,6 +99,8 @@ impl Alerts {
             watch: Watch::new(settings),
             spans: Vec::new(),
             firing: BTreeMap::new(),
+            transients: BTreeMap::new(),
+            contended: false,
         }
     }
 
@@ -91,7 +109,9 @@ impl Alerts {
         let Some(time) = runs.iter().map(|r| r.started_at).min_by(f64::total_cmp) else {
             return;
         };
-        for alert in self.watch.step(time, &signals(runs)) {
+        let signals = signals(runs);
+        self.contended = signals.contended(self.watch.settings().max_contention);
+        for alert in self.watch.step(time, &signals) {
             match alert.event {
                 Event::Alarm(change) => {
                     let ratio = (alert.signal != Signal::Contention).then(|| change.ratio());
@@ -108,8 +128,45 @@ impl Alerts {
                         self.spans[i].ended_at = Some(time);
                     }
                 }
-                Event::Suspect | Event::Transient(_) => {}
+                Event::Transient(_) => {
+                    *self.transients.entry(alert.signal.name()).or_default() += 1;
+                }
+                Event::Suspect => {}
             }
+        }
+        self.forget();
+    }
+
+    /// Drops the oldest ended alerts beyond [`MAX_SPANS`].
+    fn forget(&mut self) {
+        let mut excess = self.spans.len().saturating_sub(MAX_SPANS);
+        if excess == 0 {
+            return;
+        }
+        self.spans.retain(|span| {
+            let drop = excess > 0 && span.ended_at.is_some();
+            excess -= usize::from(drop);
+            !drop
+        });
+        self.firing = self
+            .spans
+            .iter()
+            .enumerate()
+            .filter(|(_, span)| span.ended_at.is_none())
+            .map(|(i, span)| (span.signal.clone(), i))
+            .collect();
+    }
+
+    /// What the watch says now.
+    pub fn state(&self) -> AlertState {
+        AlertState {
+            firing: self
+                .firing
+                .values()
+                .map(|&i| self.spans[i].clone())
+                .collect(),
+            transients: self.transients.clone(),
+            contended: self.contended,
         }
     }
 
@@ -119,14 +176,12 @@ impl Alerts {
     }
 }
 
-/// The most runs a replay reads.
-const MAX_REPLAY_RUNS: usize = 5_000_000;
-
-/// The alerts a node's watch with `settings` raises over `results`' history, sweep by sweep.
-pub fn replay(results: &Results, settings: Settings) -> Result<Vec<AlertSpan>, StoreError> {
+/// The alerts a node's watch with `settings` raises over the latest `limit` runs of
+/// `results`' history, sweep by sweep.
+pub fn replay(results: &Results, settings: Settings, limit: usize) -> Result<Alerts, StoreError> {
     let mut runs = results.runs(&RunFilter {
         probe: Some(false),
-        limit: MAX_REPLAY_RUNS,
+        limit,
         ..RunFilter::default()
     })?;
     // Newest first as read; by sweep, then in the order they ran.
@@ -137,7 +192,7 @@ pub fn replay(results: &Results, settings: Settings) -> Result<Vec<AlertSpan>, S
     for sweep in runs.chunk_by(|a, b| a.sweep_id == b.sweep_id) {
         alerts.sweep(sweep);
     }
-    Ok(alerts.spans)
+    Ok(alerts)
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! [`Results`] writes each finished run to the history [`store`] and answers the questions the
 //! rest of the exporter asks: the latest run of each configured spec (the cached metrics, the
 //! landing page, in a [`Snapshot`]), a filtered history (`/api/v1/runs`), the last sweep (the
-//! `run` command's table). It keeps the [`counters`] since start and what the change-point
-//! detectors said last ([`detection`]); [`point`] summarises a sweep. Writes the history
-//! refuses wait in memory and are read with it meanwhile. Nothing else keeps a copy of any of
-//! it.
+//! `run` command's table). It keeps the [`counters`] since start, what the change-point
+//! detectors said last ([`detection`]) and the node's watch over its sweeps ([`alerts`]);
+//! [`point`] summarises a sweep. Writes the history refuses wait in memory and are read with
+//! it meanwhile. Nothing else keeps a copy of any of it.
 
 pub mod alerts;
 pub mod counters;
@@ -24,8 +24,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::analysis::changes;
+use crate::analysis::{changes, watch};
 use crate::workload::Spec;
+use alerts::{AlertState, Alerts};
 use counters::Counters;
 pub use detection::{Detection, SeriesPoint, TimedChange};
 pub use filter::{DEFAULT_LIMIT, MAX_LIMIT, RunFilter};
@@ -45,8 +46,13 @@ pub struct Results {
     unsaved: Mutex<Unsaved>,
     counters: Mutex<Counters>,
     detections: Mutex<Detections>,
+    alerts: Mutex<Alerts>,
     retention: Duration,
 }
+
+/// The latest runs the node's watch is rebuilt from when a history is opened (about 1,000
+/// sweeps of the default combinations).
+const REWATCH_RUNS: usize = 100_000;
 
 impl Results {
     /// Opens the history database at `path` (in memory without one) and deletes runs older
@@ -69,6 +75,7 @@ impl Results {
             unsaved: Mutex::default(),
             counters: Mutex::default(),
             detections: Mutex::default(),
+            alerts: Mutex::new(Alerts::new(watch::Settings::default())),
             retention: Duration::MAX,
         })
     }
@@ -79,9 +86,11 @@ impl Results {
             unsaved: Mutex::default(),
             counters: Mutex::default(),
             detections: Mutex::default(),
+            alerts: Mutex::new(Alerts::new(watch::Settings::default())),
             retention,
         };
         results.prune()?;
+        *results.alerts() = alerts::replay(&results, watch::Settings::default(), REWATCH_RUNS)?;
         Ok(results)
     }
 
@@ -95,6 +104,15 @@ impl Results {
 
     fn counters(&self) -> MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn alerts(&self) -> MutexGuard<'_, Alerts> {
+        self.alerts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the node's watch says now.
+    pub fn alert_state(&self) -> AlertState {
+        self.alerts().state()
     }
 
     fn detections(&self) -> MutexGuard<'_, Detections> {

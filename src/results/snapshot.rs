@@ -1,6 +1,7 @@
 //! The state of every configured combination at one moment, as the metrics and the landing
 //! page publish it: newest run, last success, latest sweep's summary, detections and counts.
 
+use super::alerts::AlertState;
 use super::counters::{Tally, Totals};
 use super::history::History;
 use super::point::{self, Point, Scaling};
@@ -36,6 +37,8 @@ pub struct Snapshot {
     pub calibration_seconds: Option<f64>,
     /// The sweeps' and the history's counts since start.
     pub totals: Totals,
+    /// What the node's watch says: the host, workload, scaling and contention alerts.
+    pub alerts: AlertState,
 }
 
 impl Results {
@@ -79,6 +82,7 @@ impl Results {
                 unsaved_runs,
                 ..counters.totals()
             },
+            alerts: self.alert_state(),
         })
     }
 }

@@ -107,6 +107,10 @@ impl Results {
                 |store, unsaved| store.finish_sweep(unsaved.saved_id(id), finished, cpu_seconds),
                 |unsaved| unsaved.finish(id, finished, cpu_seconds),
             );
+            match self.sweep_runs(id) {
+                Ok(runs) => self.alerts().sweep(&runs),
+                Err(e) => tracing::warn!("cannot read the sweep's runs for its alerts: {e}"),
+            }
         }
         if let Err(e) = self.prune() {
             tracing::warn!("cannot apply the retention period: {e}");

@@ -53,6 +53,9 @@ PER_TARGET_METRICS = {
     "copybench_cpu_quota_cores",
     "copybench_cpuset_cpus",
     "copybench_schedule_interval_seconds",
+    "copybench_host_alert",
+    "copybench_contention_alert",
+    "copybench_sweep_contended",
     "instance:copybench_fleet_duration_robust_z:median",
 }
 

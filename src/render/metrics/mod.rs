@@ -1,9 +1,9 @@
 //! Every metric the exporter publishes, each family declared once beside the code that fills
 //! it from current state, as node_exporter's collectors are: [`runs`] (the latest run of each
 //! combination), [`points`] (its latest sweep's summary), [`detection`], [`scaling`],
-//! [`counters`] and [`node`] (the exporter's own state), all read from a [`Snapshot`] of the
-//! results model and the daemon's [`Status`]. No series outlives the combination it describes
-//! and nothing keeps its own copy of a result.
+//! [`counters`], [`node`] (the exporter's own state) and `alerts` (the node's watch), all read
+//! from a [`Snapshot`] of the results model and the daemon's [`Status`]. No series outlives
+//! the combination it describes and nothing keeps its own copy of a result.
 //!
 //! A sweep is far too heavy to run at scrape time, so these families are rendered when a run
 //! ends, a sweep ends or the configuration is (re)loaded, and the text is kept; every cached
@@ -13,6 +13,7 @@
 //! register: the run-in-progress gauge, the probe counter), so scraping stays cheap while a
 //! sweep keeps the CPUs busy.
 
+mod alerts;
 pub mod counters;
 pub mod detection;
 pub mod family;
@@ -51,6 +52,7 @@ const COLLECTORS: &[fn(&Sources) -> Vec<Family>] = &[
     scaling::collect,
     counters::collect,
     node::collect,
+    alerts::collect,
 ];
 
 /// The text exposition of every cached family under `sources`.
@@ -122,12 +124,15 @@ impl Exposition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::watch::Signal;
     use crate::host::Capacity;
     use crate::record::fixtures::{measured, spec};
     use crate::record::{FailureReason, RunRecord};
+    use crate::results::alerts::{AlertSpan, AlertState};
     use crate::results::counters::{Histogram, Tally, Totals};
     use crate::results::{Point, SeriesState};
     use crate::workload::Spec;
+    use crate::workload::{Backend, SyncMode};
 
     /// A run of [`spec`]`(workers)` that ended at 1000.5 with 5 records on each of `cpus`.
     fn record(workers: u32, cpus: &[u32]) -> RunRecord {
@@ -174,6 +179,16 @@ mod tests {
                 workload_cpu_seconds: 12.5,
                 save_failures: 0,
                 unsaved_runs: 0,
+            },
+            alerts: AlertState {
+                firing: vec![AlertSpan {
+                    signal: Signal::Scaling(((Backend::Thread, SyncMode::Lock), 2)),
+                    started_at: 100.0,
+                    ended_at: None,
+                    ratio: Some(1.2),
+                }],
+                transients: [("host", 2)].into_iter().collect(),
+                contended: true,
             },
         };
         let status = Status {
@@ -223,6 +238,22 @@ mod tests {
             assert!(text.contains(line), "{line} missing");
         }
         assert!(text.contains("process_resident_memory_bytes"));
+        // The watch: which signal alerts, for which combination.
+        for line in [
+            r#"copybench_scaling_alert{backend="thread",sync="lock",workers="2"} 1"#,
+            r#"copybench_workload_alert{backend="thread",sync="lock",workers="2"} 0"#,
+            r#"copybench_workload_alert{backend="thread",sync="lock",workers="1"} 0"#,
+            "copybench_host_alert 0",
+            "copybench_contention_alert 0",
+            "copybench_sweep_contended 1",
+            r#"copybench_alert_transients_total{signal="host"} 2"#,
+            r#"copybench_alert_transients_total{signal="scaling"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(
+            !text.contains(r#"copybench_scaling_alert{backend="thread",sync="lock",workers="1"}"#)
+        );
     }
 
     #[test]

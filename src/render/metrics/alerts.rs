@@ -1,0 +1,59 @@
+//! The node's watch: which of its host, workload, scaling and contention alerts fire, whether
+//! the latest sweep was contended, and the changes that went away before they alerted.
+
+use super::Sources;
+use super::family::{Family, SeriesLabels};
+use crate::analysis::watch::{SIGNALS, Signal};
+use crate::results::alerts::Group;
+
+/// The families of the node's watch.
+pub(super) fn collect(sources: &Sources) -> Vec<Family> {
+    let state = &sources.snapshot.alerts;
+    let firing =
+        |signal: &Signal<Group>| f64::from(state.firing.iter().any(|s| s.signal == *signal));
+    let mut workload = Family::gauge(
+        "copybench_workload_alert",
+        "1 while the combination's workload signal (its time against the same sweeps' single-worker runs) alerts: slower than the node itself.",
+    );
+    let mut scaling = Family::gauge(
+        "copybench_scaling_alert",
+        "1 while the multi-worker combination's scaling signal (its time over the same rounds' 1-worker run) alerts: parallel runs lost what one worker did not.",
+    );
+    for series in &sources.snapshot.series {
+        let spec = series.spec;
+        let key = ((spec.backend, spec.sync), spec.workers);
+        let labels = SeriesLabels::of(&spec);
+        workload.set(&labels.with(&[]), firing(&Signal::Workload(key)));
+        if spec.workers > 1 {
+            scaling.set(&labels.with(&[]), firing(&Signal::Scaling(key)));
+        }
+    }
+    let mut transients = Family::counter(
+        "copybench_alert_transients_total",
+        "Changes that passed a detector's threshold and went away before they alerted, by signal.",
+    );
+    for name in SIGNALS {
+        let count = state.transients.get(name).copied().unwrap_or(0);
+        transients.count(&[("signal", name)], count as f64);
+    }
+    vec![
+        Family::single(
+            "copybench_host_alert",
+            "1 while the host signal (the reference runs' time) alerts: the node itself became slower at the basic file operations.",
+            firing(&Signal::Host),
+        ),
+        Family::single(
+            "copybench_contention_alert",
+            "1 while other tasks wanted the node's CPUs (or the quota throttled runs) in most sweeps of the last 30 minutes.",
+            firing(&Signal::Contention),
+        ),
+        Family::single(
+            "copybench_sweep_contended",
+            "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above 5 % of their time, or a throttled run): the detectors skipped it.",
+            f64::from(state.contended),
+        ),
+        workload,
+        scaling,
+        transients,
+    ]
+}
