@@ -37,7 +37,7 @@ fn the_slow_node_of_three_is_ranked_first_and_its_outlier_alert_goes_pending() {
         "the slow node is not first: {:?}",
         prometheus.vector("instance:copybench_fleet_duration_robust_z:median")
     );
-    let pending = wait_for(Duration::from_secs(60), || {
+    let pending = wait_for(Duration::from_secs(120), || {
         prometheus
             .vector("ALERTS{alertname=\"CopybenchNodeOutlier\"}")
             .iter()

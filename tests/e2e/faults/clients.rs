@@ -40,7 +40,7 @@ fn clients_that_do_not_read_lose_their_connections_and_health_and_scrapes_go_on(
     let _turn = util::heavy_turn();
     let config = TestConfig::from(IDLE)
         .set("web.max_connections", 8)
-        .set("web.write_timeout", "2s")
+        .set("web.write_timeout", "5s")
         .text();
     let daemon = start_daemon(&config, &[]);
     let at_rest = at_rest(&daemon);
