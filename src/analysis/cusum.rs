@@ -343,20 +343,6 @@ impl Detector {
         }
     }
 
-    /// The sum as a share of its threshold (1 = at the threshold; 0 in warm-up and alarm).
-    pub fn level(&self) -> f64 {
-        if self.threshold.is_finite() {
-            self.sum / self.threshold
-        } else {
-            0.0
-        }
-    }
-
-    /// The standing alarm's change, if any.
-    pub fn alarm(&self) -> Option<Change> {
-        self.alarm.as_ref().map(|a| a.change)
-    }
-
     /// The values that may enter a baseline, oldest first (for the noise's memory).
     pub fn history(&self) -> Vec<f64> {
         self.values.iter().filter(|v| !v.1).map(|v| v.0).collect()
@@ -454,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn warm_up_missing_values_and_the_level_are_reported() {
+    fn warm_up_and_missing_values_are_told_apart() {
         let mut detector = Detector::new(Settings::relative());
         assert_eq!(detector.state(), State::Warmup);
         // 24 values before a guard of 8.
@@ -467,9 +453,12 @@ mod tests {
         assert_eq!(detector.state(), State::Warmup);
         detector.step(Some(0.0), 32.0, 0.0);
         assert_eq!(detector.state(), State::Idle);
+        // A missing value changes nothing; a slow one starts an excursion short of the
+        // threshold.
         assert_eq!(detector.step(None, 33.0, 0.0), None);
-        detector.step(Some(0.05), 34.0, 0.0);
-        assert!(detector.level() > 0.0 && detector.level() < 1.0);
+        assert_eq!(detector.step(Some(0.05), 34.0, 0.0), None);
+        assert_eq!(detector.state(), State::Idle);
+        assert!(detector.sum > 0.0 && detector.sum < detector.threshold);
     }
 
     /// False alarms per 1,000 sweeps on AR(1) noise with the table's threshold for ARL

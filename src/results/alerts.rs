@@ -34,13 +34,13 @@ pub struct AlertSpan {
 }
 
 /// Whether `spec`'s runs stand for the host reference.
-pub fn is_reference(spec: &Spec) -> bool {
+fn is_reference(spec: &Spec) -> bool {
     spec.backend == Backend::Thread && spec.sync == SyncMode::None && spec.workers == 1
 }
 
 /// The signals of one sweep's `runs`, in the order they ran (warm-ups and probes are left
 /// out). Runs of histories without rounds are numbered by their place in the sweep.
-pub fn signals(runs: &[RunRecord]) -> Signals<Group> {
+fn signals(runs: &[RunRecord]) -> Signals<Group> {
     let measured: Vec<&RunRecord> = runs.iter().filter(|r| !r.warmup && !r.probe).collect();
     let per_round = {
         let mut specs: Vec<Spec> = measured.iter().map(|r| r.spec).collect();
