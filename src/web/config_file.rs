@@ -301,6 +301,15 @@ mod tests {
                 "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
                 "http_server_config.headers.X-Content-Type-Options",
             ),
+            // Framing headers would put keep-alive answers out of step.
+            (
+                "http_server_config:\n  headers:\n    Content-Length: \"3\"\n",
+                "http_server_config.headers.Content-Length: this header cannot be set",
+            ),
+            (
+                "http_server_config:\n  headers:\n    transfer-encoding: chunked\n",
+                "http_server_config.headers.transfer-encoding: this header cannot be set",
+            ),
             ("colour: red\n", "colour"),
         ] {
             let err = load(dir.path(), text)
