@@ -308,9 +308,8 @@ fn reload_applies_a_good_file_and_keeps_running_on_a_bad_one() {
         "{body}"
     );
     assert!(
-        wait_for(Duration::from_secs(5), || daemon.logs().iter().any(|l| l
-            .contains("WARN")
-            && l.contains("apply after a restart"))),
+        daemon.wait_log(Duration::from_secs(5), |l| l.contains("WARN")
+            && l.contains("apply after a restart")),
         "{:?}",
         daemon.logs()
     );
@@ -324,10 +323,8 @@ fn an_empty_configuration_file_is_warned_about() {
         &[("COPYBENCH__SCHEDULE__RUN_AT_START", "false")],
     );
     assert!(
-        wait_for(Duration::from_secs(5), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("WARN") && l.contains("sets nothing"))),
+        daemon.wait_log(Duration::from_secs(5), |l| l.contains("WARN")
+            && l.contains("sets nothing")),
         "{:?}",
         daemon.logs()
     );
@@ -481,12 +478,9 @@ fn probes_explain_themselves_and_are_kept_in_the_history_apart() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("Probe failed (timeout)"), "{text}");
     assert!(
-        wait_for(Duration::from_secs(5), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("WARN")
-                && l.contains("probe failed")
-                && l.contains("timeout"))),
+        daemon.wait_log(Duration::from_secs(5), |l| l.contains("WARN")
+            && l.contains("probe failed")
+            && l.contains("timeout")),
         "failed probe not logged at warn: {:?}",
         daemon.logs()
     );
@@ -651,10 +645,7 @@ fn a_second_stop_signal_ends_the_grace_period_at_once() {
     let (mut daemon, probe) = slow_probe_in_flight("60s");
     daemon.signal(Signal::SIGTERM);
     assert!(
-        wait_for(Duration::from_secs(10), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("shutting down"))),
+        daemon.wait_log(Duration::from_secs(10), |l| l.contains("shutting down")),
         "no shutdown: {:?}",
         daemon.logs()
     );

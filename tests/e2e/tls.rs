@@ -252,11 +252,11 @@ fn an_expired_certificate_is_served_with_a_warning() {
     let flag = format!("--web.config.file={}", web.display());
     let daemon = util::start_daemon_in(dir, IDLE, &[], &[&flag]);
     assert!(
-        wait_for(Duration::from_secs(10), || daemon.logs().iter().any(|l| {
+        daemon.wait_log(Duration::from_secs(10), |l| {
             l.contains("WARN")
                 && l.contains("the certificate is not valid now")
                 && l.contains("old.pem")
-        })),
+        }),
         "no warning: {:?}",
         daemon.logs()
     );

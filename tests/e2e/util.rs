@@ -286,6 +286,11 @@ impl Daemon {
         self.logs.lock().expect("logs").clone()
     }
 
+    /// Whether a log line matching `matches` appears within `timeout`.
+    pub fn wait_log(&self, timeout: Duration, matches: impl Fn(&str) -> bool) -> bool {
+        wait_for(timeout, || self.logs().iter().any(|l| matches(l)))
+    }
+
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -23,10 +23,8 @@ fn no_thread_to_spare_fails_a_reload_or_a_request_and_panics_nothing() {
     let watch = Watch::start(&daemon, &[]);
     daemon.signal(Signal::SIGHUP);
     assert!(
-        wait_for(Duration::from_secs(20), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("configuration reload"))),
+        daemon.wait_log(Duration::from_secs(20), |l| l
+            .contains("configuration reload")),
         "the reload was neither done nor refused: {:?}",
         daemon.logs()
     );

@@ -459,10 +459,7 @@ fn a_flood_of_idle_connections_leaves_room_for_runs() {
         .map(|_| std::net::TcpStream::connect(&daemon.address).expect("connect"))
         .collect();
     assert!(
-        wait_for(Duration::from_secs(90), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("sweep done"))),
+        daemon.wait_log(Duration::from_secs(90), |l| l.contains("sweep done")),
         "no sweep under the flood: {:?}",
         daemon.logs()
     );

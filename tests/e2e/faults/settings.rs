@@ -23,10 +23,8 @@ fn refused(daemon: &util::Daemon, why: &str) {
         "the reload was not refused"
     );
     assert!(
-        util::wait_for(Duration::from_secs(10), || daemon
-            .logs()
-            .iter()
-            .any(|l| l.contains("reload failed") && l.contains(why))),
+        daemon.wait_log(Duration::from_secs(10), |l| l.contains("reload failed")
+            && l.contains(why)),
         "the log does not say {why:?}: {:?}",
         daemon.logs()
     );
