@@ -175,6 +175,7 @@ fn open_history(config: &Config) -> Result<Results, StoreError> {
         Some(dir) => {
             let results = Results::open_state_dir(&dir, retention)?;
             tracing::info!(dir = %dir.display(), "keeping the run history");
+            results.rewatch()?;
             Ok(results)
         }
         None => {

@@ -272,6 +272,31 @@ mod tests {
     }
 
     #[test]
+    fn a_restarted_watch_rebuilt_from_the_history_says_what_the_running_one_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history.sqlite");
+        let running = Results::open(Some(&path), std::time::Duration::MAX).expect("history");
+        for i in 0..200 {
+            let handle = running.begin_sweep();
+            for mut run in sweep(60.0 * i as f64, |spec, round| {
+                let slow = i >= 150 && spec.backend == Backend::Thread && spec.workers == 2;
+                wobble(i, round, spec) * if slow { 1.3 } else { 1.0 }
+            }) {
+                run.sweep_id = handle.id;
+                running.record(&run);
+            }
+            running.finish_sweep(handle, 0.0);
+        }
+        let said = running.alert_state();
+        assert!(!said.firing.is_empty(), "{said:?}");
+        drop(running);
+        let restarted = Results::open(Some(&path), std::time::Duration::MAX).expect("reopen");
+        assert_eq!(restarted.alert_state(), AlertState::default());
+        restarted.rewatch().expect("rewatch");
+        assert_eq!(restarted.alert_state(), said);
+    }
+
+    #[test]
     fn sweeps_without_rounds_are_numbered_by_their_place() {
         let mut runs = sweep(0.0, |_, round| 1.0 + 0.1 * f64::from(round));
         for run in &mut runs {

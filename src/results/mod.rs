@@ -50,8 +50,8 @@ pub struct Results {
     retention: Duration,
 }
 
-/// The latest runs the node's watch is rebuilt from when a history is opened (about 1,000
-/// sweeps of the default combinations).
+/// The latest runs the node's watch is rebuilt from at a daemon's start (about 1,000 sweeps
+/// of the default combinations).
 const REWATCH_RUNS: usize = 100_000;
 
 impl Results {
@@ -90,7 +90,6 @@ impl Results {
             retention,
         };
         results.prune()?;
-        *results.alerts() = alerts::replay(&results, watch::Settings::default(), REWATCH_RUNS)?;
         Ok(results)
     }
 
@@ -108,6 +107,13 @@ impl Results {
 
     fn alerts(&self) -> MutexGuard<'_, Alerts> {
         self.alerts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rebuilds the node's watch from the latest sweeps of the history, as if it had
+    /// watched them (a daemon's start; `run` watches only its own sweeps).
+    pub fn rewatch(&self) -> Result<(), StoreError> {
+        *self.alerts() = alerts::replay(self, watch::Settings::default(), REWATCH_RUNS)?;
+        Ok(())
     }
 
     /// What the node's watch says now.
