@@ -11,17 +11,23 @@
 //!   one combination's runs (+5, +10, +20 %) or into every run (host-wide): the share found
 //!   within 5 and 10 sweeps, the median delay in sweeps and in minutes at the recording's
 //!   cadence and at the default one (a sweep every 459 s), and for a host-wide shift how many
-//!   workload or scaling alerts it raised besides the host alert.
+//!   workload or scaling alerts it raised besides the host alert. As the daemon does, a
+//!   suspected change gets up to 3 confirmation sweeps at once: each the sequence's next
+//!   sweep (45 s on in the recording, as near as it gets to "at once"), kept to the
+//!   single-worker and suspected combinations, its result 11 s after the sweep before.
 //! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
 //!   the recording's workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
 //!   (`tests/fixtures/noise-*.csv`).
 //! - **Ablation** on the real noise: what each part adds (normalization by the sweep's
 //!   single-worker runs, thresholds for the measured memory, skipping contended sweeps,
-//!   persistence).
+//!   persistence, confirmation sweeps).
 //!
-//! The recording predates the reference run, so its thread/none/1 runs stand for it (and have
-//! no workload series of their own: 17 combinations).
+//! First, why the host reference is the workload itself at one thread: across the calm sweeps
+//! (no caused event, no build beside them) the correlation of each combination's fastest run
+//! with the same sweep's reference, and with the fixed 1,000-line calibration the recording's
+//! sweeps still made at their start. The recording's default combinations hold the reference
+//! (thread/none/1), so the other 17 have workload series.
 //!
 //! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200).
 
@@ -40,6 +46,14 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/caden
 /// The recording's interval, and the daemon's default one as measured (seconds).
 const CADENCE: f64 = 45.0;
 const DEFAULT_INTERVAL: f64 = 459.0;
+/// A default sweep's wall time (about 11 s): a confirmation's result comes this much after
+/// its scheduled sweep's.
+const SWEEP_SECONDS: f64 = 11.0;
+/// Confirmation sweeps after a scheduled one, at most: the daemon's default
+/// (`[analysis] confirm_sweeps`).
+fn confirm_sweeps() -> usize {
+    copybench_exporter::config::Analysis::default().confirm_sweeps as usize
+}
 /// Sweeps before an injected shift: into one series, and into the recording's bootstrap
 /// (most of its sweeps were contended and are skipped: 400 hold about 100 usable ones, what
 /// a baseline takes), and sweeps watched after it.
@@ -52,11 +66,14 @@ const BLOCK: usize = 8;
 /// A backend and sync, e.g. "thread/none".
 type Group = String;
 
-/// One recorded sweep: its start (seconds since the recording's) and its runs.
+/// One recorded sweep: its start (seconds since the recording's), its runs, its calibration
+/// (seconds) and the most builds seen beside it.
 #[derive(Clone)]
 struct Sweep {
     time: f64,
     runs: Vec<Run<Group>>,
+    calibration: Option<f64>,
+    builders: u32,
 }
 
 fn load() -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
@@ -70,6 +87,8 @@ fn load() -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
         let sweep = Sweep {
             time: row[1].parse().expect("t"),
             runs: Vec::new(),
+            calibration: row[2].parse().ok(),
+            builders: row[3].parse().expect("builders_max"),
         };
         sweeps.insert(row[0].parse().expect("sweep"), sweep);
     }
@@ -156,6 +175,9 @@ struct Variant {
     settings: Settings,
     /// Workload signals are the raw medians, not normalized by the sweep.
     raw: bool,
+    /// Confirmation sweeps at once while a change is suspected, at most
+    /// (`[analysis] confirm_sweeps`).
+    confirm: usize,
 }
 
 fn step(
@@ -174,10 +196,79 @@ fn step(
     watch.step(time, signals)
 }
 
-/// Detection of shifts: the delays (sweeps after the shift, and usable sweeps among them)
-/// of the trials that found it within their horizon, and other alarms per trial.
+/// One scheduled sweep of `seq` (at `*at`, at `time`) through the watch, then, while the
+/// watch suspects a change, up to `variant.confirm` confirmations: each the next sweep of
+/// `seq`, kept to the single-worker runs and the suspected combinations' as the daemon's
+/// confirmation sweep is, a sweep's duration after the one before. Each alert says how many
+/// confirmations came before it (0: the scheduled sweep raised it); and whether the
+/// scheduled sweep was contended.
+fn watch_sweep(
+    watch: &mut Watch<Group>,
+    variant: &Variant,
+    time: f64,
+    seq: &[&Sweep],
+    at: &mut usize,
+    factor: &dyn Fn(&Run<Group>) -> f64,
+) -> (Vec<(Alert<Group>, usize)>, bool) {
+    let signals = scaled(seq[*at], factor);
+    *at += 1;
+    let contended = signals.contended(variant.settings.max_contention);
+    let mut alerts: Vec<(Alert<Group>, usize)> = step(watch, variant, time, &signals)
+        .into_iter()
+        .map(|a| (a, 0))
+        .collect();
+    for n in 1..=variant.confirm {
+        let suspected = watch.suspected();
+        if suspected.is_empty() || *at >= seq.len() {
+            break;
+        }
+        let wanted = |r: &Run<Group>| {
+            let key = (r.group.clone(), r.workers);
+            r.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
+        };
+        let kept = Sweep {
+            runs: seq[*at]
+                .runs
+                .iter()
+                .filter(|r| wanted(r))
+                .cloned()
+                .collect(),
+            ..seq[*at].clone()
+        };
+        *at += 1;
+        let confirmation = scaled(&kept, factor);
+        let time = time + n as f64 * SWEEP_SECONDS;
+        alerts.extend(
+            step(watch, variant, time, &confirmation)
+                .into_iter()
+                .map(|a| (a, n)),
+        );
+    }
+    (alerts, contended)
+}
+
+/// A trial that found its shift: scheduled sweeps after the shift, usable (uncontended) ones
+/// among them, and the confirmation sweep that raised the alarm (0: the scheduled one).
+#[derive(Clone, Copy)]
+struct Hit {
+    sweeps: usize,
+    usable: usize,
+    confirmations: usize,
+}
+
+impl Hit {
+    /// Minutes from the shift to the alarm with sweeps `interval` seconds apart: the alarming
+    /// sweep's end (each confirmation a sweep's duration after the one before).
+    fn minutes(&self, interval: f64) -> f64 {
+        let sweeps = 1.0 + self.confirmations as f64;
+        ((self.sweeps - 1) as f64 * interval + sweeps * SWEEP_SECONDS) / 60.0
+    }
+}
+
+/// Detection of shifts: the trials that found it within their horizon, and other alarms per
+/// trial.
 struct Found {
-    delays: Vec<(usize, usize)>,
+    delays: Vec<Hit>,
     others: usize,
     trials: usize,
 }
@@ -196,18 +287,18 @@ impl Found {
         let found = self
             .delays
             .iter()
-            .filter(|d| if usable { d.1 } else { d.0 } <= n)
+            .filter(|d| if usable { d.usable } else { d.sweeps } <= n)
             .count();
         pct(found, self.trials)
     }
 
-    /// The median delay in sweeps of those found within 10.
-    fn delay(&self) -> Option<f64> {
+    /// The median delay of those found within 10 sweeps, in `unit` of a hit.
+    fn delay(&self, unit: impl Fn(&Hit) -> f64) -> Option<f64> {
         let delays: Vec<f64> = self
             .delays
             .iter()
-            .filter(|d| d.0 <= AFTER)
-            .map(|d| d.0 as f64)
+            .filter(|d| d.sweeps <= AFTER)
+            .map(unit)
             .collect();
         median(&delays)
     }
@@ -230,10 +321,13 @@ fn detect(
         let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
         let mut watch = Watch::new(variant.settings);
         let (mut usable, mut hit) = (0, None);
-        for (i, sweep) in bootstrap(rng, quiet, BEFORE_REAL + AFTER_REAL)
-            .iter()
-            .enumerate()
-        {
+        let seq = bootstrap(
+            rng,
+            quiet,
+            (1 + confirm_sweeps()) * (BEFORE_REAL + AFTER_REAL),
+        );
+        let mut at = 0;
+        for i in 0..BEFORE_REAL + AFTER_REAL {
             let after = i >= BEFORE_REAL;
             let factor = |r: &Run<Group>| match &target {
                 _ if !after => 1.0,
@@ -241,14 +335,20 @@ fn detect(
                 Some((g, w)) if !r.reference && r.group == *g && r.workers == *w => 1.0 + shift,
                 Some(_) => 1.0,
             };
-            let signals = scaled(sweep, factor);
-            usable += usize::from(after && !signals.contended(variant.settings.max_contention));
-            for alert in step(&mut watch, variant, i as f64 * CADENCE, &signals) {
+            let time = i as f64 * CADENCE;
+            let (alerts, contended) =
+                watch_sweep(&mut watch, variant, time, &seq, &mut at, &factor);
+            usable += usize::from(after && !contended);
+            for (alert, confirmations) in alerts {
                 if !after || !matches!(alert.event, Event::Alarm(_)) {
                     continue;
                 }
                 if is_found(&alert, &target) {
-                    hit = hit.or(Some((i + 1 - BEFORE_REAL, usable)));
+                    hit = hit.or(Some(Hit {
+                        sweeps: i + 1 - BEFORE_REAL,
+                        usable,
+                        confirmations,
+                    }));
                 } else if i < BEFORE_REAL + AFTER {
                     found.others += 1;
                 }
@@ -259,24 +359,33 @@ fn detect(
     found
 }
 
-/// Alarms of the host, workload and scaling signals per 1,000 sweeps on bootstrap sequences
-/// of quiet sweeps, and every signal's count.
+/// False alerts on bootstrap sequences of quiet sweeps.
+struct FalseAlerts {
+    /// Alarms of the host, workload and scaling signals per 1,000 scheduled sweeps.
+    rate: f64,
+    /// Every signal's count.
+    by_kind: BTreeMap<&'static str, usize>,
+    /// Confirmation sweeps per 1,000 scheduled sweeps.
+    confirmations: f64,
+}
+
 fn false_alerts(
     rng: &mut StdRng,
     quiet: &[Vec<Sweep>],
     variant: &Variant,
     trials: usize,
-) -> (f64, BTreeMap<&'static str, usize>) {
-    let (mut alarms, mut sweeps) = (BTreeMap::new(), 0);
+) -> FalseAlerts {
+    let (mut alarms, mut sweeps, mut confirmations) = (BTreeMap::new(), 0, 0);
     for _ in 0..trials {
         let mut watch = Watch::new(variant.settings);
-        for (i, sweep) in bootstrap(rng, quiet, 1_000).into_iter().enumerate() {
-            for alert in step(
-                &mut watch,
-                variant,
-                i as f64 * CADENCE,
-                &of_sweep(&sweep.runs),
-            ) {
+        let seq = bootstrap(rng, quiet, (1 + confirm_sweeps()) * 1_000);
+        let mut at = 0;
+        for i in 0..1_000 {
+            let before = at;
+            let time = i as f64 * CADENCE;
+            let (alerts, _) = watch_sweep(&mut watch, variant, time, &seq, &mut at, &|_| 1.0);
+            confirmations += at - before - 1;
+            for (alert, _) in alerts {
                 if matches!(alert.event, Event::Alarm(_)) {
                     *alarms.entry(alert.signal.name()).or_insert(0) += 1;
                 }
@@ -290,7 +399,11 @@ fn false_alerts(
         .filter(|(k, _)| **k != "contention")
         .map(|(_, n)| n)
         .sum();
-    (total as f64 * 1_000.0 / sweeps as f64, alarms)
+    FalseAlerts {
+        rate: total as f64 * 1_000.0 / sweeps as f64,
+        by_kind: alarms,
+        confirmations: confirmations as f64 * 1_000.0 / sweeps as f64,
+    }
 }
 
 fn pct(n: usize, of: usize) -> f64 {
@@ -298,18 +411,73 @@ fn pct(n: usize, of: usize) -> f64 {
 }
 
 fn row(label: &str, f: &Found) {
-    let delay = f.delay();
-    let show = |scale: f64| delay.map_or_else(|| "-".to_owned(), |d| format!("{:.1}", d * scale));
+    let show = |d: Option<f64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"));
     println!(
         "{label:<24} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>6} {:>7} {:>8} {:>6.2}",
         f.within(5, false),
         f.within(10, false),
         f.within(5, true),
         f.within(10, true),
-        show(1.0),
-        show(CADENCE / 60.0),
-        show(DEFAULT_INTERVAL / 60.0),
+        show(f.delay(|h| h.sweeps as f64)),
+        show(f.delay(|h| h.minutes(CADENCE))),
+        show(f.delay(|h| h.minutes(DEFAULT_INTERVAL))),
         f.others as f64 / f.trials as f64
+    );
+}
+
+/// Pearson's correlation of `pairs`.
+fn correlation(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxy, sxx, syy) = pairs.iter().fold((0.0, 0.0, 0.0), |(c, a, b), (x, y)| {
+        (
+            c + (x - mx) * (y - my),
+            a + (x - mx).powi(2),
+            b + (y - my).powi(2),
+        )
+    });
+    sxy / (sxx * syy).sqrt()
+}
+
+/// How well the host reference and the old calibration track the combinations: per
+/// combination, the correlation over `calm` sweeps of its log fastest run with each.
+fn reference_correlation(calm: &[&Sweep]) {
+    let signals: Vec<(Signals<Group>, Option<f64>)> = calm
+        .iter()
+        .map(|s| (of_sweep(&s.runs), s.calibration.map(f64::ln)))
+        .collect();
+    let keys: Vec<(Group, u32)> = signals[0].0.raw.keys().cloned().collect();
+    let (mut with_reference, mut with_calibration) = (Vec::new(), Vec::new());
+    for key in &keys {
+        // (the combination, the reference, the calibration) of each sweep that has all three
+        let triples: Vec<(f64, f64, f64)> = signals
+            .iter()
+            .filter_map(|(s, calibration)| Some((*s.raw.get(key)?, s.host?, (*calibration)?)))
+            .collect();
+        with_reference.push(correlation(
+            &triples.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>(),
+        ));
+        with_calibration.push(correlation(
+            &triples.iter().map(|t| (t.0, t.2)).collect::<Vec<_>>(),
+        ));
+    }
+    let describe = |mut r: Vec<f64>| {
+        r.sort_by(f64::total_cmp);
+        format!(
+            "{:.2} ({:.2}-{:.2})",
+            median(&r).unwrap_or(f64::NAN),
+            r[0],
+            r[r.len() - 1]
+        )
+    };
+    println!(
+        "host reference: over {} calm sweeps a combination's log fastest run correlates {} with the sweep's reference (thread/none/1, the workload's input) and {} with its 1,000-line calibration (median and range of {} combinations)",
+        calm.len(),
+        describe(with_reference),
+        describe(with_calibration),
+        keys.len()
     );
 }
 
@@ -353,15 +521,20 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let (sweeps, events) = load();
-    replay(&sweeps, &events);
-
     // Quiet stretches: consecutive sweeps that began outside the caused events (and a sweep
-    // either side).
+    // either side); calm ones had no build beside them either.
     let caused = |t: f64| {
         events
             .iter()
             .any(|(s, e, _)| t >= s - CADENCE && t <= e + CADENCE)
     };
+    let calm: Vec<&Sweep> = sweeps
+        .iter()
+        .filter(|s| !caused(s.time) && s.builders == 0)
+        .collect();
+    reference_correlation(&calm);
+    replay(&sweeps, &events);
+
     let mut quiet: Vec<Vec<Sweep>> = vec![Vec::new()];
     for sweep in &sweeps {
         if caused(sweep.time) {
@@ -390,13 +563,16 @@ fn main() {
         "contended: contention above {}",
         full.settings.max_contention
     );
-    let (rate, by_kind) = false_alerts(&mut rng, &quiet, full, trials / 4);
+    let quiet_run = false_alerts(&mut rng, &quiet, full, trials / 4);
     println!(
-        "false alerts per node per 1,000 sweeps: {rate:.2} of the host, workload and scaling signals together ({by_kind:?}; {} sequences of 1,000 sweeps)",
-        trials / 4
+        "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmation sweeps per 1,000 sweeps: {:.1}",
+        quiet_run.rate,
+        quiet_run.by_kind,
+        trials / 4,
+        quiet_run.confirmations
     );
     println!(
-        "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps; other alerts per trial"
+        "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps, in sweeps and in minutes at the recording's and the default interval (a confirmation {SWEEP_SECONDS} s after the sweep before); other alerts per trial"
     );
     println!(
         "{:<24} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>8} {:>6}",
@@ -425,19 +601,22 @@ fn main() {
         "ablation on the real noise: false alerts per node per 1,000 sweeps; one combination +10 %"
     );
     println!(
-        "{:<52} {:>9} {:>9} {:>10} {:>10}",
-        "", "false/1k", "within 10", "5 usable", "10 usable"
+        "{:<52} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
+        "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@459s"
     );
     for variant in &variants {
-        let (rate, _) = false_alerts(&mut rng, &quiet, variant, trials / 4);
+        let quiet_run = false_alerts(&mut rng, &quiet, variant, trials / 4);
         let f = detect(&mut rng, &quiet, &keys, variant, 0.10, false, trials);
+        let minutes = f.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
-            "{:<52} {:>9.2} {:>8.1}% {:>9.1}% {:>9.1}%",
+            "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9}",
             variant.name,
-            rate,
+            quiet_run.rate,
+            f.within(5, false),
             f.within(10, false),
             f.within(5, true),
-            f.within(10, true)
+            f.within(10, true),
+            minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
         );
     }
 
@@ -482,26 +661,37 @@ fn ablation() -> Vec<Variant> {
             name: "raw medians, thresholds for independent noise",
             settings: bare,
             raw: true,
+            confirm: 0,
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
             settings: bare,
             raw: false,
+            confirm: 0,
         },
         Variant {
             name: "+ contended sweeps skipped",
             settings: gated,
             raw: false,
+            confirm: 0,
         },
         Variant {
             name: "+ thresholds for the measured memory",
             settings: memory,
             raw: false,
+            confirm: 0,
         },
         Variant {
-            name: "+ persistence (the daemon's detectors)",
+            name: "+ persistence",
             settings: full,
             raw: false,
+            confirm: 0,
+        },
+        Variant {
+            name: "+ confirmation sweeps (the daemon's detectors)",
+            settings: full,
+            raw: false,
+            confirm: confirm_sweeps(),
         },
     ]
 }
@@ -572,7 +762,8 @@ fn per_series(rng: &mut StdRng, quiet: &[Vec<Sweep>], trials: usize) {
                 shift * 100.0,
                 f.within(5, false),
                 f.within(10, false),
-                f.delay().map_or("-".into(), |d| format!("{d:.0}")),
+                f.delay(|h| h.sweeps as f64)
+                    .map_or("-".into(), |d| format!("{d:.0}")),
                 false_rate
             );
         }
@@ -614,7 +805,8 @@ fn per_series(rng: &mut StdRng, quiet: &[Vec<Sweep>], trials: usize) {
             10.0,
             f.within(5, false),
             f.within(10, false),
-            f.delay().map_or("-".into(), |d| format!("{d:.0}")),
+            f.delay(|h| h.sweeps as f64)
+                .map_or("-".into(), |d| format!("{d:.0}")),
             false_rate
         );
     }
@@ -676,7 +868,11 @@ fn series_detect(
                 hit = hit.or(Some(i + 1 - BEFORE));
             }
         });
-        found.delays.extend(hit.map(|d| (d, d)));
+        found.delays.extend(hit.map(|sweeps| Hit {
+            sweeps,
+            usable: sweeps,
+            confirmations: 0,
+        }));
     }
     found
 }

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig { file }) => {
             cli::check::check_config(&cli, file.as_deref()).map_err(Into::into)
         }
-        Some(Command::Changes(args)) => cli::changes::command(args).map_err(Into::into),
+        Some(Command::Changes(args)) => cli::changes::command(&cli, args).map_err(Into::into),
         Some(Command::Fit(args)) => cli::fit::command(args).map_err(Into::into),
         Some(Command::PrintDefaultConfig) => {
             cli::check::print_default_config(&cli).map_err(Into::into)

@@ -29,6 +29,8 @@ const ACCEPT_AFTER: usize = 288;
 const MAX_GAP: usize = 12;
 /// Values kept: enough for the baseline and for the memory estimate.
 const KEPT: usize = 288 + 8;
+/// A sum past this share of the threshold is a suspicion: worth one more look at once.
+const SUSPICION: f64 = 0.5;
 
 /// How one kind of series is watched.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -328,6 +330,12 @@ impl Detector {
             mean,
             sd: variance.sqrt().max(1e-9) * inflation,
         })
+    }
+
+    /// Whether the sum is past half the threshold outside an alarm: a change may be starting,
+    /// and one more value now would tell sooner than waiting for the next sweep.
+    pub fn suspicious(&self) -> bool {
+        self.alarm.is_none() && self.sum >= SUSPICION * self.threshold
     }
 
     /// Where the detector stands.

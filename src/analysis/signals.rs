@@ -150,10 +150,11 @@ fn workload<G: Ord + Clone>(
         .collect()
 }
 
-/// Each multi-worker combination over its 1-worker partner, round by round.
+/// Each multi-worker combination over its 1-worker partner (the reference's runs are the
+/// partner of its own backend and sync), round by round.
 fn scaling<G: Ord + Clone>(runs: &[Run<G>]) -> BTreeMap<Key<G>, f64> {
     let mut by_round: BTreeMap<(G, u32, u32), f64> = BTreeMap::new();
-    for run in runs.iter().filter(|r| !r.reference) {
+    for run in runs {
         if let Some(seconds) = run.usable() {
             by_round.insert((run.group.clone(), run.workers, run.round), seconds);
         }
@@ -254,6 +255,27 @@ mod tests {
         assert_eq!(scaling.len(), 1);
         assert!((scaling[0].1 - 1.1f64.ln()).abs() < 1e-9);
         assert_eq!(after.host, before.host);
+    }
+
+    #[test]
+    fn the_reference_is_the_one_worker_partner_of_its_own_group() {
+        let mut runs = sweep(1.0, |_, _| 1.0);
+        for round in 0..5 {
+            runs.push(Run {
+                workers: 2,
+                reference: false,
+                round,
+                seconds: Some(0.45),
+                ..runs[7].clone()
+            });
+        }
+        let signals = of_sweep(&runs);
+        let scaling = signals.scaling[&("ref", 2)];
+        assert!((scaling - 1.5f64.ln()).abs() < 0.05, "{scaling}");
+        assert!(
+            !signals.raw.contains_key(&("ref", 1)),
+            "the reference has no series"
+        );
     }
 
     #[test]

@@ -80,6 +80,14 @@ impl<G> Signal<G> {
             Signal::Scaling(_) => 3,
         }]
     }
+
+    /// The combination a workload or scaling signal is of.
+    pub fn key(&self) -> Option<&Key<G>> {
+        match self {
+            Signal::Workload(key) | Signal::Scaling(key) => Some(key),
+            Signal::Host | Signal::Contention => None,
+        }
+    }
 }
 
 /// An event of one signal after one sweep.
@@ -224,6 +232,20 @@ impl<G: Ord + Clone> Watch<G> {
         &self.settings
     }
 
+    /// The host, workload and scaling signals whose sums are past half their thresholds and
+    /// not alerting: what one more sweep now would confirm or dismiss sooner than the next
+    /// scheduled one.
+    pub fn suspected(&self) -> Vec<Signal<G>> {
+        let host = self.host.suspicious().then_some(Signal::Host);
+        let workload = (self.workload.iter())
+            .filter(|(_, d)| d.suspicious())
+            .map(|(key, _)| Signal::Workload(key.clone()));
+        let scaling = (self.scaling.iter())
+            .filter(|(_, d)| d.suspicious())
+            .map(|(key, _)| Signal::Scaling(key.clone()));
+        host.into_iter().chain(workload).chain(scaling).collect()
+    }
+
     /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
     pub fn memory(&self) -> [f64; 3] {
         self.memory
@@ -349,6 +371,38 @@ mod tests {
             alarms.iter().all(|(i, s)| (120..130).contains(i)
                 && matches!(s, Signal::Workload((2, 2)) | Signal::Scaling((2, 2)))),
             "{one:?}"
+        );
+    }
+
+    #[test]
+    fn a_change_is_suspected_before_it_alarms() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut watch = Watch::new(Settings::default());
+        let slow = |i: usize| {
+            move |g, w, _| {
+                if i >= 100 && (g, w) == (1, 2) {
+                    1.5
+                } else {
+                    1.0
+                }
+            }
+        };
+        let mut suspected_then_alarm = None;
+        for i in 0..110 {
+            let before = watch.suspected();
+            let alerts = watch.step(i as f64 * 60.0, &sweep(&mut rng, slow(i), 0.0));
+            if let Some(alarm) = alerts.iter().find(|a| matches!(a.event, Event::Alarm(_))) {
+                suspected_then_alarm = Some((i, before, alarm.signal.clone()));
+                break;
+            }
+        }
+        let (i, before, alarmed) = suspected_then_alarm.expect("an alarm");
+        assert!(i >= 100, "an alarm before the change, at sweep {i}");
+        assert!(before.contains(&alarmed), "{before:?} before {alarmed:?}");
+        assert!(alarmed.key() == Some(&(1, 2)), "{alarmed:?}");
+        assert!(
+            !watch.suspected().contains(&alarmed),
+            "an alarm is no longer a suspicion"
         );
     }
 

@@ -6,11 +6,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::flags::ChangesArgs;
+use super::flags::{ChangesArgs, Cli};
 use super::table::Table;
-use crate::analysis::changes;
-use crate::analysis::watch::Settings;
-use crate::config::Analysis;
+use crate::analysis::{changes, watch};
+use crate::config::{self, Analysis};
 use crate::render::report;
 use crate::results::{Results, StoreError, alerts};
 use crate::workload::Spec;
@@ -30,6 +29,9 @@ pub enum ChangesError {
     /// A setting is out of its range.
     #[error("{0}")]
     Setting(String),
+    /// The configuration `--replay` takes its settings from.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     /// Writing the answer.
     #[error(transparent)]
     Output(#[from] io::Error),
@@ -44,7 +46,7 @@ struct Series {
 }
 
 /// Runs `changes`: prints the change points of the series, one line each.
-pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
+pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
     for (flag, value) in [
         ("--max-pvalue", args.max_pvalue),
         ("--min-magnitude", args.min_magnitude),
@@ -63,7 +65,8 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
     }
     .detectors();
     if let (true, Some(path)) = (args.replay, &args.db) {
-        return replay(path, args.json);
+        let config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
+        return replay(path, config.analysis.watch(), args.json);
     }
     let mut all = Vec::new();
     if let Some(path) = &args.csv {
@@ -105,9 +108,10 @@ pub fn command(args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `changes --db FILE --replay`: the alerts a node's detectors raise over the history.
-fn replay(path: &Path, json: bool) -> Result<ExitCode, ChangesError> {
-    let replayed = alerts::replay(&open(path)?, Settings::default(), MAX_REPLAY_RUNS)?;
+/// `changes --db FILE --replay`: the alerts a node's detectors with `settings` raise over the
+/// history.
+fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode, ChangesError> {
+    let replayed = alerts::replay(&open(path)?, settings, MAX_REPLAY_RUNS)?;
     let mut out = io::stdout().lock();
     for span in replayed.spans() {
         if json {

@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// Whether to start with one warm-up run that is recorded but not counted.
     #[arg(long, action = clap::ArgAction::Set)]
     pub warmup: Option<bool>,
+    /// Whether every round also runs the host reference (thread, none, 1 worker).
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub reference: Option<bool>,
     /// Input lines (and tasks) per run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=config::MAX_LINES))]
     pub lines: Option<u64>,
@@ -128,7 +131,8 @@ pub struct ChangesArgs {
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// Walk the history sweep by sweep and print the host, workload, scaling and contention
-    /// alerts the node's detectors raise, instead of the change points.
+    /// alerts the node's detectors raise with the `[analysis]` settings of --config.file
+    /// (and the environment), instead of the change points.
     #[arg(long, requires = "db")]
     pub replay: bool,
     /// Print one JSON object per change point (per alert with --replay).
@@ -174,6 +178,7 @@ impl RunArgs {
         }
         workload.repeats = self.repeats.unwrap_or(workload.repeats);
         workload.warmup = self.warmup.unwrap_or(workload.warmup);
+        workload.reference = self.reference.unwrap_or(workload.reference);
         workload.lines = self.lines.unwrap_or(workload.lines);
         workload.reread = self.reread.unwrap_or(workload.reread);
         if let Some(workdir) = &self.workdir {

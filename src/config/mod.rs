@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::{cusum, watch};
 use crate::workload::{Backend, SyncMode};
 pub use file::{MAX_FILE_BYTES, read_settings_file};
 pub use load::{Loaded, load};
@@ -156,6 +157,9 @@ pub struct Workload {
     pub repeats: u32,
     /// Whether each sweep starts with one run that is recorded but not counted.
     pub warmup: bool,
+    /// Whether every round also runs the host reference (thread, none, 1 worker on this
+    /// input) when the combinations do not hold it already.
+    pub reference: bool,
     /// Where scratch directories go; empty means the system temp dir.
     pub workdir: PathBuf,
 }
@@ -183,12 +187,67 @@ pub struct Analysis {
     /// Sweeps the Universal Scalability Law is fitted to: 1 fits the latest sweep's medians,
     /// more fits every counted run of the last this many sweeps.
     pub fit_sweeps: usize,
+    /// Sweeps between false alarms of one workload or scaling series on unchanged noise, on
+    /// average (sets their detectors' thresholds).
+    pub alert_false_alarm_sweeps: u32,
+    /// A workload or scaling change alerts once it has held this many sweeps...
+    pub alert_sweeps: usize,
+    /// ...and this long.
+    #[serde(with = "humantime_serde")]
+    pub alert_after: Duration,
+    /// Sweeps between false alarms of the host signal on unchanged noise, on average.
+    pub host_false_alarm_sweeps: u32,
+    /// A change of the host signal alerts once it has held this many sweeps...
+    pub host_alert_sweeps: usize,
+    /// ...and this long.
+    #[serde(with = "humantime_serde")]
+    pub host_alert_after: Duration,
+    /// A sweep whose 1-worker runs lost more than this share of their time to other tasks
+    /// (CPU pressure and steal) is contended, and the detectors skip it.
+    pub max_contention: f64,
+    /// Contention alerts when at least this share of the sweeps of `contention_window`
+    /// were contended, and ends when at most the rest were.
+    pub contention_share: f64,
+    /// The window contention is judged over.
+    #[serde(with = "humantime_serde")]
+    pub contention_window: Duration,
+    /// The most confirmation sweeps after a scheduled one: while a detector suspects a
+    /// change, a sweep of the suspected combinations and the single-worker ones at once
+    /// confirms or dismisses it instead of waiting for the next scheduled sweeps (0: none).
+    pub confirm_sweeps: u32,
 }
 
 impl Analysis {
     /// The change-point detectors' settings.
     pub fn detectors(&self) -> crate::analysis::changes::Settings {
         crate::analysis::changes::Settings::new(self.window, self.max_pvalue, self.min_magnitude)
+    }
+
+    /// The node's watch's settings: its host, workload, scaling and contention detectors.
+    pub fn watch(&self) -> watch::Settings {
+        let defaults = watch::Settings::default();
+        let relative = cusum::Settings {
+            arl: f64::from(self.alert_false_alarm_sweeps),
+            persistence: self.alert_sweeps,
+            persistence_seconds: self.alert_after.as_secs_f64(),
+            min_magnitude: self.min_magnitude,
+            ..defaults.relative
+        };
+        let host = cusum::Settings {
+            arl: f64::from(self.host_false_alarm_sweeps),
+            persistence: self.host_alert_sweeps,
+            persistence_seconds: self.host_alert_after.as_secs_f64(),
+            min_magnitude: self.min_magnitude,
+            ..defaults.host
+        };
+        watch::Settings {
+            relative,
+            host,
+            max_contention: self.max_contention,
+            contention_share: self.contention_share,
+            contention_window: self.contention_window.as_secs_f64(),
+            ..defaults
+        }
     }
 }
 
@@ -300,6 +359,7 @@ impl Default for Workload {
             reread: true,
             repeats: 5,
             warmup: true,
+            reference: true,
             workdir: PathBuf::new(),
         }
     }
@@ -318,7 +378,10 @@ impl Default for Probe {
 }
 
 impl Default for Analysis {
+    /// The alert settings are the watch's own defaults ([`watch::Settings::default`]).
     fn default() -> Self {
+        let watch = watch::Settings::default();
+        let (relative, host) = (watch.relative, watch.host);
         Analysis {
             max_cv: 0.10,
             max_throttled_ratio: 0.01,
@@ -328,6 +391,16 @@ impl Default for Analysis {
             min_magnitude: 0.05,
             history: 200,
             fit_sweeps: 1,
+            alert_false_alarm_sweeps: relative.arl as u32,
+            alert_sweeps: relative.persistence,
+            alert_after: Duration::from_secs_f64(relative.persistence_seconds),
+            host_false_alarm_sweeps: host.arl as u32,
+            host_alert_sweeps: host.persistence,
+            host_alert_after: Duration::from_secs_f64(host.persistence_seconds),
+            max_contention: watch.max_contention,
+            contention_share: watch.contention_share,
+            contention_window: Duration::from_secs_f64(watch.contention_window),
+            confirm_sweeps: 3,
         }
     }
 }
@@ -390,6 +463,43 @@ mod tests {
             Config::default()
         );
         assert_eq!(Config::from_toml_str("").expect("empty"), Config::default());
+    }
+
+    #[test]
+    fn the_default_alert_keys_are_the_watchs_defaults_and_each_key_reaches_it() {
+        assert_eq!(Analysis::default().watch(), watch::Settings::default());
+        let tuned = Analysis {
+            alert_false_alarm_sweeps: 1_000,
+            alert_sweeps: 4,
+            alert_after: Duration::from_secs(60),
+            host_false_alarm_sweeps: 2_000,
+            host_alert_sweeps: 5,
+            host_alert_after: Duration::from_secs(30),
+            max_contention: 0.2,
+            contention_share: 0.6,
+            contention_window: Duration::from_secs(90),
+            min_magnitude: 0.1,
+            ..Analysis::default()
+        }
+        .watch();
+        let (r, h) = (tuned.relative, tuned.host);
+        assert_eq!(
+            (r.arl, r.persistence, r.persistence_seconds),
+            (1_000.0, 4, 60.0)
+        );
+        assert_eq!(
+            (h.arl, h.persistence, h.persistence_seconds),
+            (2_000.0, 5, 30.0)
+        );
+        assert_eq!((r.min_magnitude, h.min_magnitude), (0.1, 0.1));
+        assert_eq!(
+            (
+                tuned.max_contention,
+                tuned.contention_share,
+                tuned.contention_window
+            ),
+            (0.2, 0.6, 90.0)
+        );
     }
 
     #[test]

@@ -7,6 +7,12 @@ use super::{
     MAX_REPEATS, MAX_WORKERS, Workers,
 };
 
+/// The most sweeps a change must hold before it alerts.
+const MAX_ALERT_SWEEPS: usize = 100;
+
+/// The most confirmation sweeps after a scheduled one.
+const MAX_CONFIRM_SWEEPS: u32 = 10;
+
 /// The problems found so far, each `key: why`.
 #[derive(Default)]
 struct Problems(Vec<String>);
@@ -76,6 +82,12 @@ impl Config {
             ("state.retention", self.state.retention),
             ("web.write_timeout", self.web.write_timeout),
             ("web.idle_timeout", self.web.idle_timeout),
+            ("analysis.alert_after", self.analysis.alert_after),
+            ("analysis.host_alert_after", self.analysis.host_alert_after),
+            (
+                "analysis.contention_window",
+                self.analysis.contention_window,
+            ),
         ] {
             p.check(value <= MAX_DURATION, key, "must be at most 366 days");
         }
@@ -156,7 +168,36 @@ impl Config {
             "analysis.fit_sweeps",
             &format!("must be between 1 and {MAX_FIT_SWEEPS} sweeps"),
         );
+        p.range(
+            a.alert_sweeps,
+            1..=MAX_ALERT_SWEEPS,
+            "analysis.alert_sweeps",
+        );
+        p.range(
+            a.host_alert_sweeps,
+            1..=MAX_ALERT_SWEEPS,
+            "analysis.host_alert_sweeps",
+        );
+        let key = "analysis.confirm_sweeps";
+        p.range(a.confirm_sweeps, 0..=MAX_CONFIRM_SWEEPS, key);
+        // The range the detectors' thresholds were simulated for.
+        let false_alarms = 500..=100_000;
+        let key = "analysis.alert_false_alarm_sweeps";
+        p.range(a.alert_false_alarm_sweeps, false_alarms.clone(), key);
+        let key = "analysis.host_false_alarm_sweeps";
+        p.range(a.host_false_alarm_sweeps, false_alarms, key);
+        p.check(
+            !a.contention_window.is_zero(),
+            "analysis.contention_window",
+            "must be greater than 0",
+        );
+        p.check(
+            a.contention_share > 0.5 && a.contention_share <= 1.0,
+            "analysis.contention_share",
+            "must be above 0.5 and at most 1",
+        );
         for (key, value) in [
+            ("analysis.max_contention", a.max_contention),
             ("analysis.max_cv", a.max_cv),
             ("analysis.max_throttled_ratio", a.max_throttled_ratio),
             ("analysis.max_steal_ratio", a.max_steal_ratio),
@@ -187,7 +228,8 @@ mod tests {
     fn impossible_values_name_their_keys() {
         let problems = invalid(
             "[workload]\nworkers = [0]\nlines = 0\nrepeats = 0\n[schedule]\ninterval = \"0s\"\nmax_duty_cycle = 0\n\
-             [state]\nretention = \"5m\"\n[analysis]\nmax_cv = 2\n",
+             [state]\nretention = \"5m\"\n[analysis]\nmax_cv = 2\nalert_sweeps = 0\n\
+             host_false_alarm_sweeps = 100\ncontention_share = 0.5\ncontention_window = \"0s\"\n",
         );
         let joined = problems.join("\n");
         for key in [
@@ -198,6 +240,10 @@ mod tests {
             "workload.repeats",
             "schedule.max_duty_cycle",
             "analysis.max_cv",
+            "analysis.alert_sweeps",
+            "analysis.host_false_alarm_sweeps",
+            "analysis.contention_share",
+            "analysis.contention_window",
         ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }

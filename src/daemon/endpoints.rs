@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Daemon;
 use crate::probe::Context;
 use crate::record::unix_now;
-use crate::render::page;
+use crate::render::{page, report};
 use crate::results::StoreError;
 use crate::web::{Body, Exporter, Probed, Refusal, query};
 
@@ -70,6 +70,12 @@ impl Exporter for Daemon {
         let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
         serde_json::to_vec(&self.results().changes(&filter))
             .map_err(|e| Refusal::Failed(e.to_string()))
+    }
+
+    async fn alerts(self: Arc<Self>) -> Result<Vec<u8>, Refusal> {
+        let spans = self.results().alert_spans();
+        let json: Vec<serde_json::Value> = spans.iter().map(report::alert_json).collect();
+        serde_json::to_vec(&json).map_err(|e| Refusal::Failed(e.to_string()))
     }
 
     async fn probe(

@@ -126,7 +126,8 @@ impl Daemon {
         self.sweeper.results()
     }
 
-    /// Runs the change-point detectors over the configured combinations' history.
+    /// Runs the change-point detectors over the configured combinations' history, and
+    /// rebuilds the node's watch from it if a reload changed the watch's settings.
     fn detect(&self) {
         let setup = self.setup();
         let a = &setup.config.analysis;
@@ -135,6 +136,12 @@ impl Daemon {
             .detect(&setup.specs, &a.detectors(), a.history)
         {
             tracing::warn!("cannot read the run history for change points: {e}");
+        }
+        let watch = a.watch();
+        if self.results().watch_settings() != watch
+            && let Err(e) = self.results().rewatch(watch)
+        {
+            tracing::warn!("cannot read the run history for the node's watch: {e}");
         }
     }
 
@@ -175,12 +182,14 @@ fn open_history(config: &Config) -> Result<Results, StoreError> {
         Some(dir) => {
             let results = Results::open_state_dir(&dir, retention)?;
             tracing::info!(dir = %dir.display(), "keeping the run history");
-            results.rewatch()?;
+            results.rewatch(config.analysis.watch())?;
             Ok(results)
         }
         None => {
             tracing::info!("no state directory configured; the run history is kept in memory only");
-            Results::open(None, retention)
+            let results = Results::open(None, retention)?;
+            results.rewatch(config.analysis.watch())?;
+            Ok(results)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The daemon's schedule: a sweep every interval plus jitter, stretched when the last sweep
 //! used more CPU than `[schedule] max_duty_cycle` allows; metrics published after every run
-//! and change points looked for after every complete sweep.
+//! and change points looked for after every complete sweep; confirmation sweeps at once
+//! while the node's watch suspects a change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Daemon;
 use crate::config::Schedule;
 use crate::record::RunRecord;
-use crate::schedule;
+use crate::schedule::{self, Setup, Swept};
 
 /// The interval in force (after the CPU budget stretched it, jitter aside), in seconds.
 pub(super) struct Interval(AtomicU64);
@@ -59,30 +60,67 @@ pub(super) async fn schedule(daemon: Arc<Daemon>) {
     }
 }
 
-/// Runs one sweep of the setup in force, publishing the metrics after each run. Returns the
-/// CPU time its workers used.
+/// Runs one sweep of the setup in force, publishing the metrics after each run, and its
+/// confirmations if it raised a suspicion. Returns the CPU time their workers used.
 fn sweep(daemon: &Daemon) -> f64 {
     let setup = daemon.setup();
     let started = Instant::now();
+    let swept = run(daemon, &setup);
+    let mut cpu_seconds = swept.cpu_seconds;
+    if swept.complete {
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            cpu_seconds,
+            "sweep done"
+        );
+        cpu_seconds += confirm(daemon, &setup);
+        daemon
+            .interval
+            .set(budgeted(&setup.config.schedule, cpu_seconds));
+        daemon.publish();
+    }
+    cpu_seconds
+}
+
+/// Runs one sweep of `setup`, publishing the metrics after each run and looking for changes
+/// once it is complete.
+fn run(daemon: &Daemon, setup: &Setup) -> Swept {
     let swept = daemon
         .sweeper
-        .sweep(&setup, &daemon.shutdown.stop, |record| {
+        .sweep(setup, &daemon.shutdown.stop, |record| {
             log(record);
             daemon.publish();
         });
     if swept.complete {
-        tracing::info!(
-            seconds = started.elapsed().as_secs_f64(),
-            cpu_seconds = swept.cpu_seconds,
-            "sweep done"
-        );
-        daemon
-            .interval
-            .set(budgeted(&setup.config.schedule, swept.cpu_seconds));
         daemon.detect();
-        daemon.publish();
     }
-    swept.cpu_seconds
+    swept
+}
+
+/// While the node's watch suspects a change, runs confirmation sweeps at once, at most
+/// `[analysis] confirm_sweeps`: the suspected combinations and the single-worker ones their
+/// signals are measured against, so the suspicion is settled now rather than after the next
+/// scheduled sweeps. Returns the CPU time their workers used.
+fn confirm(daemon: &Daemon, setup: &Setup) -> f64 {
+    let mut cpu_seconds = 0.0;
+    for _ in 0..setup.config.analysis.confirm_sweeps {
+        let suspected = daemon.results().suspected();
+        if suspected.is_empty() {
+            break;
+        }
+        let confirming = setup.confirming(|spec| {
+            let key = ((spec.backend, spec.sync), spec.workers);
+            spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
+        });
+        let names: Vec<String> = suspected.iter().map(|s| format!("{s:?}")).collect();
+        tracing::info!(suspected = ?names, "a change is suspected; confirming it now");
+        let swept = run(daemon, &confirming);
+        cpu_seconds += swept.cpu_seconds;
+        if !swept.complete {
+            break;
+        }
+    }
+    cpu_seconds
 }
 
 fn log(record: &RunRecord) {

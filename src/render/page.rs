@@ -278,7 +278,6 @@ fn detection_card(series: &[SeriesState], changes: &[(TimedChange, bool)]) -> St
     }
 }
 
-/// A status card of `class` (ok, warn, bad, idle) with `title` and the HTML `body`.
 /// Which signal of the node's watch moved: the alerts firing, or that none is.
 fn watch_card(state: &AlertState) -> String {
     let transients: u64 = state.transients.values().sum();
@@ -287,32 +286,24 @@ fn watch_card(state: &AlertState) -> String {
     } else {
         ""
     };
-    if state.firing.is_empty() {
-        return card(
+    let (class, firing) = if state.firing.is_empty() {
+        (
             "ok",
-            "Host, workload, scaling",
-            &format!(
-                "<p>No host, workload, scaling or contention alert; {transients} changes went \
-                 away before they alerted.{contended}</p>"
-            ),
-        );
-    }
-    let items: String = state
-        .firing
-        .iter()
-        .map(|span| format!("<li>{}</li>", escape(&report::alert_line(span))))
-        .collect();
-    card(
-        "bad",
-        "Host, workload, scaling",
-        &format!(
-            "<p>{} ALERT(S):</p><ul>{items}</ul><p>{transients} changes went away before they \
-             alerted.{contended}</p>",
-            state.firing.len()
-        ),
-    )
+            "<p>No host, workload, scaling or contention alert.</p>".to_owned(),
+        )
+    } else {
+        let items: String = (state.firing.iter())
+            .map(|span| format!("<li>{}</li>", escape(&report::alert_line(span))))
+            .collect();
+        let count = state.firing.len();
+        ("bad", format!("<p>{count} ALERT(S):</p><ul>{items}</ul>"))
+    };
+    let body =
+        format!("{firing}<p>{transients} changes went away before they alerted.{contended}</p>");
+    card(class, "Host, workload, scaling", &body)
 }
 
+/// A status card of `class` (ok, warn, bad, idle) with `title` and the HTML `body`.
 fn card(class: &str, title: &str, body: &str) -> String {
     format!("<div class=\"card {class}\"><h2>{title}</h2>{body}</div>")
 }
@@ -397,7 +388,6 @@ mod tests {
         let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
         Snapshot {
             series,
-            calibration_seconds: None,
             totals: Totals {
                 sweeps_completed: 1,
                 last_sweep_seconds: Some(12.0),

@@ -1,16 +1,16 @@
 //! A history's sweeps through a node's watch ([`crate::analysis::watch`]): the host, workload,
 //! scaling and contention alerts its detectors raise, each from its onset to when it ended.
-//! [`Alerts::sweep`] takes one sweep's runs as they were recorded, so a history replayed
-//! offline (`changes --db FILE --replay`) and the sweeps of a running daemon go through the
-//! same code.
+//! One path takes a sweep's runs as they were recorded: a running daemon's, kept as they end
+//! ([`Alerts::record`], [`Alerts::finish`]), and a history's read back ([`replay`], behind
+//! `changes --db FILE --replay` and a daemon's start), so both raise the same alerts.
 //!
-//! Until a sweep carries a reference run of its own, the thread/none/1 combination's runs
-//! stand for it (they are the host signal, and that combination has no workload series).
+//! A sweep's host reference runs ([`Spec::reference`], thread/none/1) are its host signal;
+//! that combination has no workload series of its own.
 
 use std::collections::BTreeMap;
 
 use crate::analysis::cusum::Event;
-use crate::analysis::signals::{self, Run, Signals};
+use crate::analysis::signals::{self, Key, Run, Signals};
 use crate::analysis::watch::{Settings, Signal, Watch};
 use crate::record::RunRecord;
 use crate::workload::{Backend, Spec, SyncMode};
@@ -33,11 +33,6 @@ pub struct AlertSpan {
     pub ratio: Option<f64>,
 }
 
-/// Whether `spec`'s runs stand for the host reference.
-fn is_reference(spec: &Spec) -> bool {
-    spec.backend == Backend::Thread && spec.sync == SyncMode::None && spec.workers == 1
-}
-
 /// The signals of one sweep's `runs`, in the order they ran (warm-ups and probes are left
 /// out). Runs of histories without rounds are numbered by their place in the sweep.
 fn signals(runs: &[RunRecord]) -> Signals<Group> {
@@ -54,7 +49,7 @@ fn signals(runs: &[RunRecord]) -> Signals<Group> {
         .map(|(i, r)| Run {
             group: (r.spec.backend, r.spec.sync),
             workers: r.spec.workers,
-            reference: is_reference(&r.spec),
+            reference: r.spec.is_reference(),
             round: r
                 .round
                 .unwrap_or_else(|| u32::try_from(i / per_round).unwrap_or(u32::MAX)),
@@ -77,6 +72,10 @@ pub struct AlertState {
     pub transients: BTreeMap<&'static str, u64>,
     /// Whether the latest sweep was contended (the detectors skipped it).
     pub contended: bool,
+    /// The latest sweep's host reference: its fastest run, in seconds.
+    pub host_seconds: Option<f64>,
+    /// Each combination's fastest run in the latest sweep over its host reference's.
+    pub relative: BTreeMap<Key<Group>, f64>,
 }
 
 /// The most alerts kept; the oldest ended ones go first.
@@ -89,7 +88,10 @@ pub struct Alerts {
     /// The firing alert of each signal: its place in `spans`.
     firing: BTreeMap<Signal<Group>, usize>,
     transients: BTreeMap<&'static str, u64>,
-    contended: bool,
+    /// The latest sweep's signals.
+    latest: Option<Signals<Group>>,
+    /// The runs of the sweep in progress, watched when it finishes.
+    running: Vec<RunRecord>,
 }
 
 impl Alerts {
@@ -100,17 +102,30 @@ impl Alerts {
             spans: Vec::new(),
             firing: BTreeMap::new(),
             transients: BTreeMap::new(),
-            contended: false,
+            latest: None,
+            running: Vec::new(),
         }
     }
 
+    /// Keeps a run of the sweep in progress.
+    pub fn record(&mut self, run: &RunRecord) {
+        self.running.push(run.clone());
+    }
+
+    /// Watches sweep `id` from the runs [`Alerts::record`] kept of it (a sweep stopped
+    /// before it finished is never watched, by the daemon or by a replay).
+    pub fn finish(&mut self, id: i64) {
+        let mut runs = std::mem::take(&mut self.running);
+        runs.retain(|r| r.sweep_id == Some(id));
+        self.sweep(&runs);
+    }
+
     /// Takes one sweep's runs, in the order they ran (an empty sweep is skipped).
-    pub fn sweep(&mut self, runs: &[RunRecord]) {
+    fn sweep(&mut self, runs: &[RunRecord]) {
         let Some(time) = runs.iter().map(|r| r.started_at).min_by(f64::total_cmp) else {
             return;
         };
         let signals = signals(runs);
-        self.contended = signals.contended(self.watch.settings().max_contention);
         for alert in self.watch.step(time, &signals) {
             match alert.event {
                 Event::Alarm(change) => {
@@ -135,6 +150,7 @@ impl Alerts {
             }
         }
         self.forget();
+        self.latest = Some(signals);
     }
 
     /// Drops the oldest ended alerts beyond [`MAX_SPANS`].
@@ -166,8 +182,21 @@ impl Alerts {
                 .map(|&i| self.spans[i].clone())
                 .collect(),
             transients: self.transients.clone(),
-            contended: self.contended,
+            contended: (self.latest.as_ref())
+                .is_some_and(|s| s.contended(self.watch.settings().max_contention)),
+            host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
+            relative: self.latest.as_ref().map(relative).unwrap_or_default(),
         }
+    }
+
+    /// How the node is watched.
+    pub fn settings(&self) -> &Settings {
+        self.watch.settings()
+    }
+
+    /// The signals whose detectors suspect a change ([`Watch::suspected`]).
+    pub fn suspected(&self) -> Vec<Signal<Group>> {
+        self.watch.suspected()
     }
 
     /// Every alert raised so far, in the order raised.
@@ -176,11 +205,25 @@ impl Alerts {
     }
 }
 
+/// Each combination's fastest run over the host reference's in the sweep of `signals`.
+fn relative(signals: &Signals<Group>) -> BTreeMap<Key<Group>, f64> {
+    let Some(host) = signals.host else {
+        return BTreeMap::new();
+    };
+    signals
+        .raw
+        .iter()
+        .map(|(key, value)| (*key, (value - host).exp()))
+        .collect()
+}
+
 /// The alerts a node's watch with `settings` raises over the latest `limit` runs of
 /// `results`' history, sweep by sweep.
 pub fn replay(results: &Results, settings: Settings, limit: usize) -> Result<Alerts, StoreError> {
+    // Finished sweeps only: the daemon watches a sweep when it finishes.
     let mut runs = results.runs(&RunFilter {
         probe: Some(false),
+        finished_sweeps: true,
         limit,
         ..RunFilter::default()
     })?;
@@ -292,7 +335,7 @@ mod tests {
         drop(running);
         let restarted = Results::open(Some(&path), std::time::Duration::MAX).expect("reopen");
         assert_eq!(restarted.alert_state(), AlertState::default());
-        restarted.rewatch().expect("rewatch");
+        restarted.rewatch(Settings::default()).expect("rewatch");
         assert_eq!(restarted.alert_state(), said);
     }
 

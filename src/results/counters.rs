@@ -76,11 +76,13 @@ impl Tally {
 /// Counts of the sweeps and the history's writes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Totals {
-    /// Sweeps completed.
+    /// Scheduled sweeps completed.
     pub sweeps_completed: u64,
+    /// Confirmation sweeps completed.
+    pub confirmation_sweeps: u64,
     /// Wall time of the last complete sweep.
     pub last_sweep_seconds: Option<f64>,
-    /// CPU time the workload's workers used, calibration included.
+    /// CPU time the workload's workers used, confirmation sweeps included.
     pub workload_cpu_seconds: f64,
     /// Writes to the history that failed.
     pub save_failures: u64,
@@ -111,10 +113,16 @@ impl Counters {
         }
     }
 
-    /// Counts a complete sweep that took `seconds` and whose workers used `cpu_seconds`.
+    /// Counts a complete scheduled sweep that took `seconds` and whose workers used `cpu_seconds`.
     pub fn sweep(&mut self, seconds: f64, cpu_seconds: f64) {
         self.totals.sweeps_completed += 1;
         self.totals.last_sweep_seconds = Some(seconds);
+        self.totals.workload_cpu_seconds += cpu_seconds;
+    }
+
+    /// Counts a confirmation sweep whose workers used `cpu_seconds`.
+    pub fn confirmation(&mut self, cpu_seconds: f64) {
+        self.totals.confirmation_sweeps += 1;
         self.totals.workload_cpu_seconds += cpu_seconds;
     }
 

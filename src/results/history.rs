@@ -47,14 +47,6 @@ impl History<'_> {
         }
     }
 
-    /// The calibration time of the newest sweep that has one.
-    pub fn latest_calibration(&self) -> Result<Option<f64>, StoreError> {
-        match self.unsaved.latest_calibration() {
-            Some(seconds) => Ok(Some(seconds)),
-            None => self.store.latest_calibration(),
-        }
-    }
-
     /// The runs of `spec` in its last `sweeps` finished sweeps (sweeps waiting in memory are
     /// newer than the store's, so they come in on top), newest first.
     pub fn recent_runs(&self, spec: &Spec, sweeps: usize) -> Result<Vec<RunRecord>, StoreError> {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::analysis::{changes, watch};
 use crate::workload::Spec;
-use alerts::{AlertState, Alerts};
+use alerts::{AlertSpan, AlertState, Alerts};
 use counters::Counters;
 pub use detection::{Detection, SeriesPoint, TimedChange};
 pub use filter::{DEFAULT_LIMIT, MAX_LIMIT, RunFilter};
@@ -109,11 +109,28 @@ impl Results {
         self.alerts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Rebuilds the node's watch from the latest sweeps of the history, as if it had
-    /// watched them (a daemon's start; `run` watches only its own sweeps).
-    pub fn rewatch(&self) -> Result<(), StoreError> {
-        *self.alerts() = alerts::replay(self, watch::Settings::default(), REWATCH_RUNS)?;
+    /// Rebuilds the node's watch with `settings` from the latest sweeps of the history, as
+    /// if it had watched them (a daemon's start or reload; `run` watches only its own
+    /// sweeps).
+    pub fn rewatch(&self, settings: watch::Settings) -> Result<(), StoreError> {
+        *self.alerts() = alerts::replay(self, settings, REWATCH_RUNS)?;
         Ok(())
+    }
+
+    /// Every alert the node's watch raised, in the order raised (the oldest ended ones are
+    /// forgotten beyond 10,000).
+    pub fn alert_spans(&self) -> Vec<AlertSpan> {
+        self.alerts().spans().to_vec()
+    }
+
+    /// The signals whose detectors suspect a change that has yet to alert.
+    pub fn suspected(&self) -> Vec<watch::Signal<alerts::Group>> {
+        self.alerts().suspected()
+    }
+
+    /// The settings the node is watched with.
+    pub fn watch_settings(&self) -> watch::Settings {
+        *self.alerts().settings()
     }
 
     /// What the node's watch says now.

@@ -33,8 +33,6 @@ pub struct Snapshot {
     pub series: Vec<SeriesState>,
     /// How each backend and sync mode scale, as `[analysis] fit_sweeps` asks.
     pub scaling: Vec<Scaling>,
-    /// Median time of the newest sweep's calibration runs.
-    pub calibration_seconds: Option<f64>,
     /// The sweeps' and the history's counts since start.
     pub totals: Totals,
     /// What the node's watch says: the host, workload, scaling and contention alerts.
@@ -51,13 +49,12 @@ impl Results {
         max_cv: f64,
         fit_sweeps: usize,
     ) -> Result<Snapshot, StoreError> {
-        let (mut series, calibration_seconds) = {
+        let mut series = {
             let history = self.history();
-            let series = specs
+            specs
                 .iter()
                 .map(|spec| series_state(&history, spec, max_cv))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            (series, history.latest_calibration()?)
+                .collect::<Result<Vec<_>, StoreError>>()?
         };
         let scaling = if fit_sweeps > 1 {
             self.scaling_over(specs, fit_sweeps)?
@@ -77,7 +74,6 @@ impl Results {
         Ok(Snapshot {
             series,
             scaling,
-            calibration_seconds,
             totals: Totals {
                 unsaved_runs,
                 ..counters.totals()

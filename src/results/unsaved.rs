@@ -24,10 +24,6 @@ enum Write {
         id: i64,
         started_at: f64,
     },
-    Calibration {
-        sweep: i64,
-        seconds: f64,
-    },
     Finish {
         sweep: i64,
         finished_at: f64,
@@ -71,11 +67,6 @@ impl Unsaved {
         self.next += 1;
         self.push(Write::Sweep { id, started_at });
         id
-    }
-
-    /// Sweep `sweep`'s calibration.
-    pub fn calibrate(&mut self, sweep: i64, seconds: f64) {
-        self.push(Write::Calibration { sweep, seconds });
     }
 
     /// Sweep `sweep`'s end.
@@ -149,9 +140,6 @@ impl Unsaved {
                     let saved_id = store.begin_sweep(*started_at)?;
                     self.written.insert(*id, saved_id);
                 }
-                Write::Calibration { sweep, seconds } => {
-                    store.calibrate_sweep(saved(*sweep), *seconds)?
-                }
                 Write::Finish {
                     sweep,
                     finished_at,
@@ -181,14 +169,6 @@ impl Unsaved {
             .cloned()
             .collect()
     }
-
-    /// The newest calibration waiting.
-    pub fn latest_calibration(&self) -> Option<f64> {
-        self.writes.iter().rev().find_map(|w| match w {
-            Write::Calibration { seconds, .. } => Some(*seconds),
-            _ => None,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -214,10 +194,8 @@ mod tests {
             unsaved.matching(&finished).is_empty(),
             "the sweep has not ended"
         );
-        unsaved.calibrate(sweep, 0.5);
         unsaved.finish(sweep, 12.0, 0.3);
         assert_eq!(unsaved.matching(&finished), [run.clone()]);
-        assert_eq!(unsaved.latest_calibration(), Some(0.5));
         assert_eq!(unsaved.runs(), 1);
         unsaved.flush(&mut store).expect("written");
         assert!(unsaved.is_empty());
@@ -225,7 +203,6 @@ mod tests {
         assert_eq!(saved.len(), 1);
         let id = saved[0].sweep_id.expect("a sweep");
         assert!(id < UNSAVED_IDS, "the real id: {id}");
-        assert_eq!(store.latest_calibration().expect("calibration"), Some(0.5));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Writing to the history: sweeps, their calibrations and ends, runs, and the retention. A
+//! Writing to the history: sweeps and their ends, runs, and the retention. A
 //! write the history refuses (a full disk, a read-only file) is counted and waits in memory
 //! with every later one ([`super::unsaved`]), to be written when the history takes writes
 //! again; runs are counted and published either way.
@@ -87,30 +87,30 @@ impl Results {
         }
     }
 
-    /// Keeps the median time of a sweep's calibration runs (none if they all failed).
-    pub fn calibrated(&self, sweep: SweepHandle, seconds: Option<f64>) {
-        if let (Some(id), Some(seconds)) = (sweep.id, seconds) {
-            self.write(
-                |store, unsaved| store.calibrate_sweep(unsaved.saved_id(id), seconds),
-                |unsaved| unsaved.calibrate(id, seconds),
-            );
-        }
-    }
-
     /// Ends a sweep that ran to completion, whose workers used `cpu_seconds`, and applies the
     /// retention period.
     pub fn finish_sweep(&self, sweep: SweepHandle, cpu_seconds: f64) {
+        self.counters()
+            .sweep(unix_now() - sweep.started, cpu_seconds);
+        self.finish(sweep, cpu_seconds);
+    }
+
+    /// Ends a confirmation sweep ([`crate::schedule::Setup::confirming`]): counted apart, its
+    /// CPU time with the workload's.
+    pub fn finish_confirmation(&self, sweep: SweepHandle, cpu_seconds: f64) {
+        self.counters().confirmation(cpu_seconds);
+        self.finish(sweep, cpu_seconds);
+    }
+
+    /// Ends a sweep in the history, watches it, and applies the retention period.
+    fn finish(&self, sweep: SweepHandle, cpu_seconds: f64) {
         let finished = unix_now();
-        self.counters().sweep(finished - sweep.started, cpu_seconds);
         if let Some(id) = sweep.id {
             self.write(
                 |store, unsaved| store.finish_sweep(unsaved.saved_id(id), finished, cpu_seconds),
                 |unsaved| unsaved.finish(id, finished, cpu_seconds),
             );
-            match self.sweep_runs(id) {
-                Ok(runs) => self.alerts().sweep(&runs),
-                Err(e) => tracing::warn!("cannot read the sweep's runs for its alerts: {e}"),
-            }
+            self.alerts().finish(id);
         }
         if let Err(e) = self.prune() {
             tracing::warn!("cannot apply the retention period: {e}");
@@ -122,6 +122,9 @@ impl Results {
     pub fn record(&self, record: &RunRecord) {
         if !record.probe {
             self.counters().run(record);
+        }
+        if record.sweep_id.is_some() {
+            self.alerts().record(record);
         }
         self.write(
             |store, unsaved| match record.sweep_id {

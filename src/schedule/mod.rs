@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::host::Capacity;
 use crate::workload::{RunOptions, Spec};
-pub use plan::{CALIBRATION, CALIBRATION_RUNS, Planned, combinations, plan};
+pub use plan::{Planned, combinations, plan};
 pub use slot::{Held, RunSlot};
 pub use sweeper::{Sweeper, Swept};
 pub use timing::next_interval;
@@ -35,6 +35,8 @@ pub struct Setup {
     /// How scheduled runs execute: the workdir, the worker program, the run timeout, and
     /// the token that kills a run in progress.
     pub options: RunOptions,
+    /// Whether its sweeps confirm a suspected change ([`Setup::confirming`]).
+    pub confirmation: bool,
 }
 
 impl Setup {
@@ -59,6 +61,20 @@ impl Setup {
             capacity,
             specs,
             options,
+            confirmation: false,
+        }
+    }
+
+    /// A confirmation of a suspected change: a sweep, without a warm-up, of the
+    /// combinations `keep` picks.
+    pub fn confirming(&self, keep: impl Fn(&Spec) -> bool) -> Setup {
+        let mut config = Config::clone(&self.config);
+        config.workload.warmup = false;
+        Setup {
+            config: Arc::new(config),
+            specs: self.specs.iter().copied().filter(|s| keep(s)).collect(),
+            confirmation: true,
+            ..self.clone()
         }
     }
 

@@ -1,16 +1,20 @@
-//! The order of a sweep's runs: every configured combination, `repeats` times in shuffled
-//! rounds, and the fixed calibration run that measures the host itself.
+//! The order of a sweep's runs: every configured combination and the host reference,
+//! `repeats` times in shuffled rounds.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 
 use crate::config::Workload;
-use crate::workload::{Backend, Spec, SyncMode};
+use crate::workload::Spec;
 
-/// Every combination the workload settings ask for on a host with `usable_cpus` CPUs, in a
-/// stable order: backend, sync, workers.
+/// Every combination the workload settings ask for on a host with `usable_cpus` CPUs, the
+/// host reference among them when `workload.reference` asks for it, in a stable order:
+/// backend, sync, workers.
 pub fn combinations(workload: &Workload, usable_cpus: u32) -> Vec<Spec> {
     let mut specs = Vec::new();
+    if workload.reference {
+        specs.push(Spec::reference(workload.lines, workload.reread));
+    }
     for &backend in &workload.backends {
         for &sync in &workload.sync {
             for workers in workload.workers.sizes(usable_cpus) {
@@ -69,24 +73,11 @@ pub fn plan(specs: &[Spec], repeats: u32, warmup: bool, rng: &mut impl Rng) -> V
     order
 }
 
-/// The fixed single-thread reference each sweep starts with: the workload's own file
-/// operations on a small input, no parallelism. Its time tracks how fast the host is at
-/// everything, apart from how the workload scales.
-pub const CALIBRATION: Spec = Spec {
-    backend: Backend::Thread,
-    sync: SyncMode::None,
-    workers: 1,
-    lines: 1000,
-    reread: true,
-};
-
-/// Runs of [`CALIBRATION`] per sweep; their median is kept.
-pub const CALIBRATION_RUNS: usize = 3;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Workers;
+    use crate::workload::{Backend, SyncMode};
     use rand::SeedableRng;
 
     #[test]
@@ -121,6 +112,26 @@ mod tests {
             [1, 2, 3],
             "1 up to the usable CPUs, plus one oversubscribed"
         );
+    }
+
+    #[test]
+    fn the_host_reference_is_swept_whatever_the_combinations_unless_turned_off() {
+        let workload = Workload {
+            backends: vec![Backend::Process],
+            sync: vec![SyncMode::Lock],
+            workers: Workers::List(vec![2]),
+            lines: 700,
+            ..Workload::default()
+        };
+        let specs = combinations(&workload, 2);
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[1], Spec::reference(700, true));
+        assert!(specs[1].is_reference());
+        let without = Workload {
+            reference: false,
+            ..workload
+        };
+        assert_eq!(combinations(&without, 2).len(), 1);
     }
 
     #[test]

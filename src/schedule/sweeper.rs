@@ -1,5 +1,5 @@
-//! One sweep, run to the end or until stopped: the calibration runs, then the plan's runs one
-//! at a time, each recorded in the history as it ends. The daemon and the `run` command share
+//! One sweep, run to the end or until stopped: the plan's runs one at a time, each recorded
+//! in the history as it ends. The daemon and the `run` command share
 //! this code; they differ only in what they run ([`Setup`]), when they stop, and what they do
 //! with each record.
 
@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CALIBRATION, CALIBRATION_RUNS, RunSlot, Setup, plan};
-use crate::analysis::stats;
+use super::{RunSlot, Setup, plan};
 use crate::record::{self, RunRecord};
-use crate::results::{Results, SweepHandle};
-use crate::workload::RunOptions;
+use crate::results::Results;
 
 /// Runs sweeps into a history, one run at a time.
 pub struct Sweeper {
@@ -26,7 +24,7 @@ pub struct Swept {
     pub id: Option<i64>,
     /// Whether every run was made.
     pub complete: bool,
-    /// CPU time its workers used, calibration included.
+    /// CPU time its workers used.
     pub cpu_seconds: f64,
 }
 
@@ -63,9 +61,6 @@ impl Sweeper {
             complete: false,
             cpu_seconds: 0.0,
         };
-        if !self.calibrate(setup, stop, handle, &mut swept) {
-            return swept;
-        }
         for planned in order {
             let held = self.slot.hold_blocking();
             if stop.is_cancelled() {
@@ -80,36 +75,13 @@ impl Sweeper {
             self.results.record(&record);
             each(&record);
         }
-        self.results.finish_sweep(handle, swept.cpu_seconds);
+        if setup.confirmation {
+            self.results.finish_confirmation(handle, swept.cpu_seconds);
+        } else {
+            self.results.finish_sweep(handle, swept.cpu_seconds);
+        }
         swept.complete = true;
         swept
-    }
-
-    /// Makes the sweep's calibration runs and keeps their median; false if stopped.
-    fn calibrate(
-        &self,
-        setup: &Setup,
-        stop: &CancellationToken,
-        handle: SweepHandle,
-        swept: &mut Swept,
-    ) -> bool {
-        // Calibration measures the host, not the workload: its files are not kept.
-        let options = RunOptions {
-            keep_output: None,
-            ..setup.options.clone()
-        };
-        let mut seconds = Vec::with_capacity(CALIBRATION_RUNS);
-        for _ in 0..CALIBRATION_RUNS {
-            let _held = self.slot.hold_blocking();
-            if stop.is_cancelled() {
-                return false;
-            }
-            let record = record::measure(&CALIBRATION, &options, &setup.config.analysis);
-            swept.cpu_seconds += record.measurement.as_ref().map_or(0.0, |m| m.cpu_seconds);
-            seconds.extend(record.duration_seconds().filter(|_| record.success));
-        }
-        self.results.calibrated(handle, stats::median(&seconds));
-        true
     }
 }
 
@@ -123,7 +95,7 @@ mod tests {
     use crate::workload::{Backend, SyncMode};
 
     #[test]
-    fn a_sweep_calibrates_then_records_every_run_under_one_id_and_stops_when_asked() {
+    fn a_sweep_records_every_run_under_one_id_and_stops_when_asked() {
         let dir = tempfile::tempdir().expect("tempdir");
         let results = Arc::new(Results::open(None, Duration::from_secs(3600)).expect("results"));
         let mut config = Config::default();
@@ -156,8 +128,6 @@ mod tests {
         assert_eq!(runs.len(), 5);
         assert!(runs.iter().all(|r| r.success && r.sweep_id == swept.id));
         assert_eq!(runs.iter().filter(|r| r.warmup).count(), 1);
-        let snapshot = results.snapshot(&[], 0.1, 1).expect("snapshot");
-        assert!(snapshot.calibration_seconds.is_some_and(|s| s > 0.0));
 
         stop.cancel();
         let swept = sweeper.sweep(&setup, &stop, |_| seen += 1);

@@ -120,6 +120,8 @@ pub trait Exporter: Send + Sync + 'static {
         self: Arc<Self>,
         query: &str,
     ) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
+    /// Every alert the node's watch raised, as JSON, in the order raised.
+    fn alerts(self: Arc<Self>) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
     /// Runs the probe `query` asks for within the scraper's timeout.
     fn probe(
         self: Arc<Self>,
@@ -198,6 +200,7 @@ enum Endpoint {
     Reload,
     Runs,
     Changes,
+    Alerts,
     Probe,
 }
 
@@ -211,6 +214,7 @@ impl Endpoint {
             "/-/reload" => Endpoint::Reload,
             "/api/v1/runs" => Endpoint::Runs,
             "/api/v1/changes" => Endpoint::Changes,
+            "/api/v1/alerts" => Endpoint::Alerts,
             "/probe" => Endpoint::Probe,
             _ => return None,
         })
@@ -264,6 +268,7 @@ async fn handle<E: Exporter, B>(exporter: Arc<E>, req: &Request<B>) -> Answer {
         Endpoint::Changes => {
             (exporter.changes(query).await).map(|json| ok("application/json", json))
         }
+        Endpoint::Alerts => (exporter.alerts().await).map(|json| ok("application/json", json)),
         Endpoint::Probe => {
             let scrape_timeout = req
                 .headers()
@@ -397,6 +402,9 @@ mod tests {
         async fn changes(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
             by_query(query, "changes")
         }
+        async fn alerts(self: Arc<Self>) -> Result<Vec<u8>, Refusal> {
+            by_query("", "alerts")
+        }
         async fn probe(
             self: Arc<Self>,
             query: &str,
@@ -437,6 +445,8 @@ mod tests {
         assert_eq!(body, "runs:backend=x");
         let (_, body) = ask(Method::GET, "/api/v1/changes?limit=1", &[]).await;
         assert_eq!(body, "changes:limit=1");
+        let (_, body) = ask(Method::GET, "/api/v1/alerts", &[]).await;
+        assert_eq!(body, "alerts:");
         let header = [("X-Prometheus-Scrape-Timeout-Seconds", "2.5")];
         let (_, body) = ask(Method::GET, "/probe?workers=2", &header).await;
         assert_eq!(body, "probe(Some(2.5)):workers=2");

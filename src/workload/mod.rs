@@ -67,6 +67,27 @@ pub struct Spec {
     pub reread: bool,
 }
 
+impl Spec {
+    /// The host reference on `lines` lines: the workload's own file operations, one thread,
+    /// no coordination. Run in every round of a sweep, its time says how fast the host did
+    /// the workload's basic work just then, apart from how the workload scales: the
+    /// yardstick the sweep's other combinations are measured against.
+    pub fn reference(lines: u64, reread: bool) -> Spec {
+        Spec {
+            backend: Backend::Thread,
+            sync: SyncMode::None,
+            workers: 1,
+            lines,
+            reread,
+        }
+    }
+
+    /// Whether this is a host reference (of any size).
+    pub fn is_reference(&self) -> bool {
+        (self.backend, self.sync, self.workers) == (Backend::Thread, SyncMode::None, 1)
+    }
+}
+
 /// This program as the kernel runs it: what worker processes execute, so that they are the
 /// same program as their parent even after its file is replaced (an upgrade) or deleted.
 pub const SELF_EXE: &str = "/proc/self/exe";

@@ -45,7 +45,7 @@ impl QuotaGroup {
     }
 }
 
-const RUN: [&str; 14] = [
+const RUN: [&str; 16] = [
     "run",
     "--json",
     "--backend",
@@ -59,6 +59,8 @@ const RUN: [&str; 14] = [
     "--repeats",
     "2",
     "--warmup",
+    "false",
+    "--reference",
     "false",
 ];
 

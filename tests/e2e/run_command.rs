@@ -110,6 +110,8 @@ fn lock_and_ordered_keep_order_with_three_workers() {
             "1",
             "--warmup",
             "false",
+            "--reference",
+            "false",
         ],
     );
     assert!(
@@ -276,6 +278,8 @@ fn long_process_run(workdir: &std::path::Path) -> (std::process::Child, Vec<i32>
             "--repeats",
             "1",
             "--warmup",
+            "false",
+            "--reference",
             "false",
             "--workdir",
         ])
@@ -466,8 +470,8 @@ fn kept_outputs_pass_the_original_shell_check_with_the_runs_disorder() {
 
 #[test]
 fn a_write_that_cannot_fit_fails_both_backends_as_io() {
-    // A file size limit (with SIGXFSZ ignored, as a full disk would refuse) that the
-    // calibration's output fits under and a 2,000-line run's output does not.
+    // A file size limit (with SIGXFSZ ignored, as a full disk would refuse) that a 2,000-line
+    // run's output does not fit under.
     let dir = tempfile::tempdir().expect("tempdir");
     let output = std::process::Command::new("bash")
         .args([
@@ -491,6 +495,8 @@ fn a_write_that_cannot_fit_fails_both_backends_as_io() {
             "--repeats",
             "1",
             "--warmup",
+            "false",
+            "--reference",
             "false",
             "--workdir",
         ])

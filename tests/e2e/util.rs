@@ -518,6 +518,17 @@ impl Prometheus {
         )
     }
 
+    /// The state of alert `name`, if it is pending or firing.
+    pub fn alert_state(&self, name: &str) -> Option<String> {
+        let (_, body) = http("GET", &format!("{}/api/v1/alerts", self.url), &[]);
+        let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+        answer["data"]["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name)
+            .and_then(|a| a["state"].as_str().map(str::to_owned))
+    }
+
     /// The result vector of a successful instant query (empty on any error).
     pub fn vector(&self, promql: &str) -> Vec<serde_json::Value> {
         let (_, answer) = self.query(promql);
@@ -532,5 +543,34 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Busy-loop processes, killed when dropped.
+pub struct Neighbour(Vec<std::process::Child>);
+
+impl Neighbour {
+    /// Two busy loops per CPU of this machine.
+    pub fn start() -> Neighbour {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Neighbour(
+            (0..2 * cpus)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("start a busy loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -130,7 +130,7 @@ need_venv() {
   VENV_BIN="$dir/bin"
 }
 
-# need_cargo_tool CRATE VERSION: installs a cargo subcommand from crates.io into
+# need_cargo_tool CRATE VERSION: installs a cargo subcommand with cargo install into
 # $TOOLS/cargo and puts it on PATH.
 need_cargo_tool() {
   local crate="$1" version="$2" dir="$TOOLS/cargo"

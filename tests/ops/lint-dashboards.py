@@ -48,7 +48,7 @@ PER_TARGET_METRICS = {
     "copybench_run_in_progress",
     "copybench_probe_success",
     "copybench_probe_duration_seconds",
-    "copybench_calibration_seconds",
+    "copybench_host_reference_seconds",
     "copybench_workload_cpu_seconds_total",
     "copybench_cpu_quota_cores",
     "copybench_cpuset_cpus",

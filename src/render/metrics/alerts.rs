@@ -1,5 +1,6 @@
-//! The node's watch: which of its host, workload, scaling and contention alerts fire, whether
-//! the latest sweep was contended, and the changes that went away before they alerted.
+//! The node's watch: the latest sweep's host reference and each combination against it, which
+//! of the host, workload, scaling and contention alerts fire, whether the latest sweep was
+//! contended, and the changes that went away before they alerted.
 
 use super::Sources;
 use super::family::{Family, SeriesLabels};
@@ -19,10 +20,18 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         "copybench_scaling_alert",
         "1 while the multi-worker combination's scaling signal (its time over the same rounds' 1-worker run) alerts: parallel runs lost what one worker did not.",
     );
+    let mut relative = Family::gauge(
+        "copybench_reference_ratio",
+        "The combination's fastest run in the latest sweep over the host reference's fastest run in the same sweep (NaN without both).",
+    );
     for series in &sources.snapshot.series {
         let spec = series.spec;
         let key = ((spec.backend, spec.sync), spec.workers);
         let labels = SeriesLabels::of(&spec);
+        if !spec.is_reference() {
+            let ratio = state.relative.get(&key).copied();
+            relative.set(&labels.with(&[]), ratio.unwrap_or(f64::NAN));
+        }
         workload.set(&labels.with(&[]), firing(&Signal::Workload(key)));
         if spec.workers > 1 {
             scaling.set(&labels.with(&[]), firing(&Signal::Scaling(key)));
@@ -38,20 +47,26 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     }
     vec![
         Family::single(
+            "copybench_host_reference_seconds",
+            "Fastest run of the host reference (thread, none, 1 worker on the workload's input) in the latest sweep: how fast the node did the workload's basic work (NaN before a sweep with 3 usable reference runs).",
+            state.host_seconds.unwrap_or(f64::NAN),
+        ),
+        Family::single(
             "copybench_host_alert",
             "1 while the host signal (the reference runs' time) alerts: the node itself became slower at the basic file operations.",
             firing(&Signal::Host),
         ),
         Family::single(
             "copybench_contention_alert",
-            "1 while other tasks wanted the node's CPUs (or the quota throttled runs) in most sweeps of the last 30 minutes.",
+            "1 while other tasks wanted the node's CPUs (or the quota throttled runs) in most sweeps of the last [analysis] contention_window.",
             firing(&Signal::Contention),
         ),
         Family::single(
             "copybench_sweep_contended",
-            "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above 5 % of their time, or a throttled run): the detectors skipped it.",
+            "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above [analysis] max_contention of their time, or a throttled run): the detectors skipped it.",
             f64::from(state.contended),
         ),
+        relative,
         workload,
         scaling,
         transients,

@@ -30,8 +30,13 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         durations.add(&l, |m| m.set_histogram(histogram(&tally.durations)));
     }
     let totals = &sources.snapshot.totals;
-    let mut sweeps = Family::counter("copybench_sweeps_total", "Sweeps completed.");
+    let mut sweeps = Family::counter("copybench_sweeps_total", "Scheduled sweeps completed.");
     sweeps.count(&[], totals.sweeps_completed as f64);
+    let mut confirmations = Family::counter(
+        "copybench_confirmation_sweeps_total",
+        "Confirmation sweeps completed: run at once when a detector suspected a change, of the suspected combinations and the single-worker ones ([analysis] confirm_sweeps).",
+    );
+    confirmations.count(&[], totals.confirmation_sweeps as f64);
     let mut save_failures = Family::counter(
         "copybench_state_save_failures_total",
         "Writes to the run history (runs, sweeps, retention) that failed; the runs are still counted and exported, and wait in memory (copybench_state_unsaved_runs) to be written.",
@@ -39,7 +44,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     save_failures.count(&[], totals.save_failures as f64);
     let mut cpu = Family::counter(
         "copybench_workload_cpu_seconds_total",
-        "CPU time (user and system) the workers of scheduled sweeps used, calibration included (probes are not counted).",
+        "CPU time (user and system) the workers of scheduled and confirmation sweeps used (probes are not counted).",
     );
     cpu.count(&[], totals.workload_cpu_seconds);
     let unsaved = Family::single(
@@ -57,6 +62,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         failures,
         durations,
         sweeps,
+        confirmations,
         save_failures,
         cpu,
         unsaved,

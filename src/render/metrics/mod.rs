@@ -172,9 +172,9 @@ mod tests {
         let snapshot = Snapshot {
             scaling,
             series,
-            calibration_seconds: Some(0.01),
             totals: Totals {
                 sweeps_completed: 3,
+                confirmation_sweeps: 1,
                 last_sweep_seconds: Some(2.5),
                 workload_cpu_seconds: 12.5,
                 save_failures: 0,
@@ -189,6 +189,10 @@ mod tests {
                 }],
                 transients: [("host", 2)].into_iter().collect(),
                 contended: true,
+                host_seconds: Some(0.01),
+                relative: [(((Backend::Thread, SyncMode::Lock), 2), 1.5)]
+                    .into_iter()
+                    .collect(),
             },
         };
         let status = Status {
@@ -222,12 +226,19 @@ mod tests {
         );
         assert!(text.contains(r#"copybench_last_success_timestamp_seconds{backend="thread",sync="lock",workers="1"} 0"#));
         assert!(text.contains("copybench_sweeps_total 3"));
+        assert!(text.contains("copybench_confirmation_sweeps_total 1"));
         assert!(text.contains("copybench_config_last_reload_success_timestamp_seconds 7"));
         // The encoder writes +Inf as "inf", which Prometheus reads as +Inf.
         assert!(text.contains("copybench_cpu_quota_cores inf"), "{text}");
         assert!(text.contains("copybench_cpuset_cpus 2"));
         assert!(text.contains("copybench_workload_cpu_seconds_total 12.5"));
-        assert!(text.contains("copybench_calibration_seconds 0.01"));
+        assert!(text.contains("copybench_host_reference_seconds 0.01"));
+        assert!(text.contains(
+            r#"copybench_reference_ratio{backend="thread",sync="lock",workers="2"} 1.5"#
+        ));
+        assert!(text.contains(
+            r#"copybench_reference_ratio{backend="thread",sync="lock",workers="1"} NaN"#
+        ));
         assert!(text.contains(
             r#"copybench_point_median_seconds{backend="thread",sync="lock",workers="1"} NaN"#
         ));

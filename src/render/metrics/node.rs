@@ -1,5 +1,5 @@
 //! The exporter's own state beside the results: its build, the last configuration load, the
-//! CPUs it may use, the interval in force and the latest calibration.
+//! CPUs it may use and the interval in force.
 
 use super::Sources;
 use super::family::Family;
@@ -45,11 +45,6 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
             "copybench_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration load.",
             status.last_reload_success_at,
-        ),
-        Family::single(
-            "copybench_calibration_seconds",
-            "Median time of the latest sweep's calibration runs: a fixed single-thread run of the workload's file operations on 1,000 lines (NaN before the first).",
-            sources.snapshot.calibration_seconds.unwrap_or(f64::NAN),
         ),
         Family::single(
             "copybench_cpu_quota_cores",

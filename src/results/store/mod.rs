@@ -174,30 +174,6 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Keeps the calibration time of sweep `id`.
-    pub fn calibrate_sweep(&mut self, id: i64, seconds: f64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE sweeps SET calibration_seconds = ?2 WHERE id = ?1",
-                rusqlite::params![id, seconds],
-            )
-            .map(drop)
-            .map_err(|e| self.error(e))
-    }
-
-    /// The calibration time of the newest sweep that has one.
-    pub fn latest_calibration(&self) -> Result<Option<f64>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT calibration_seconds FROM sweeps WHERE calibration_seconds IS NOT NULL \
-                 ORDER BY id DESC LIMIT 1",
-                [],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.error(e))
-    }
-
     /// The id of the `n`th newest finished sweep (1 = the newest) with runs of `spec`, or the
     /// oldest one when there are fewer.
     pub fn nth_latest_sweep(&self, spec: &Spec, n: usize) -> Result<Option<i64>, StoreError> {

@@ -1,0 +1,277 @@
+//! The node's watch against real events, with the daemon sweeping a small workload back to
+//! back: a busy-loop neighbour that leaves is a transient, one that stays raises the
+//! contention alert (pending in a real Prometheus with the shipped rules) and no host,
+//! workload or scaling alert; a CPU quota marks the runs throttled and raises no workload or
+//! scaling alert; a cpuset shrunk to one CPU raises the scaling alert after a confirmation
+//! sweep, and the history replayed offline (`changes --replay`) gives the alerts the daemon
+//! raised.
+//!
+//! The windows are scaled to the test's cadence (a sweep every second or two, not every few
+//! minutes): the contention window is 30 s, and a change alerts after 2 sweeps.
+
+use std::time::Duration;
+
+use crate::cgroup::Cgroup;
+use crate::quota::QuotaGroup;
+use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for};
+
+/// Two backends, no sync, 1 and 2 workers: the reference (thread/none/1) and the scaling of
+/// both backends. Runs long enough (tens of ms) for two workers to beat one. The Prometheus
+/// beside the daemon (scraping and evaluating every second) and the tests beside this one
+/// keep the CPUs busy for 5-20 % of a run; a sweep counts as contended only beyond half its
+/// time, which busy loops on every CPU make nearly all of it.
+const CONFIG: &str = r#"
+[schedule]
+interval = "100ms"
+jitter = "0s"
+max_duty_cycle = 1.0
+[workload]
+backends = ["process", "thread"]
+sync = ["none"]
+workers = [1, 2]
+lines = 1000
+repeats = 3
+warmup = false
+[analysis]
+max_cv = 0.5
+max_contention = 0.5
+contention_window = "30s"
+"#;
+
+/// Sweeps the detectors need before they speak: a baseline of 24 after a guard of 8.
+const WARM: f64 = 34.0;
+
+/// The daemon's sweeps so far.
+fn sweeps(daemon: &Daemon) -> f64 {
+    daemon.sample("copybench_sweeps_total").unwrap_or(0.0)
+}
+
+/// Waits until the daemon has made `n` sweeps (the history is a precondition: a generous
+/// deadline).
+fn wait_sweeps(daemon: &Daemon, n: f64) -> bool {
+    wait_for(Duration::from_secs(300), || sweeps(daemon) >= n)
+}
+
+/// Waits up to `seconds` until `series` reads `value`.
+fn reads(daemon: &Daemon, series: &str, value: f64, seconds: u64) -> bool {
+    wait_for(Duration::from_secs(seconds), || {
+        daemon.sample(series) == Some(value)
+    })
+}
+
+/// The alert gauges of `family` that are 1.
+fn firing(daemon: &Daemon, family: &str) -> Vec<String> {
+    daemon
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with(family) && l.ends_with(" 1"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The host, workload and scaling alerts that are 1: none of them should fire for
+/// contention.
+fn measured_alerts(daemon: &Daemon) -> Vec<String> {
+    [
+        "copybench_host_alert",
+        "copybench_workload_alert",
+        "copybench_scaling_alert",
+    ]
+    .iter()
+    .flat_map(|f| firing(daemon, f))
+    .collect()
+}
+
+fn contention_transients(daemon: &Daemon) -> f64 {
+    daemon
+        .sample(r#"copybench_alert_transients_total{signal="contention"}"#)
+        .expect("transients")
+}
+
+#[test]
+fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contention_alert() {
+    let _turn = util::heavy_turn();
+    let daemon = start_daemon(CONFIG, &[]);
+    let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
+    assert!(wait_sweeps(&daemon, WARM), "no history built");
+    // A calm window to start from: the tests beside this one contend for the CPUs too.
+    assert!(
+        wait_for(Duration::from_secs(120), || daemon
+            .sample("copybench_contention_alert")
+            == Some(0.0)
+            && daemon.sample("copybench_sweep_contended") == Some(0.0)),
+        "the host never calmed down; metrics:\n{}",
+        daemon.metrics()
+    );
+    let before = contention_transients(&daemon);
+
+    // A neighbour for two sweeps (a stretch of one is not a change), then gone: a few
+    // seconds, well within the window.
+    let neighbour = Neighbour::start();
+    assert!(
+        reads(&daemon, "copybench_sweep_contended", 1.0, 60),
+        "the neighbour's sweeps were not contended"
+    );
+    let from = sweeps(&daemon);
+    assert!(
+        wait_sweeps(&daemon, from + 1.0),
+        "the daemon stopped sweeping"
+    );
+    drop(neighbour);
+    assert!(
+        wait_for(Duration::from_secs(60), || contention_transients(&daemon)
+            > before),
+        "the neighbour that left was not counted as a transient; alerts {}; metrics:\n{}",
+        daemon.get("/api/v1/alerts").1,
+        daemon.metrics()
+    );
+    assert_eq!(daemon.sample("copybench_contention_alert"), Some(0.0));
+    assert_eq!(measured_alerts(&daemon), Vec::<String>::new());
+
+    // A neighbour that stays: most sweeps of the window contended.
+    let neighbour = Neighbour::start();
+    assert!(
+        reads(&daemon, "copybench_contention_alert", 1.0, 120),
+        "no contention alert while the neighbour stayed"
+    );
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            prometheus.alert_state("CopybenchHostContended").as_deref() == Some("pending")
+        }),
+        "CopybenchHostContended did not go pending"
+    );
+    assert_eq!(
+        measured_alerts(&daemon),
+        Vec::<String>::new(),
+        "the neighbour raised a measured signal's alert"
+    );
+    for alert in [
+        "CopybenchHostSlower",
+        "CopybenchWorkloadRegression",
+        "CopybenchScalingWorse",
+    ] {
+        assert_eq!(prometheus.alert_state(alert), None, "{alert}");
+    }
+    drop(neighbour);
+}
+
+#[test]
+fn a_cpu_quota_marks_the_runs_throttled_and_raises_no_workload_or_scaling_alert() {
+    let _turn = util::heavy_turn();
+    let group = QuotaGroup::new(0.3);
+    let daemon = start_daemon(CONFIG, &[]);
+    assert!(wait_sweeps(&daemon, WARM), "no history built");
+    group.enter(daemon.child.id());
+    let throttled = r#"copybench_run_throttled{backend="process",sync="none",workers="2"}"#;
+    assert!(
+        reads(&daemon, throttled, 1.0, 60),
+        "runs under the quota were not marked throttled"
+    );
+    assert!(
+        reads(&daemon, "copybench_sweep_contended", 1.0, 60),
+        "a throttled sweep was not contended"
+    );
+    let from = sweeps(&daemon);
+    assert!(
+        wait_sweeps(&daemon, from + 5.0),
+        "the daemon stopped sweeping"
+    );
+    assert_eq!(
+        measured_alerts(&daemon),
+        Vec::<String>::new(),
+        "the quota raised a measured signal's alert"
+    );
+    drop(daemon);
+    drop(group);
+}
+
+#[test]
+fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the_replay_agrees() {
+    let _turn = util::heavy_turn();
+    let cpus = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").expect("cpuset");
+    let group = Cgroup::new("cpuset");
+    group.write("cpuset.mems", "0");
+    group.write("cpuset.cpus", cpus.trim());
+    let state = tempfile::tempdir().expect("state dir");
+    let config = TestConfig::from(CONFIG)
+        .set("state.dir", state.path().to_str().expect("utf-8"))
+        .text();
+    let mut daemon = start_daemon(&config, &[]);
+    group.enter(daemon.child.id());
+    assert!(wait_sweeps(&daemon, WARM), "no history built");
+    assert_eq!(
+        firing(&daemon, "copybench_scaling_alert"),
+        Vec::<String>::new()
+    );
+
+    let first = cpus.trim().split([',', '-']).next().expect("a CPU");
+    group.write("cpuset.cpus", first);
+    assert!(
+        wait_for(Duration::from_secs(120), || !firing(
+            &daemon,
+            "copybench_scaling_alert"
+        )
+        .is_empty()),
+        "no scaling alert on one CPU; metrics:\n{}",
+        daemon.metrics()
+    );
+    assert_eq!(daemon.sample("copybench_cpuset_cpus"), Some(1.0));
+    assert_eq!(daemon.sample("copybench_host_alert"), Some(0.0));
+    // The suspicion was confirmed by a sweep of its own, at once.
+    assert!(
+        daemon
+            .sample("copybench_confirmation_sweeps_total")
+            .is_some_and(|n| n >= 1.0)
+    );
+    assert!(
+        daemon.wait_log(Duration::from_secs(10), |l| l.contains("confirming it now")),
+        "no confirmation sweep was logged"
+    );
+
+    let (_, said) = daemon.get("/api/v1/alerts");
+    let said: Vec<serde_json::Value> = serde_json::from_str(&said).expect("alerts");
+    assert!(
+        said.iter()
+            .any(|a| a["signal"] == "scaling" && a["workers"] == 2),
+        "{said:?}"
+    );
+    daemon.terminate();
+    let config_file = state.path().join("config.toml");
+    std::fs::write(&config_file, &config).expect("config");
+    let output = util::command()
+        .arg("--config.file")
+        .arg(&config_file)
+        .args(["changes", "--replay", "--json", "--db"])
+        .arg(state.path().join("history.sqlite"))
+        .output()
+        .expect("replay");
+    assert!(output.status.success(), "{output:?}");
+    let replayed: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        agrees(&said, &replayed),
+        "the daemon said {said:?}\nthe replay {replayed:?}"
+    );
+    drop(group);
+}
+
+/// Whether `replayed` raised every alert of `said`, in order, at the same sweep with the same
+/// ratio, and ended those `said` had ended when it did. (Sweeps the daemon finished after it
+/// said them may have ended more, or raised more.)
+fn agrees(said: &[serde_json::Value], replayed: &[serde_json::Value]) -> bool {
+    let subject = [
+        "signal",
+        "backend",
+        "sync",
+        "workers",
+        "started_at",
+        "ratio",
+    ];
+    replayed.len() >= said.len()
+        && said.iter().zip(replayed).all(|(s, r)| {
+            subject.iter().all(|k| s[k] == r[k])
+                && (s["ended_at"].is_null() || s["ended_at"] == r["ended_at"])
+        })
+}
