@@ -322,7 +322,11 @@ mod tests {
         );
         assert!(load(dir.path(), &good).expect("good").tls.is_some());
         assert!(load(dir.path(), "").expect("empty").tls.is_none());
-        // Headers that frame or describe the response are not the web config's to set.
+    }
+
+    #[test]
+    fn headers_that_frame_or_describe_the_response_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
         for name in [
             "Content-Length",
             "content-type",
