@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# A benchmark of this tree and of REV, measured side by side: both are built, then their runs
-# alternate (REV, this tree, REV, ...) N times each, so that the machine's drift over minutes
-# hits both alike. Each run's output is kept under target/side-by-side/BENCH/; compare the
-# medians of the pairs.
+# A benchmark of this tree (or of AFTER) and of REV, measured side by side: both are built,
+# then their runs alternate (REV, this tree, REV, ...) N times each, so that the machine's
+# drift over minutes hits both alike. Each run's output is kept under
+# target/side-by-side/BENCH/; compare the medians of the pairs.
 #
-# Usage: bench/side-by-side.sh REV BENCH [N]   (N defaults to 4; BENCH as `cargo bench --bench`)
+# Usage: bench/side-by-side.sh REV BENCH [N [AFTER]]   (N defaults to 4; BENCH as
+# `cargo bench --bench`; AFTER, a revision measured in place of this tree, in a build of its
+# own)
 set -euo pipefail
-rev=${1:?usage: bench/side-by-side.sh REV BENCH [N]}
-bench=${2:?usage: bench/side-by-side.sh REV BENCH [N]}
+usage="usage: bench/side-by-side.sh REV BENCH [N [AFTER]]"
+rev=${1:?$usage}
+bench=${2:?$usage}
 pairs=${3:-4}
+after_rev=${4:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$root/target/side-by-side
 mkdir -p "$work/$bench"
-if [ -d "$work/src" ]; then
-  git -C "$work/src" checkout --quiet --detach "$rev"
-else
-  git -C "$root" worktree add --quiet --detach "$work/src" "$rev"
+# A worktree of a revision at $2.
+worktree() {
+  if [ -d "$2" ]; then
+    git -C "$2" checkout --quiet --detach "$1"
+  else
+    git -C "$root" worktree add --quiet --detach "$2" "$1"
+  fi
+}
+worktree "$rev" "$work/src"
+after_tree=$root
+after_target=$root/target
+if [ -n "$after_rev" ]; then
+  after_tree=$work/after-src
+  after_target=$work/after-target
+  worktree "$after_rev" "$after_tree"
 fi
 # The path of a benchmark's executable, as cargo prints it.
 executable() {
@@ -29,9 +44,9 @@ for line in sys.stdin:
         print(m["executable"])'
 }
 before=$(executable "$work/src" "$work/target")
-after=$(executable "$root" "$root/target")
+after=$(executable "$after_tree" "$after_target")
 [ -n "$before" ] && [ -n "$after" ] || { echo "error: could not build the $bench benchmark" >&2; exit 1; }
-declare -A tree=([before]=$work/src [after]=$root)
+declare -A tree=([before]=$work/src [after]=$after_tree)
 for i in $(seq "$pairs"); do
   for side in before after; do
     exe=${!side}
