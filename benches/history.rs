@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use copybench_exporter::config::{Analysis, Workload};
+use copybench_exporter::host::facts::Facts;
 use copybench_exporter::record::RunRecord;
 use copybench_exporter::results::{Results, RunFilter};
 use copybench_exporter::schedule;
@@ -56,7 +57,7 @@ fn main() {
     let mut record_seconds = Vec::with_capacity(per_series * specs.len());
     for sweep in 0..per_series {
         let finished_at = now - (per_series - sweep) as f64 * 300.0;
-        let handle = results.begin_sweep();
+        let handle = results.begin_sweep(&Facts::default());
         for (i, spec) in specs.iter().enumerate() {
             let run = record(spec, handle.id, finished_at + i as f64);
             let started = Instant::now();

@@ -395,6 +395,7 @@ mod tests {
             },
             scaling,
             alerts: Default::default(),
+            host: None,
         }
     }
 

@@ -241,6 +241,7 @@ pub fn replay(results: &Results, settings: Settings, limit: usize) -> Result<Ale
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::facts::Facts;
     use crate::record::fixtures::measured;
 
     /// A sweep of 5 rounds of the thread and process backends (no sync, 1 and 2 workers),
@@ -320,7 +321,7 @@ mod tests {
         let path = dir.path().join("history.sqlite");
         let running = Results::open(Some(&path), std::time::Duration::MAX).expect("history");
         for i in 0..200 {
-            let handle = running.begin_sweep();
+            let handle = running.begin_sweep(&Facts::default());
             for mut run in sweep(60.0 * i as f64, |spec, round| {
                 let slow = i >= 150 && spec.backend == Backend::Thread && spec.workers == 2;
                 wobble(i, round, spec) * if slow { 1.3 } else { 1.0 }

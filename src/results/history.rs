@@ -8,6 +8,7 @@ use super::point::Point;
 use super::unsaved::Unsaved;
 use super::{MAX_LIMIT, Results, RunFilter, SeriesPoint, Store, StoreError};
 use crate::analysis::stats;
+use crate::host::facts::Facts;
 use crate::record::RunRecord;
 use crate::workload::Spec;
 
@@ -38,6 +39,14 @@ impl History<'_> {
             runs.extend(saved);
         }
         Ok(runs)
+    }
+
+    /// The node's facts at the newest sweep that kept any: a sweep waiting first.
+    pub fn latest_facts(&self) -> Result<Option<Facts>, StoreError> {
+        match self.unsaved.latest_facts() {
+            Some(facts) => Ok(Some(facts)),
+            None => self.store.latest_facts(),
+        }
     }
 
     /// The newest finished sweep that ran `spec`.

@@ -187,6 +187,7 @@ impl Results {
 mod tests {
     use super::*;
     use crate::analysis::usl;
+    use crate::host::facts::Facts;
     use crate::record::FailureReason;
     use crate::record::fixtures::{measured, spec};
     use crate::record::{RunRecord, unix_now};
@@ -210,7 +211,7 @@ mod tests {
     fn the_series_has_one_median_per_finished_sweep_only() {
         let results = Results::open(None, Duration::from_secs(3600)).expect("results");
         let add = |finish: bool, seconds: &[f64]| {
-            let sweep = results.begin_sweep();
+            let sweep = results.begin_sweep(&Facts::default());
             for (i, s) in seconds.iter().enumerate() {
                 let mut run = measured(1, unix_now() + i as f64);
                 run.measurement.as_mut().expect("m").duration_seconds = *s;
@@ -265,7 +266,7 @@ mod tests {
         drop(Results::open(Some(&path), Duration::from_secs(3600)).expect("create"));
         // A history that refuses writes, as a full disk does.
         let results = Results::read_only(&path).expect("read only");
-        let sweep = results.begin_sweep();
+        let sweep = results.begin_sweep(&Facts::default());
         let mut run = measured(1, unix_now());
         run.sweep_id = sweep.id;
         results.record(&run);
@@ -311,7 +312,7 @@ mod tests {
         let amdahl = |sigma: f64, n: u32| 0.1 * (1.0 + sigma * f64::from(n - 1)) / f64::from(n);
         // Finished sweeps at contention 0.1 and 0.3, then an unfinished one at 0.9.
         for (sigma, finish) in [(0.1, true), (0.3, true), (0.9, false)] {
-            let sweep = results.begin_sweep();
+            let sweep = results.begin_sweep(&Facts::default());
             for n in 1..=6 {
                 let mut run = run(n, unix_now(), Some(amdahl(sigma, n)));
                 run.sweep_id = sweep.id;
@@ -395,7 +396,7 @@ mod tests {
         };
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);
         results.record(&run(1, unix_now() - 10.0 * day, Some(0.1)));
-        let sweep = results.begin_sweep();
+        let sweep = results.begin_sweep(&Facts::default());
         results.finish_sweep(sweep, 0.0);
         assert_eq!(results.runs(&everything).expect("runs").len(), 2);
         assert_eq!(

@@ -6,6 +6,7 @@ use super::counters::{Tally, Totals};
 use super::history::History;
 use super::point::{self, Point, Scaling};
 use super::{Detection, Results, RunFilter, StoreError};
+use crate::host::facts::Facts;
 use crate::record::RunRecord;
 use crate::workload::Spec;
 
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub totals: Totals,
     /// What the node's watch says: the host, workload, scaling and contention alerts.
     pub alerts: AlertState,
+    /// What the node was at the latest sweep that kept its facts.
+    pub host: Option<Facts>,
 }
 
 impl Results {
@@ -49,12 +52,13 @@ impl Results {
         max_cv: f64,
         fit_sweeps: usize,
     ) -> Result<Snapshot, StoreError> {
-        let mut series = {
+        let (mut series, host) = {
             let history = self.history();
-            specs
+            let series = specs
                 .iter()
                 .map(|spec| series_state(&history, spec, max_cv))
-                .collect::<Result<Vec<_>, StoreError>>()?
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            (series, history.latest_facts()?)
         };
         let scaling = if fit_sweeps > 1 {
             self.scaling_over(specs, fit_sweeps)?
@@ -79,6 +83,7 @@ impl Results {
                 ..counters.totals()
             },
             alerts: self.alert_state(),
+            host,
         })
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::RunFilter;
 use super::store::{Store, StoreError};
+use crate::host::facts::Facts;
 use crate::record::RunRecord;
 
 /// Ids of sweeps begun while writes waited start here, above any id SQLite gives.
@@ -23,6 +24,7 @@ enum Write {
     Sweep {
         id: i64,
         started_at: f64,
+        facts: Box<Facts>,
     },
     Finish {
         sweep: i64,
@@ -61,12 +63,24 @@ impl Unsaved {
             .count()
     }
 
-    /// A sweep begun at `started_at` while writes wait; its id.
-    pub fn begin_sweep(&mut self, started_at: f64) -> i64 {
+    /// A sweep begun at `started_at` on a node that is `facts` while writes wait; its id.
+    pub fn begin_sweep(&mut self, started_at: f64, facts: &Facts) -> i64 {
         let id = UNSAVED_IDS + self.next;
         self.next += 1;
-        self.push(Write::Sweep { id, started_at });
+        self.push(Write::Sweep {
+            id,
+            started_at,
+            facts: Box::new(facts.clone()),
+        });
         id
+    }
+
+    /// The facts of the newest sweep waiting that has any.
+    pub fn latest_facts(&self) -> Option<Facts> {
+        self.writes.iter().rev().find_map(|w| match w {
+            Write::Sweep { facts, .. } if **facts != Facts::default() => Some(Facts::clone(facts)),
+            _ => None,
+        })
     }
 
     /// Sweep `sweep`'s end.
@@ -136,8 +150,12 @@ impl Unsaved {
         let saved = |id: i64| self.written.get(&id).copied().unwrap_or(id);
         if let Some(write) = self.writes.front() {
             match write {
-                Write::Sweep { id, started_at } => {
-                    let saved_id = store.begin_sweep(*started_at)?;
+                Write::Sweep {
+                    id,
+                    started_at,
+                    facts,
+                } => {
+                    let saved_id = store.begin_sweep(*started_at, facts)?;
                     self.written.insert(*id, saved_id);
                 }
                 Write::Finish {
@@ -181,8 +199,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(Some(&dir.path().join("h.sqlite"))).expect("store");
         let mut unsaved = Unsaved::default();
-        let sweep = unsaved.begin_sweep(10.0);
+        let facts = Facts {
+            kernel: Some("6.1.0-21-amd64".into()),
+            ..Facts::default()
+        };
+        let sweep = unsaved.begin_sweep(10.0, &facts);
         assert!(sweep >= UNSAVED_IDS);
+        assert_eq!(unsaved.latest_facts().as_ref(), Some(&facts));
         let mut run = measured(1, 11.0);
         run.sweep_id = Some(sweep);
         unsaved.record(&run);
@@ -203,6 +226,7 @@ mod tests {
         assert_eq!(saved.len(), 1);
         let id = saved[0].sweep_id.expect("a sweep");
         assert!(id < UNSAVED_IDS, "the real id: {id}");
+        assert_eq!(store.latest_facts().expect("facts"), Some(facts));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::unsaved::Unsaved;
 use super::{Results, Store, StoreError};
+use crate::host::facts::Facts;
 use crate::record::{RunRecord, unix_now};
 
 /// A sweep in progress, from [`Results::begin_sweep`].
@@ -74,12 +75,12 @@ impl Results {
         Ok(())
     }
 
-    /// Starts a sweep.
-    pub fn begin_sweep(&self) -> SweepHandle {
+    /// Starts a sweep on a node that is `facts`.
+    pub fn begin_sweep(&self, facts: &Facts) -> SweepHandle {
         let started = unix_now();
         let id = self.write(
-            |store, _| store.begin_sweep(started),
-            |unsaved| unsaved.begin_sweep(started),
+            |store, _| store.begin_sweep(started, facts),
+            |unsaved| unsaved.begin_sweep(started, facts),
         );
         SweepHandle {
             id: Some(id),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{RunSlot, Setup, plan};
+use crate::host::facts::Facts;
 use crate::record::{self, RunRecord};
 use crate::results::Results;
 
@@ -55,7 +56,7 @@ impl Sweeper {
     ) -> Swept {
         let w = &setup.config.workload;
         let order = plan(&setup.specs, w.repeats, w.warmup, &mut rand::rng());
-        let handle = self.results.begin_sweep();
+        let handle = self.results.begin_sweep(&Facts::current());
         let mut swept = Swept {
             id: handle.id,
             complete: false,

@@ -126,6 +126,7 @@ mod tests {
     use super::*;
     use crate::analysis::watch::Signal;
     use crate::host::Capacity;
+    use crate::host::facts::Facts;
     use crate::record::fixtures::{measured, spec};
     use crate::record::{FailureReason, RunRecord};
     use crate::results::alerts::{AlertSpan, AlertState};
@@ -194,6 +195,12 @@ mod tests {
                     .into_iter()
                     .collect(),
             },
+            host: Some(Facts {
+                kernel: Some("6.1.0-21-amd64".into()),
+                cpuset: Some("0-1".into()),
+                cpu_quota_cores: Some(1.5),
+                ..Facts::default()
+            }),
         };
         let status = Status {
             last_reload_ok: true,
@@ -264,6 +271,22 @@ mod tests {
         }
         assert!(
             !text.contains(r#"copybench_scaling_alert{backend="thread",sync="lock",workers="1"}"#)
+        );
+    }
+
+    #[test]
+    fn the_node_s_facts_are_one_info_series() {
+        let text = exposition(vec![state(spec(1), None)], true);
+        let info: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("copybench_host_info{"))
+            .collect();
+        assert_eq!(
+            info,
+            [
+                r#"copybench_host_info{boot_id="",cpu_model="",cpuset="0-1",governor="",kernel="6.1.0-21-amd64",microcode="",online_cpus=""} 1"#
+            ],
+            "{text}"
         );
     }
 

@@ -1,5 +1,5 @@
 //! The exporter's own state beside the results: its build, the last configuration load, the
-//! CPUs it may use and the interval in force.
+//! CPUs it may use, the interval in force, and what the node was at the latest sweep.
 
 use super::Sources;
 use super::family::Family;
@@ -34,8 +34,27 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         ],
         1.0,
     );
+    let mut host_info = Family::gauge(
+        "copybench_host_info",
+        "A metric with a constant '1' value labeled by what the node was at the latest sweep: kernel release, boot id, CPU model and microcode, online CPUs, the exporter's cpuset and the frequency governor (empty where the host does not show one).",
+    );
+    if let Some(facts) = &sources.snapshot.host {
+        let label = |value: &Option<String>| value.clone().unwrap_or_default();
+        let values = [
+            ("kernel", label(&facts.kernel)),
+            ("boot_id", label(&facts.boot_id)),
+            ("cpu_model", label(&facts.cpu_model)),
+            ("microcode", label(&facts.microcode)),
+            ("online_cpus", label(&facts.online_cpus)),
+            ("cpuset", label(&facts.cpuset)),
+            ("governor", label(&facts.governor)),
+        ];
+        let labels: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        host_info.set(&labels, 1.0);
+    }
     vec![
         build_info,
+        host_info,
         Family::single(
             "copybench_config_last_reload_successful",
             "Whether the last configuration reload succeeded.",

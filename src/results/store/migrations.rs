@@ -66,4 +66,17 @@ ALTER TABLE runs ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
     r#"
 ALTER TABLE runs ADD COLUMN round INTEGER;
 "#,
+    // What the node was during each sweep.
+    r#"
+ALTER TABLE sweeps ADD COLUMN kernel TEXT;
+ALTER TABLE sweeps ADD COLUMN boot_id TEXT;
+ALTER TABLE sweeps ADD COLUMN cpu_model TEXT;
+ALTER TABLE sweeps ADD COLUMN microcode TEXT;
+ALTER TABLE sweeps ADD COLUMN online_cpus TEXT;
+ALTER TABLE sweeps ADD COLUMN cpuset TEXT;
+ALTER TABLE sweeps ADD COLUMN cpu_quota_cores REAL;
+ALTER TABLE sweeps ADD COLUMN governor TEXT;
+ALTER TABLE sweeps ADD COLUMN cpu_frequency_hertz REAL;
+ALTER TABLE sweeps ADD COLUMN memory_pressure REAL;
+"#,
 ];

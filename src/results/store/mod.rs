@@ -20,6 +20,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 
 mod columns;
+mod facts;
 mod migrations;
 mod open;
 
@@ -148,14 +149,6 @@ impl Store {
             where_: self.name.clone(),
             error,
         }
-    }
-
-    /// Starts a sweep at `started_at` and returns its id.
-    pub fn begin_sweep(&mut self, started_at: f64) -> Result<i64, StoreError> {
-        self.conn
-            .execute("INSERT INTO sweeps (started_at) VALUES (?1)", [started_at])
-            .map_err(|e| self.error(e))?;
-        Ok(self.conn.last_insert_rowid())
     }
 
     /// Marks sweep `id` finished at `finished_at`, its workers having used `cpu_seconds`.
@@ -373,6 +366,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<(i64, Result<RunRecord, String>)>
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::host::facts::Facts;
     use crate::record::FailureReason;
     use crate::record::fixtures::measured;
     use crate::workload::{Backend, SyncMode};
@@ -399,7 +393,7 @@ pub(super) mod tests {
         let mut with_sweep = measured(1, 50.0);
         {
             let mut store = Store::open(Some(&path)).expect("open");
-            with_sweep.sweep_id = Some(store.begin_sweep(49.0).expect("sweep"));
+            with_sweep.sweep_id = Some(store.begin_sweep(49.0, &Facts::default()).expect("sweep"));
             store.insert(&with_sweep).expect("insert");
             store.insert(&failed).expect("insert");
         }
@@ -415,7 +409,7 @@ pub(super) mod tests {
     #[test]
     fn filters_select_by_spec_time_sweep_and_success() {
         let mut store = Store::open(None).expect("memory");
-        let sweep = store.begin_sweep(0.0).expect("sweep");
+        let sweep = store.begin_sweep(0.0, &Facts::default()).expect("sweep");
         for (i, workers) in [1, 2, 1, 2, 1].into_iter().enumerate() {
             let mut run = measured(workers, i as f64);
             run.success = i != 4;
@@ -480,7 +474,7 @@ pub(super) mod tests {
     #[test]
     fn prune_deletes_runs_and_sweeps_older_than_the_cutoff() {
         let mut store = Store::open(None).expect("memory");
-        let old = store.begin_sweep(10.0).expect("sweep");
+        let old = store.begin_sweep(10.0, &Facts::default()).expect("sweep");
         store.finish_sweep(old, 20.0, 1.5).expect("finish");
         for finished in [15.0, 25.0, 1000.0] {
             let mut run = measured(1, finished);

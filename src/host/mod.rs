@@ -7,7 +7,7 @@
 //! else v2's unified hierarchy (`cpu.max`, `cpu.stat` with `throttled_usec`, `cpu.pressure`).
 //! The cgroup is located from `/proc/self/cgroup` and `/proc/self/mountinfo` at each run, so a
 //! process moved into another cgroup is followed. The parsers are pure functions over file
-//! text, tested on fixtures of both versions.
+//! text, tested on fixtures of both versions. [`facts`] reads what the node is, once a sweep.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -19,6 +19,8 @@ use procfs::process::MountInfos;
 use procfs::{CpuPressure, ProcessCGroups};
 use procfs::{CurrentSI, FromBufRead};
 use serde::{Deserialize, Serialize};
+
+pub mod facts;
 
 /// The CPUs this process may run on (its affinity mask), which worker processes inherit.
 #[derive(Clone, Debug, PartialEq, Eq)]
