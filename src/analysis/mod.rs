@@ -10,8 +10,10 @@
 //! - [`threshold`]: its threshold for a false-alarm rate on autocorrelated noise;
 //! - [`signals`]: a sweep's host, workload and scaling signals, and its contention;
 //! - [`watch`]: a node's detectors over those signals, and the contention rule;
-//! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies.
+//! - [`usl`]: the Universal Scalability Law fitted to throughput at several concurrencies;
+//! - [`attribution`]: what changed on the node around a change: its likely causes.
 
+pub mod attribution;
 pub mod changes;
 pub mod cusum;
 pub mod edivisive;

@@ -1,6 +1,7 @@
 //! `changes`: the change points of a CSV series or of every combination of a run history, as
 //! the daemon finds them; with `--replay`, the alerts a node's detectors raise over a history,
-//! sweep by sweep.
+//! sweep by sweep. A history's change points and alerts say what changed on the node around
+//! them.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
         return replay(path, config.analysis.watch(), args.json);
     }
     let mut all = Vec::new();
+    let history = args.db.as_deref().map(open).transpose()?;
     if let Some(path) = &args.csv {
         let table = Table::read(path)?;
         let values = table.numbers("value")?;
@@ -81,8 +83,7 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
             values,
         });
     }
-    if let Some(path) = &args.db {
-        let results = open(path)?;
+    if let Some(results) = &history {
         for spec in results.specs()? {
             let points = results.series(&spec, MAX_SERIES)?;
             all.push(Series {
@@ -96,11 +97,17 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
     for series in &all {
         for change in changes::changes(&series.values, &settings) {
             let time = series.times.get(change.index).map_or("", String::as_str);
+            // A history's change points say what changed on the node around them.
+            let causes = match (&history, series.spec, time.parse::<f64>()) {
+                (Some(results), Some(_), Ok(onset)) => Some(results.causes(onset)?),
+                _ => None,
+            };
+            let spec = series.spec.as_ref();
             if args.json {
-                let line = report::change_json(&change, time, series.spec.as_ref());
+                let line = report::change_json(&change, time, spec, causes.as_deref());
                 writeln!(out, "{line}")?;
             } else {
-                let line = report::change_line(&change, time, series.spec.as_ref());
+                let line = report::change_line(&change, time, spec, causes.as_deref());
                 writeln!(out, "{line}")?;
             }
         }
@@ -111,9 +118,10 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
 /// `changes --db FILE --replay`: the alerts a node's detectors with `settings` raise over the
 /// history.
 fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode, ChangesError> {
-    let replayed = alerts::replay(&open(path)?, settings, MAX_REPLAY_RUNS)?;
+    let results = open(path)?;
+    let replayed = alerts::replay(&results, settings, MAX_REPLAY_RUNS)?;
     let mut out = io::stdout().lock();
-    for span in replayed.spans() {
+    for span in &results.with_causes(replayed.spans().to_vec()) {
         if json {
             writeln!(out, "{}", report::alert_json(span))?;
         } else {

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::chart::{self, escape};
 use super::report::{self, HEADER};
+use crate::analysis::attribution;
 use crate::results::alerts::AlertState;
 use crate::results::{Point, SeriesPoint, SeriesState, Snapshot, TimedChange};
 use crate::workload::Spec;
@@ -329,13 +330,13 @@ fn change_table(html: &mut String, changes: &[(TimedChange, bool)]) {
     html.push_str(
         "<div class=\"scroll\"><table><tr><th>backend</th><th>sync</th><th>workers</th>\
          <th>sweep</th><th>time</th><th>after/before</th><th>p-value</th><th>detector</th>\
-         <th>verdict</th></tr>",
+         <th>verdict</th><th>what changed on the node</th></tr>",
     );
     for (c, regression) in changes.iter().take(MAX_CHANGES) {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}x</td>\
-             <td>{:.1e}</td><td>{:?}</td><td>{}</td></tr>",
+             <td>{:.1e}</td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
             c.spec.backend,
             c.spec.sync,
             c.spec.workers,
@@ -344,7 +345,8 @@ fn change_table(html: &mut String, changes: &[(TimedChange, bool)]) {
             c.change.ratio,
             c.change.pvalue,
             c.change.detector,
-            if *regression { "REGRESSION" } else { "" }
+            if *regression { "REGRESSION" } else { "" },
+            escape(&attribution::describe(&c.causes))
         );
     }
     html.push_str("</table></div>");
@@ -364,6 +366,7 @@ fn clock(t: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::attribution::{Cause, Evidence};
     use crate::analysis::changes::{Change, Detector};
     use crate::analysis::watch::Signal;
     use crate::record::fixtures::measured;
@@ -454,6 +457,14 @@ mod tests {
                         },
                         sweep_id: 80,
                         time: history[80].time,
+                        causes: vec![Cause {
+                            name: "cpuset",
+                            evidence: Evidence::Fact {
+                                before: "0-3".into(),
+                                after: "0".into(),
+                                time: history[80].time,
+                            },
+                        }],
                     };
                     s.detection = Some(Detection {
                         regression: (spec.workers == 2 && *sync == SyncMode::None)
@@ -476,6 +487,13 @@ mod tests {
             started_at: 1.8e9,
             ended_at: None,
             ratio: Some(1.2),
+            causes: vec![Cause {
+                name: "cpu_pressure_share",
+                evidence: Evidence::Context {
+                    before: 0.01,
+                    after: 0.4,
+                },
+            }],
         });
         snapshot.alerts.contended = true;
         let page = landing_page(&snapshot, &histories, 1.8e9 + 60.0);
@@ -496,13 +514,16 @@ mod tests {
         );
         assert!(page.contains("card bad\"><h2>Regression detection"));
         assert!(page.contains("<strong>process/none/2</strong> 20.0 % slower since sweep 80"));
-        assert!(page.contains("REGRESSION</td>"));
+        assert!(
+            page.contains("REGRESSION</td><td>cpuset 0-3 -&gt; 0</td>"),
+            "{page}"
+        );
         // Which signal moved.
         assert!(
             page.contains("card bad\"><h2>Host, workload, scaling"),
             "{page}"
         );
-        assert!(page.contains("<li>workload process/none workers=2  2027-01-15T08:00:00Z -&gt; firing  ratio 1.200</li>"), "{page}");
+        assert!(page.contains("<li>workload process/none workers=2  2027-01-15T08:00:00Z -&gt; firing  ratio 1.200  on the node: cpu_pressure_share 0.0100 -&gt; 0.400</li>"), "{page}");
         assert!(page.contains("The latest sweep was contended"));
         assert!(!page.contains("<script"), "no JavaScript");
         assert!(

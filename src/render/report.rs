@@ -5,6 +5,7 @@
 
 use std::io::{self, Write};
 
+use crate::analysis::attribution::{self, Cause};
 use crate::analysis::changes::Change;
 use crate::analysis::signals::Key;
 use crate::analysis::usl::Fit;
@@ -39,9 +40,17 @@ pub fn point_json_line(out: &mut impl Write, point: &Point) -> io::Result<()> {
 /// A change point as one JSON object: the change's keys (`index`, `mean_before`,
 /// `mean_after`, `ratio`, `pvalue`, `detector`), its `time`, and the combination's labels when
 /// it is one's.
-pub fn change_json(change: &Change, time: &str, spec: Option<&Spec>) -> serde_json::Value {
+pub fn change_json(
+    change: &Change,
+    time: &str,
+    spec: Option<&Spec>,
+    causes: Option<&[Cause]>,
+) -> serde_json::Value {
     let mut line = serde_json::to_value(change).unwrap_or_default();
     line["time"] = time.into();
+    if let Some(causes) = causes {
+        line["causes"] = serde_json::to_value(causes).unwrap_or_default();
+    }
     if let Some(spec) = spec {
         line["backend"] = spec.backend.as_str().into();
         line["sync"] = spec.sync.as_str().into();
@@ -59,7 +68,8 @@ fn alert_subject(signal: &Signal<Group>) -> (&'static str, Option<&Key<Group>>) 
 }
 
 /// An alert as a JSON object: `signal`, `backend`, `sync` and `workers` (a combination's
-/// only), `started_at`, `ended_at` (null while firing), `ratio` (null for contention).
+/// only), `started_at`, `ended_at` (null while firing), `ratio` (null for contention),
+/// `causes` (what changed on the node around its start, most likely first).
 pub fn alert_json(span: &AlertSpan) -> serde_json::Value {
     let (signal, key) = alert_subject(&span.signal);
     let mut line = serde_json::json!({
@@ -67,6 +77,7 @@ pub fn alert_json(span: &AlertSpan) -> serde_json::Value {
         "started_at": span.started_at,
         "ended_at": span.ended_at,
         "ratio": span.ratio,
+        "causes": span.causes,
     });
     if let Some(((backend, sync), workers)) = key {
         line["backend"] = backend.as_str().into();
@@ -93,18 +104,27 @@ pub fn alert_line(span: &AlertSpan) -> String {
         .ratio
         .map_or_else(String::new, |r| format!("  ratio {r:.3}"));
     format!(
-        "{signal}{subject}  {} -> {ended}{ratio}",
-        time(span.started_at)
+        "{signal}{subject}  {} -> {ended}{ratio}  on the node: {}",
+        time(span.started_at),
+        attribution::describe(&span.causes)
     )
 }
 
 /// A change point as one line for people.
-pub fn change_line(change: &Change, time: &str, spec: Option<&Spec>) -> String {
+pub fn change_line(
+    change: &Change,
+    time: &str,
+    spec: Option<&Spec>,
+    causes: Option<&[Cause]>,
+) -> String {
     let name = spec.map_or_else(String::new, |s| {
         format!("{}/{} workers={}  ", s.backend, s.sync, s.workers)
     });
+    let causes = causes.map_or_else(String::new, |c| {
+        format!("  on the node: {}", attribution::describe(c))
+    });
     format!(
-        "{name}index {}  time {time}  {:.6} -> {:.6}  ratio {:.3}  p {:.3e}  {:?}",
+        "{name}index {}  time {time}  {:.6} -> {:.6}  ratio {:.3}  p {:.3e}  {:?}{causes}",
         change.index,
         change.mean_before,
         change.mean_after,

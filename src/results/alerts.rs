@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::analysis::attribution::Cause;
 use crate::analysis::cusum::Event;
 use crate::analysis::signals::{self, Key, Run, Signals};
 use crate::analysis::watch::{Settings, Signal, Watch};
@@ -31,6 +32,9 @@ pub struct AlertSpan {
     pub ended_at: Option<f64>,
     /// The change as a ratio to the baseline (1.10 = 10 % slower); `None` for contention.
     pub ratio: Option<f64>,
+    /// What changed on the node around its start, most likely first (empty until
+    /// [`Results::with_causes`] attributes it, and when nothing did).
+    pub causes: Vec<Cause>,
 }
 
 /// The signals of one sweep's `runs`, in the order they ran (warm-ups and probes are left
@@ -136,6 +140,7 @@ impl Alerts {
                         started_at: change.onset,
                         ended_at: None,
                         ratio,
+                        causes: Vec::new(),
                     });
                 }
                 Event::Resolved(_) | Event::Accepted(_) => {

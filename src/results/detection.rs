@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::RunFilter;
+use crate::analysis::attribution::Cause;
 use crate::analysis::changes::{self, Change};
 use crate::workload::Spec;
 
@@ -20,6 +21,8 @@ pub struct TimedChange {
     pub sweep_id: i64,
     /// When the combination's first run in that sweep started, Unix seconds.
     pub time: f64,
+    /// What changed on the node around it, most likely first; empty when nothing did.
+    pub causes: Vec<Cause>,
 }
 
 /// What the change-point detectors said of one combination after its latest sweep.
@@ -54,6 +57,7 @@ impl Detection {
                 change,
                 sweep_id: at.sweep_id,
                 time: at.time,
+                causes: Vec::new(),
             })
         };
         Detection {

@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::analysis::attribution::{self, Cause};
 use crate::analysis::{changes, watch};
 use crate::workload::Spec;
 use alerts::{AlertSpan, AlertState, Alerts};
@@ -120,7 +121,20 @@ impl Results {
     /// Every alert the node's watch raised, in the order raised (the oldest ended ones are
     /// forgotten beyond 10,000).
     pub fn alert_spans(&self) -> Vec<AlertSpan> {
-        self.alerts().spans().to_vec()
+        let spans = self.alerts().spans().to_vec();
+        self.with_causes(spans)
+    }
+
+    /// `spans`, each with what changed on the node around its start. A history that cannot
+    /// be read leaves them unattributed: the alerts still stand.
+    pub fn with_causes(&self, spans: Vec<AlertSpan>) -> Vec<AlertSpan> {
+        spans
+            .into_iter()
+            .map(|span| AlertSpan {
+                causes: self.causes(span.started_at).unwrap_or_default(),
+                ..span
+            })
+            .collect()
     }
 
     /// The signals whose detectors suspect a change that has yet to alert.
@@ -135,7 +149,9 @@ impl Results {
 
     /// What the node's watch says now.
     pub fn alert_state(&self) -> AlertState {
-        self.alerts().state()
+        let mut state = self.alerts().state();
+        state.firing = self.with_causes(std::mem::take(&mut state.firing));
+        state
     }
 
     fn detections(&self) -> MutexGuard<'_, Detections> {
@@ -151,12 +167,36 @@ impl Results {
         history: usize,
     ) -> Result<(), StoreError> {
         let mut found = Detections::new();
+        let mut causes: HashMap<i64, Vec<Cause>> = HashMap::new();
         for spec in specs {
             let series = self.series(spec, history)?;
-            found.insert(*spec, Detection::of(*spec, &series, settings));
+            let mut detection = Detection::of(*spec, &series, settings);
+            for change in detection
+                .changes
+                .iter_mut()
+                .chain(&mut detection.regression)
+            {
+                change.causes = match causes.get(&change.sweep_id) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let named = self.causes(change.time)?;
+                        causes.insert(change.sweep_id, named.clone());
+                        named
+                    }
+                };
+            }
+            found.insert(*spec, detection);
         }
         *self.detections() = found;
         Ok(())
+    }
+
+    /// What changed on the node around `onset`, most likely first, from the history's sweeps
+    /// either side ([`attribution::attribute`] with its default window).
+    pub fn causes(&self, onset: f64) -> Result<Vec<Cause>, StoreError> {
+        let settings = attribution::Settings::default();
+        let sweeps = self.store().sweeps_around(onset, settings.window)?;
+        Ok(attribution::attribute(&sweeps, onset, &settings))
     }
 
     /// The change points of the combinations the last [`Results::detect`] covered that match

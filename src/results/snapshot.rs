@@ -71,6 +71,8 @@ impl Results {
         }
         drop(detections);
         let unsaved_runs = self.unsaved().runs() as u64;
+        // Attributing the alerts reads the history: before the counters are held.
+        let alerts = self.alert_state();
         let counters = self.counters();
         for state in &mut series {
             state.tally = counters.tally(&state.spec);
@@ -82,7 +84,7 @@ impl Results {
                 unsaved_runs,
                 ..counters.totals()
             },
-            alerts: self.alert_state(),
+            alerts,
             host,
         })
     }

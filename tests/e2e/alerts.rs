@@ -4,7 +4,8 @@
 //! workload or scaling alert; a CPU quota marks the runs throttled and raises no workload or
 //! scaling alert; a cpuset shrunk to one CPU raises the scaling alert after a confirmation
 //! sweep, and the history replayed offline (`changes --replay`) gives the alerts the daemon
-//! raised.
+//! raised. Each alert says why: the contention alert names the CPU pressure, the scaling
+//! alert the cpuset that went from every CPU to one.
 //!
 //! The windows are scaled to the test's cadence (a sweep every second or two, not every few
 //! minutes): the contention window is 30 s, and a change alerts after 2 sweeps.
@@ -145,6 +146,19 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
         Vec::<String>::new(),
         "the neighbour raised a measured signal's alert"
     );
+    // It says why: other tasks waited for the CPUs.
+    let (_, alerts) = daemon.get("/api/v1/alerts");
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&alerts).expect("alerts");
+    let contention = alerts
+        .iter()
+        .rfind(|a| a["signal"] == "contention" && a["ended_at"].is_null())
+        .unwrap_or_else(|| panic!("no contention alert firing: {alerts:?}"));
+    assert!(
+        named(contention)
+            .iter()
+            .any(|c| c.starts_with("cpu_pressure_share ")),
+        "{contention}"
+    );
     for alert in [
         "CopybenchHostSlower",
         "CopybenchWorkloadRegression",
@@ -230,10 +244,14 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
 
     let (_, said) = daemon.get("/api/v1/alerts");
     let said: Vec<serde_json::Value> = serde_json::from_str(&said).expect("alerts");
+    let scaling = said
+        .iter()
+        .find(|a| a["signal"] == "scaling" && a["workers"] == 2)
+        .unwrap_or_else(|| panic!("no scaling alert of 2 workers: {said:?}"));
+    // It says why: the node's cpuset went from every CPU to one.
     assert!(
-        said.iter()
-            .any(|a| a["signal"] == "scaling" && a["workers"] == 2),
-        "{said:?}"
+        named(scaling).contains(&format!("cpuset {} -> {first}", cpus.trim())),
+        "{scaling}"
     );
     daemon.terminate();
     let config_file = state.path().join("config.toml");
@@ -255,6 +273,25 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         "the daemon said {said:?}\nthe replay {replayed:?}"
     );
     drop(group);
+}
+
+/// The causes an alert of `/api/v1/alerts` names, each as "name before -> after".
+fn named(alert: &serde_json::Value) -> Vec<String> {
+    alert["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let value =
+                |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            format!(
+                "{} {} -> {}",
+                value(&c["name"]),
+                value(&c["before"]),
+                value(&c["after"])
+            )
+        })
+        .collect()
 }
 
 /// Whether `replayed` raised every alert of `said`, in order, at the same sweep with the same

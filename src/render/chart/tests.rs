@@ -79,6 +79,7 @@ fn the_history_marks_change_points_and_regressions() {
         },
         sweep_id: 20,
         time: points[20].time,
+        causes: Vec::new(),
     };
     let svg = history_svg(
         spec.backend,

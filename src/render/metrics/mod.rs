@@ -187,6 +187,7 @@ mod tests {
                     started_at: 100.0,
                     ended_at: None,
                     ratio: Some(1.2),
+                    causes: Vec::new(),
                 }],
                 transients: [("host", 2)].into_iter().collect(),
                 contended: true,

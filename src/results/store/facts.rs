@@ -1,10 +1,12 @@
 //! The node's facts kept with each sweep ([`Facts`]): their columns of `sweeps`, written when
-//! the sweep begins and read back for the latest sweep.
+//! the sweep begins and read back for the latest sweep, and the sweeps around a change as the
+//! attribution reads them (facts, and the context of their runs).
 
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params_from_iter};
 
 use super::{Store, StoreError};
+use crate::analysis::attribution::{self, Kind};
 use crate::host::facts::Facts;
 
 /// The facts' columns of `sweeps`, in the order of [`values`] and [`read`].
@@ -39,19 +41,71 @@ fn values(facts: &Facts) -> [Value; 10] {
     ]
 }
 
-/// The facts of `row`, whose values are the [`COLUMNS`] in order.
-fn read(row: &Row<'_>) -> rusqlite::Result<Facts> {
+/// The facts of `row`, whose values from `first` on are the [`COLUMNS`] in order.
+fn read_from(row: &Row<'_>, first: usize) -> rusqlite::Result<Facts> {
     Ok(Facts {
-        kernel: row.get(0)?,
-        boot_id: row.get(1)?,
-        cpu_model: row.get(2)?,
-        microcode: row.get(3)?,
-        online_cpus: row.get(4)?,
-        cpuset: row.get(5)?,
-        cpu_quota_cores: row.get(6)?,
-        governor: row.get(7)?,
-        cpu_frequency_hertz: row.get(8)?,
-        memory_pressure: row.get(9)?,
+        kernel: row.get(first)?,
+        boot_id: row.get(first + 1)?,
+        cpu_model: row.get(first + 2)?,
+        microcode: row.get(first + 3)?,
+        online_cpus: row.get(first + 4)?,
+        cpuset: row.get(first + 5)?,
+        cpu_quota_cores: row.get(first + 6)?,
+        governor: row.get(first + 7)?,
+        cpu_frequency_hertz: row.get(first + 8)?,
+        memory_pressure: row.get(first + 9)?,
+    })
+}
+
+/// The context of a sweep's counted runs (successful, not probes or warm-ups), as sums and
+/// the reference's fastest time, after the sweep's id, end and facts.
+const CONTEXT: &str = "sum(r.duration_seconds), sum(r.throttled_seconds), sum(r.steal_seconds), \
+     sum(r.cpu_pressure_seconds), sum(r.involuntary_ctx_switches), sum(r.cpu_migrations), \
+     min(CASE WHEN r.backend = 'thread' AND r.sync = 'none' AND r.workers = 1 \
+     AND r.disturbed = 0 THEN r.duration_seconds END)";
+
+/// A row of the facts and [`CONTEXT`] (after the sweep's id and end) as the attribution
+/// reads it.
+fn attribution_sweep(row: &Row<'_>) -> rusqlite::Result<attribution::Sweep> {
+    let facts = read_from(row, 2)?;
+    let first = 2 + COLUMNS.len();
+    let sum = |i: usize| row.get::<_, Option<f64>>(first + i);
+    let seconds = sum(0)?.filter(|s| *s > 0.0);
+    let per_second = |i: usize| -> rusqlite::Result<Option<f64>> {
+        Ok(sum(i)?.zip(seconds).map(|(x, s)| x / s))
+    };
+    // A sweep of a history from before the facts were kept knows no quota either.
+    let quota = (facts != Facts::default()).then(|| {
+        facts
+            .cpu_quota_cores
+            .map_or_else(|| "none".to_owned(), |q| format!("{q:.2}"))
+    });
+    Ok(attribution::Sweep {
+        time: row.get(1)?,
+        facts: vec![
+            ("kernel", facts.kernel),
+            ("boot_id", facts.boot_id),
+            ("cpu_model", facts.cpu_model),
+            ("microcode", facts.microcode),
+            ("online_cpus", facts.online_cpus),
+            ("cpuset", facts.cpuset),
+            ("cpu_quota_cores", quota),
+            ("governor", facts.governor),
+        ],
+        context: vec![
+            ("throttled_share", Kind::Share, per_second(1)?),
+            ("steal_share", Kind::Share, per_second(2)?),
+            ("cpu_pressure_share", Kind::Share, per_second(3)?),
+            ("memory_pressure", Kind::Share, facts.memory_pressure),
+            (
+                "involuntary_switches_per_second",
+                Kind::Rate,
+                per_second(4)?,
+            ),
+            ("migrations_per_second", Kind::Rate, per_second(5)?),
+            ("host_reference_seconds", Kind::Time, sum(6)?),
+            ("cpu_frequency_hertz", Kind::Time, facts.cpu_frequency_hertz),
+        ],
     })
 }
 
@@ -81,7 +135,37 @@ impl Store {
         );
         self.conn
             .prepare_cached(&sql)
-            .and_then(|mut statement| statement.query_row([], read).optional())
+            .and_then(|mut statement| statement.query_row([], |row| read_from(row, 0)).optional())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Up to `window` sweeps that ended before `onset` and up to `window` from it on, in
+    /// order, each with its facts and the context of its counted runs: what
+    /// [`attribution::attribute`] reads. A sweep cut short counts at its start.
+    pub fn sweeps_around(
+        &self,
+        onset: f64,
+        window: usize,
+    ) -> Result<Vec<attribution::Sweep>, StoreError> {
+        let sql = format!(
+            "SELECT s.id, coalesce(s.finished_at, s.started_at), {}, {CONTEXT} \
+             FROM sweeps s LEFT JOIN runs r ON r.sweep_id = s.id AND r.success = 1 \
+             AND r.probe = 0 AND r.warmup = 0 \
+             WHERE s.id IN (SELECT id FROM sweeps WHERE coalesce(finished_at, started_at) < ?1 \
+             ORDER BY id DESC LIMIT ?2) \
+             OR s.id IN (SELECT id FROM sweeps WHERE coalesce(finished_at, started_at) >= ?1 \
+             ORDER BY id LIMIT ?2) \
+             GROUP BY s.id ORDER BY s.id",
+            COLUMNS.map(|c| format!("s.{c}")).join(", ")
+        );
+        let window = i64::try_from(window).unwrap_or(i64::MAX);
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(rusqlite::params![onset, window], attribution_sweep)?
+                    .collect()
+            })
             .map_err(|e| self.error(e))
     }
 }
