@@ -3,7 +3,8 @@
 
 Writes to OUT: runs.csv.gz (one row per run: its sweep, its round, seconds since the first
 sweep's start, the combination, and what the detectors read of it), sweeps.csv (each sweep's
-start, calibration, and what else the host was running meanwhile, from load.csv) and
+start, calibration, what else the host was running meanwhile, from load.csv, and whether it
+was a confirmation sweep) and
 events.csv (the caused events, in seconds since the first sweep's start).
 
 Usage: bench/history-fixture.py RECORDING_DIR OUT
@@ -28,14 +29,18 @@ with open(f"{recording}/load.csv") as f:
 
 with open(f"{out}/sweeps.csv", "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["sweep", "t", "calibration_seconds", "builders_max", "cpu_busy_share"])
+    w.writerow(["sweep", "t", "calibration_seconds", "builders_max", "cpu_busy_share",
+                "confirmation"])
     for sweep, start, end, calibration in sweeps:
         during = [(b, c) for t, b, c in load if start <= t <= (end or start)]
         builders = max((b for b, _ in during), default=0)
         busy = sum(c for _, c in during) / len(during) if during else ""
+        # A confirmation sweep runs no warm-up; a scheduled one does.
+        warmups = db.execute("SELECT count(*) FROM runs WHERE sweep_id = ? AND warmup = 1",
+                             (sweep,)).fetchone()[0]
         w.writerow([sweep, f"{start - origin:.3f}",
                     "" if calibration is None else f"{calibration:.6f}", builders,
-                    busy if busy == "" else f"{busy:.3f}"])
+                    busy if busy == "" else f"{busy:.3f}", int(warmups == 0)])
 
 with open(f"{out}/events.csv", "w", newline="") as f, open(f"{recording}/events.csv") as src:
     w = csv.writer(f)
@@ -48,17 +53,20 @@ columns = ["backend", "sync", "workers", "warmup", "success", "duration_seconds"
 with gzip.open(f"{out}/runs.csv.gz", "wt", newline="", compresslevel=9) as f:
     w = csv.writer(f)
     w.writerow(["sweep", "round", "t"] + columns)
-    combinations = {}
+    # Histories from before the runs kept their round: rounds counted in the order they ran.
+    has_round = any(c[1] == "round" for c in db.execute("PRAGMA table_info(runs)"))
+    round_column = "round" if has_round else "NULL"
     for sweep, *_ in sweeps:
         runs = db.execute(
-            f"SELECT finished_at, {', '.join(columns)} FROM runs "
+            f"SELECT finished_at, {round_column}, {', '.join(columns)} FROM runs "
             "WHERE sweep_id = ? AND probe = 0 ORDER BY id", (sweep,)).fetchall()
-        measured = [r for r in runs if not r[4]]
-        per_round = len({r[1:4] for r in measured})
+        measured = [r for r in runs if not r[5]]
+        per_round = len({r[2:5] for r in measured})
         seen = 0
-        for finished, backend, sync, workers, warmup, success, duration, disturbed, \
-                throttled, pressure, steal in runs:
-            rnd = "" if warmup else seen // per_round
+        for finished, stored_round, backend, sync, workers, warmup, success, duration, \
+                disturbed, throttled, pressure, steal in runs:
+            counted = seen // per_round if stored_round is None else stored_round
+            rnd = "" if warmup else counted
             seen += 0 if warmup else 1
             fmt = lambda v, d: "" if v is None else f"{v:.{d}f}"
             w.writerow([sweep, rnd, f"{finished - origin:.2f}", backend, sync, workers,

@@ -2,10 +2,11 @@
 //! CUSUM detectors with thresholds for autocorrelated noise, persistence, contention), on data
 //! with a known answer:
 //!
-//! - **Real noise at the daemon's cadence** (`tests/fixtures/cadence/`, 227 sweeps 45 s apart
-//!   on a busy shared VM, with a busy-loop neighbour and a CPU quota at known times). First
-//!   the recording replayed as it is: every event raised. Then block-bootstrap sequences of
-//!   its sweeps outside the caused events (blocks of 8 sweeps, so the noise keeps its memory
+//! - **Real noise at the daemon's cadence**, each recording in `tests/fixtures/cadence/`
+//!   (one folder a machine: the daemon's own sweeps 45 s apart on a shared VM, with a
+//!   busy-loop neighbour and a CPU quota at known times) through the same cases. First the
+//!   recording replayed as it is: every event raised. Then block-bootstrap sequences of its
+//!   sweeps outside the caused events (blocks of 8 sweeps, so the noise keeps its memory
 //!   and every sweep keeps its runs together): false alerts per 1,000 sweeps **per node**
 //!   (all signals together, after persistence); and shifts injected after 400 sweeps, into
 //!   one combination's runs (+5, +10, +20 %) or into every run (host-wide): the share found
@@ -16,7 +17,7 @@
 //!   sweep (45 s on in the recording, as near as it gets to "at once"), kept to the
 //!   single-worker and suspected combinations, its result 11 s after the sweep before.
 //! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
-//!   the recording's workload signals, independent noise at CV 3, 5 and 10 % (to compare
+//!   the recordings' workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
 //!   (`tests/fixtures/noise-*.csv`).
 //! - **Ablation** on the real noise: what each part adds (normalization by the sweep's
@@ -25,14 +26,15 @@
 //!
 //! First, why the host reference is the workload itself at one thread: across the calm sweeps
 //! (no caused event, no build beside them) the correlation of each combination's fastest run
-//! with the same sweep's reference, and with the fixed 1,000-line calibration the recording's
-//! sweeps still made at their start. The recording's default combinations hold the reference
+//! with the same sweep's reference, and, in a recording made while sweeps still began with
+//! it, with the fixed 1,000-line calibration. The default combinations hold the reference
 //! (thread/none/1), so the other 17 have workload series.
 //!
 //! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use copybench_exporter::analysis::cusum::{self, Detector, Event};
 use copybench_exporter::analysis::signals::{Run, Signals, of_sweep};
@@ -41,8 +43,10 @@ use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
 use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use statrs::distribution::{ContinuousCDF, Normal};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
+/// The recordings at cadence, one folder each.
+const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
 /// The recording's interval, and the daemon's default one as measured (seconds).
 const CADENCE: f64 = 45.0;
 const DEFAULT_INTERVAL: f64 = 459.0;
@@ -67,28 +71,32 @@ const BLOCK: usize = 8;
 type Group = String;
 
 /// One recorded sweep: its start (seconds since the recording's), its runs, its calibration
-/// (seconds) and the most builds seen beside it.
+/// (seconds), the most builds seen beside it, and whether the daemon ran it to confirm a
+/// suspicion.
 #[derive(Clone)]
 struct Sweep {
     time: f64,
     runs: Vec<Run<Group>>,
     calibration: Option<f64>,
     builders: u32,
+    confirmation: bool,
 }
 
-fn load() -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
+/// A recording's sweeps and its caused events (start, end, kind).
+fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
     let mut gz = Vec::new();
-    std::fs::File::open(format!("{FIXTURE}/runs.csv.gz"))
+    std::fs::File::open(dir.join("runs.csv.gz"))
         .and_then(|f| flate2::read::GzDecoder::new(f).read_to_end(&mut gz))
         .expect("runs.csv.gz");
     let mut sweeps: BTreeMap<i64, Sweep> = BTreeMap::new();
-    let mut times = csv::Reader::from_path(format!("{FIXTURE}/sweeps.csv")).expect("sweeps.csv");
+    let mut times = csv::Reader::from_path(dir.join("sweeps.csv")).expect("sweeps.csv");
     for row in times.records().map(|r| r.expect("sweeps row")) {
         let sweep = Sweep {
             time: row[1].parse().expect("t"),
             runs: Vec::new(),
             calibration: row[2].parse().ok(),
             builders: row[3].parse().expect("builders_max"),
+            confirmation: row.get(5) == Some("1"),
         };
         sweeps.insert(row[0].parse().expect("sweep"), sweep);
     }
@@ -120,7 +128,7 @@ fn load() -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
     }
     let mut starts = BTreeMap::new();
     let mut events = Vec::new();
-    let mut reader = csv::Reader::from_path(format!("{FIXTURE}/events.csv")).expect("events");
+    let mut reader = csv::Reader::from_path(dir.join("events.csv")).expect("events");
     for row in reader.records().map(|r| r.expect("event")) {
         let (t, what): (f64, &str) = (row[0].parse().expect("t"), &row[1]);
         let kind = what.split(':').next().unwrap_or_default().to_owned();
@@ -451,17 +459,19 @@ fn reference_correlation(calm: &[&Sweep]) {
     let keys: Vec<(Group, u32)> = signals[0].0.raw.keys().cloned().collect();
     let (mut with_reference, mut with_calibration) = (Vec::new(), Vec::new());
     for key in &keys {
-        // (the combination, the reference, the calibration) of each sweep that has all three
-        let triples: Vec<(f64, f64, f64)> = signals
+        // (the combination, the reference, the calibration if the sweep made one)
+        let triples: Vec<(f64, f64, Option<f64>)> = signals
             .iter()
-            .filter_map(|(s, calibration)| Some((*s.raw.get(key)?, s.host?, (*calibration)?)))
+            .filter_map(|(s, calibration)| Some((*s.raw.get(key)?, s.host?, *calibration)))
             .collect();
         with_reference.push(correlation(
             &triples.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>(),
         ));
-        with_calibration.push(correlation(
-            &triples.iter().map(|t| (t.0, t.2)).collect::<Vec<_>>(),
-        ));
+        let calibrated: Vec<(f64, f64)> =
+            triples.iter().filter_map(|t| Some((t.0, t.2?))).collect();
+        if calibrated.len() > 2 {
+            with_calibration.push(correlation(&calibrated));
+        }
     }
     let describe = |mut r: Vec<f64>| {
         r.sort_by(f64::total_cmp);
@@ -472,12 +482,116 @@ fn reference_correlation(calm: &[&Sweep]) {
             r[r.len() - 1]
         )
     };
+    let calibration = if with_calibration.is_empty() {
+        "(the recording's sweeps made no calibration: the reference ran in every round)".to_owned()
+    } else {
+        format!(
+            "and {} with its 1,000-line calibration",
+            describe(with_calibration)
+        )
+    };
     println!(
-        "host reference: over {} calm sweeps a combination's log fastest run correlates {} with the sweep's reference (thread/none/1, the workload's input) and {} with its 1,000-line calibration (median and range of {} combinations)",
+        "host reference: over {} calm sweeps a combination's log fastest run correlates {} with the sweep's reference (thread/none/1, the workload's input) {calibration} (median and range of {} combinations)",
         calm.len(),
         describe(with_reference),
-        describe(with_calibration),
         keys.len()
+    );
+}
+
+/// Where the workload signal's noise comes from, over the uncontended sweeps of `quiet`: each
+/// round's time of a combination against the mean of the other single-worker series in the
+/// same round, split into what varies from round to round within a sweep and what varies
+/// from sweep to sweep (the host's state of the minute, which more rounds cannot remove), and
+/// the spread a sweep's signal may have for the detection goal: +10 % found within 5 sweeps
+/// in 90 % at one false alarm in 40,000 sweeps per series (a fixed test over the 5 sweeps,
+/// the best any detector does with independent sweeps).
+fn noise_floor(quiet: &[Vec<Sweep>]) {
+    let max = Settings::default().max_contention;
+    let mut rounds: BTreeMap<(Group, u32), Vec<Vec<f64>>> = BTreeMap::new();
+    for sweep in quiet.iter().flatten() {
+        if of_sweep(&sweep.runs).contended(max) {
+            continue;
+        }
+        let mut times: BTreeMap<(Group, u32, u32), f64> = BTreeMap::new();
+        for run in &sweep.runs {
+            if let Some(seconds) = run.seconds.filter(|s| *s > 0.0 && !run.disturbed) {
+                times.insert((run.group.clone(), run.workers, run.round), seconds.ln());
+            }
+        }
+        let singles: Vec<Group> = times
+            .keys()
+            .filter(|k| k.1 == 1)
+            .map(|k| k.0.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let combinations: BTreeSet<(Group, u32)> =
+            times.keys().map(|k| (k.0.clone(), k.1)).collect();
+        for (group, workers) in combinations {
+            if (group.as_str(), workers) == ("thread/none", 1) {
+                continue; // the reference
+            }
+            let others: Vec<&Group> = singles
+                .iter()
+                .filter(|g| workers != 1 || **g != group)
+                .collect();
+            let paired: Vec<f64> = times
+                .iter()
+                .filter(|(k, _)| k.0 == group && k.1 == workers)
+                .filter_map(|(k, t)| {
+                    let of_others: Option<Vec<f64>> = others
+                        .iter()
+                        .map(|g| times.get(&((*g).clone(), 1, k.2)).copied())
+                        .collect();
+                    let of_others = of_others?;
+                    Some(t - of_others.iter().sum::<f64>() / of_others.len() as f64)
+                })
+                .collect();
+            if paired.len() >= 3 {
+                rounds.entry((group, workers)).or_default().push(paired);
+            }
+        }
+    }
+    let variance = |x: &[f64]| {
+        let m = x.iter().sum::<f64>() / x.len() as f64;
+        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() as f64 - 1.0)
+    };
+    let (mut within, mut between, mut per_sweep) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sweeps = 0;
+    for sweeps_of in rounds.values().filter(|s| s.len() >= 10) {
+        sweeps = sweeps.max(sweeps_of.len());
+        let w = sweeps_of.iter().map(|r| variance(r)).sum::<f64>() / sweeps_of.len() as f64;
+        let n = sweeps_of.iter().map(Vec::len).sum::<usize>() as f64 / sweeps_of.len() as f64;
+        let means: Vec<f64> = sweeps_of
+            .iter()
+            .map(|r| r.iter().sum::<f64>() / r.len() as f64)
+            .collect();
+        let total = variance(&means);
+        within.push(w);
+        between.push((total - w / n).max(0.0));
+        per_sweep.push(n);
+    }
+    if within.is_empty() {
+        println!("workload noise: too few uncontended sweeps to split");
+        return;
+    }
+    let (w, b, n) = (
+        median(&within).unwrap_or(f64::NAN),
+        median(&between).unwrap_or(f64::NAN),
+        median(&per_sweep).unwrap_or(f64::NAN),
+    );
+    let at = |rounds: f64| 100.0 * (b + w / rounds).sqrt();
+    let normal = Normal::standard();
+    let z = |p: f64| normal.inverse_cdf(p);
+    let goal = 100.0 * 1.1f64.ln() * 5f64.sqrt() / (z(1.0 - 1.0 / 40_000.0) + z(0.9));
+    println!(
+        "workload noise, each round against the same round's other single-worker runs ({sweeps} uncontended sweeps, median of {} combinations): {:.1} % from round to round, {:.1} % from sweep to sweep that more rounds cannot remove; a sweep's mean varies {:.1} % at its {n:.0} rounds, {:.1} % at 20, {:.1} % at any number; the goal (+10 % within 5 sweeps in 90 %, 1 false alarm in 40,000 sweeps per series) needs at most {goal:.1} %",
+        within.len(),
+        100.0 * w.sqrt(),
+        100.0 * b.sqrt(),
+        at(n),
+        at(20.0),
+        100.0 * b.sqrt()
     );
 }
 
@@ -520,7 +634,29 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let (sweeps, events) = load();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(RECORDINGS)
+        .expect("recordings")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    let mut rng = StdRng::seed_from_u64(20);
+    let mut quiet = Vec::new();
+    for dir in &dirs {
+        quiet.push(recording(&mut rng, dir, trials));
+    }
+    per_series(&mut rng, &quiet, trials);
+}
+
+/// One recording at cadence: the reference's correlation, the replay, then false alerts,
+/// detection and the ablation on bootstrap sequences of its quiet stretches, which it returns.
+fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
+    println!();
+    println!(
+        "== recording {} (its README.md says how it was made)",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let (sweeps, events) = load(dir);
     // Quiet stretches: consecutive sweeps that began outside the caused events (and a sweep
     // either side); calm ones had no build beside them either.
     let caused = |t: f64| {
@@ -530,13 +666,14 @@ fn main() {
     };
     let calm: Vec<&Sweep> = sweeps
         .iter()
-        .filter(|s| !caused(s.time) && s.builders == 0)
+        .filter(|s| !caused(s.time) && s.builders == 0 && !s.confirmation)
         .collect();
     reference_correlation(&calm);
     replay(&sweeps, &events);
 
+    // The bootstrap draws scheduled sweeps; it makes its own confirmation sweeps.
     let mut quiet: Vec<Vec<Sweep>> = vec![Vec::new()];
-    for sweep in &sweeps {
+    for sweep in sweeps.iter().filter(|s| !s.confirmation) {
         if caused(sweep.time) {
             quiet.push(Vec::new());
         } else if let Some(last) = quiet.last_mut() {
@@ -544,11 +681,11 @@ fn main() {
         }
     }
     quiet.retain(|q| q.len() >= BLOCK);
+    noise_floor(&quiet);
     let keys: Vec<(Group, u32)> = {
         let first = of_sweep(&quiet[0][0].runs);
         first.raw.keys().cloned().collect()
     };
-    let mut rng = StdRng::seed_from_u64(20);
     let variants = ablation();
 
     println!();
@@ -563,7 +700,7 @@ fn main() {
         "contended: contention above {}",
         full.settings.max_contention
     );
-    let quiet_run = false_alerts(&mut rng, &quiet, full, trials / 4);
+    let quiet_run = false_alerts(rng, &quiet, full, trials / 4);
     println!(
         "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmation sweeps per 1,000 sweeps: {:.1}",
         quiet_run.rate,
@@ -591,7 +728,7 @@ fn main() {
             );
             row(
                 &label,
-                &detect(&mut rng, &quiet, &keys, full, shift, host_wide, trials),
+                &detect(rng, &quiet, &keys, full, shift, host_wide, trials),
             );
         }
     }
@@ -605,8 +742,8 @@ fn main() {
         "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@459s"
     );
     for variant in &variants {
-        let quiet_run = false_alerts(&mut rng, &quiet, variant, trials / 4);
-        let f = detect(&mut rng, &quiet, &keys, variant, 0.10, false, trials);
+        let quiet_run = false_alerts(rng, &quiet, variant, trials / 4);
+        let f = detect(rng, &quiet, &keys, variant, 0.10, false, trials);
         let minutes = f.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
             "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9}",
@@ -620,7 +757,7 @@ fn main() {
         );
     }
 
-    per_series(&mut rng, &quiet, trials);
+    quiet
 }
 
 /// The ablation's variants, each adding one part to the one before; the last is the daemon's.
@@ -697,14 +834,17 @@ fn ablation() -> Vec<Variant> {
 }
 
 /// One detector on one series: synthetic and older recorded noise.
-fn per_series(rng: &mut StdRng, quiet: &[Vec<Sweep>], trials: usize) {
-    // The memory and spread of the real workload signals (calm and contended alike).
-    let mut series: BTreeMap<(Group, u32), Vec<f64>> = BTreeMap::new();
-    for sweep in quiet.iter().flatten() {
-        let signals = of_sweep(&sweep.runs);
-        if !signals.contended(Settings::default().max_contention) {
-            for (key, value) in signals.workload {
-                series.entry(key).or_default().push(value);
+fn per_series(rng: &mut StdRng, recordings: &[Vec<Vec<Sweep>>], trials: usize) {
+    // The memory and spread of the real workload signals (uncontended ones), each recording's
+    // series apart.
+    let mut series: BTreeMap<(usize, Group, u32), Vec<f64>> = BTreeMap::new();
+    for (i, quiet) in recordings.iter().enumerate() {
+        for sweep in quiet.iter().flatten() {
+            let signals = of_sweep(&sweep.runs);
+            if !signals.contended(Settings::default().max_contention) {
+                for ((group, workers), value) in signals.workload {
+                    series.entry((i, group, workers)).or_default().push(value);
+                }
             }
         }
     }
