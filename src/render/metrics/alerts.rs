@@ -1,11 +1,18 @@
 //! The node's watch: the latest sweep's host reference and each combination against it, which
 //! of the host, workload, scaling and contention alerts fire, whether the latest sweep was
-//! contended, and the changes that went away before they alerted.
+//! contended, the changes that went away before they alerted, and what changed on the node
+//! around each firing alert and regression (for the alert rules' descriptions).
 
 use super::Sources;
 use super::family::{Family, SeriesLabels};
+use crate::analysis::attribution::{self, Cause};
+use crate::analysis::signals::Key;
 use crate::analysis::watch::{SIGNALS, Signal};
 use crate::results::alerts::Group;
+use crate::workload::{Backend, Spec, SyncMode};
+
+/// The longest `cause` label, in bytes: a line of the most likely causes.
+const MAX_CAUSE: usize = 200;
 
 /// The families of the node's watch.
 pub(super) fn collect(sources: &Sources) -> Vec<Family> {
@@ -46,6 +53,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         transients.count(&[("signal", name)], count as f64);
     }
     vec![
+        causes(sources),
         Family::single(
             "copybench_host_reference_seconds",
             "Fastest run of the host reference (thread, none, 1 worker on the workload's input) in the latest sweep: how fast the node did the workload's basic work (NaN before a sweep with 3 usable reference runs).",
@@ -71,4 +79,75 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         scaling,
         transients,
     ]
+}
+
+/// One series per firing alert and per regression, labelled by its signal, its combination
+/// (empty for the node's own signals) and what changed on the node around it.
+fn causes(sources: &Sources) -> Family {
+    let mut family = Family::gauge(
+        "copybench_alert_cause_info",
+        "A metric with a constant '1' value per firing alert of the node's watch and per regression, labelled by its signal, its combination (empty for the node's own signals) and what changed on the node around its start, most likely first.",
+    );
+    let mut add = |signal: &str, spec: Option<(String, String, String)>, causes: &[Cause]| {
+        let (backend, sync, workers) = spec.unwrap_or_default();
+        let mut cause = attribution::describe(causes);
+        if cause.len() > MAX_CAUSE {
+            let end = (0..=MAX_CAUSE)
+                .rev()
+                .find(|i| cause.is_char_boundary(*i))
+                .unwrap_or(0);
+            cause.truncate(end);
+        }
+        let labels = [
+            ("signal", signal),
+            ("backend", backend.as_str()),
+            ("sync", sync.as_str()),
+            ("workers", workers.as_str()),
+            ("cause", cause.as_str()),
+        ];
+        family.set(&labels, 1.0);
+    };
+    let names = |backend: Backend, sync: SyncMode, workers: u32| {
+        let (backend, sync) = (backend.as_str().to_owned(), sync.as_str().to_owned());
+        Some((backend, sync, workers.to_string()))
+    };
+    // As the alert gauges: the node's own signals, and the configured combinations'.
+    let configured = |((backend, sync), workers): &Key<Group>| {
+        (sources.snapshot.series.iter())
+            .any(|s| (s.spec.backend, s.spec.sync, s.spec.workers) == (*backend, *sync, *workers))
+    };
+    for span in &sources.snapshot.alerts.firing {
+        match span.signal.key() {
+            None => add(span.signal.name(), None, &span.causes),
+            Some(key) if configured(key) => {
+                let ((backend, sync), workers) = *key;
+                add(
+                    span.signal.name(),
+                    names(backend, sync, workers),
+                    &span.causes,
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for series in &sources.snapshot.series {
+        if let Some(regression) = series
+            .detection
+            .as_ref()
+            .and_then(|d| d.regression.as_ref())
+        {
+            let Spec {
+                backend,
+                sync,
+                workers,
+                ..
+            } = series.spec;
+            add(
+                "regression",
+                names(backend, sync, workers),
+                &regression.causes,
+            );
+        }
+    }
+    family
 }

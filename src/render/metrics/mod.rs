@@ -124,6 +124,7 @@ impl Exposition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::attribution::{Cause, Evidence};
     use crate::analysis::watch::Signal;
     use crate::host::Capacity;
     use crate::host::facts::Facts;
@@ -187,7 +188,14 @@ mod tests {
                     started_at: 100.0,
                     ended_at: None,
                     ratio: Some(1.2),
-                    causes: Vec::new(),
+                    causes: vec![Cause {
+                        name: "cpuset",
+                        evidence: Evidence::Fact {
+                            before: "0-3".into(),
+                            after: "0".into(),
+                            time: 100.0,
+                        },
+                    }],
                 }],
                 transients: [("host", 2)].into_iter().collect(),
                 contended: true,
@@ -272,6 +280,22 @@ mod tests {
         }
         assert!(
             !text.contains(r#"copybench_scaling_alert{backend="thread",sync="lock",workers="1"}"#)
+        );
+    }
+
+    #[test]
+    fn a_firing_alert_says_what_changed_on_the_node() {
+        let text = exposition(vec![state(spec(2), None)], true);
+        let causes: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("copybench_alert_cause_info{"))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                r#"copybench_alert_cause_info{backend="thread",cause="cpuset 0-3 -> 0",signal="scaling",sync="lock",workers="2"} 1"#
+            ],
+            "{text}"
         );
     }
 
