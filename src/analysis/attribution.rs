@@ -5,9 +5,10 @@
 //!   that took a new value near the change, the nearest first: a reboot into a new kernel, a
 //!   smaller cpuset.
 //! - **Context** that moved well beyond its own wandering between the sweeps before and the
-//!   sweeps after (medians of each side): shares of the runs' time throttled, stolen or
-//!   waiting for a CPU or for memory, involuntary context switches and migrations per second
-//!   of run, the host reference's time, the CPUs' frequency; the largest move first.
+//!   sweeps after (medians of each side), in the direction that slows runs down for a
+//!   slowdown (more throttling, steal, waiting for a CPU or for memory, involuntary context
+//!   switches or migrations per second of run, a slower host reference, a lower CPU
+//!   frequency) and the other way for a speed-up; the largest move first.
 //!
 //! When nothing moved, the attribution is empty and says so. Pure functions.
 
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::stats::median;
 
-/// How a context quantity is judged.
+/// How a context quantity is judged. All but [`Kind::Speed`] slow runs down when they grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A share of time (0 to 1): it moved when it rose by at least [`Settings::min_share`]
@@ -24,9 +25,11 @@ pub enum Kind {
     /// A rate or a count: it moved when one side is at least [`Settings::min_rate_ratio`]
     /// times the other.
     Rate,
-    /// A time or a speed that wanders a little from sweep to sweep: it moved when one side
-    /// is at least [`Settings::min_time_ratio`] times the other.
+    /// A time that wanders a little from sweep to sweep: it moved when one side is at least
+    /// [`Settings::min_time_ratio`] times the other.
     Time,
+    /// A speed, judged as a time, that slows runs down when it falls.
+    Speed,
 }
 
 /// A context quantity of one sweep: its name, how it is judged, its value if known.
@@ -135,10 +138,11 @@ pub fn describe(causes: &[Cause]) -> String {
         .join("; ")
 }
 
-/// The likely causes of a change that began at `onset`, from `sweeps` in time order: the
-/// facts that changed within the window around it (nearest first), then the context that
-/// moved across it (largest move first).
-pub fn attribute(sweeps: &[Sweep], onset: f64, settings: &Settings) -> Vec<Cause> {
+/// The likely causes of a change that began at `onset` (a slowdown if `slower`, else a
+/// speed-up), from `sweeps` in time order: the facts that changed within the window around it
+/// (nearest first), then the context that moved across it the way that explains the change
+/// (largest move first).
+pub fn attribute(sweeps: &[Sweep], onset: f64, slower: bool, settings: &Settings) -> Vec<Cause> {
     let first_after = sweeps.partition_point(|s| s.time < onset);
     let from = first_after.saturating_sub(settings.window);
     let to = (first_after + settings.window).min(sweeps.len());
@@ -146,6 +150,7 @@ pub fn attribute(sweeps: &[Sweep], onset: f64, settings: &Settings) -> Vec<Cause
     causes.extend(context(
         &sweeps[from..first_after],
         &sweeps[first_after..to],
+        slower,
         settings,
     ));
     causes
@@ -189,7 +194,7 @@ const SHARE_FLOOR: f64 = 0.01;
 
 /// The context quantities whose medians moved between `before` and `after`, largest move
 /// (by ratio) first.
-fn context(before: &[Sweep], after: &[Sweep], settings: &Settings) -> Vec<Cause> {
+fn context(before: &[Sweep], after: &[Sweep], slower: bool, settings: &Settings) -> Vec<Cause> {
     let values = |sweeps: &[Sweep], name: &str| -> Vec<f64> {
         sweeps
             .iter()
@@ -219,9 +224,12 @@ fn context(before: &[Sweep], after: &[Sweep], settings: &Settings) -> Vec<Cause>
         let moved_enough = match kind {
             Kind::Share => high - low >= settings.min_share && ratio >= 2.0,
             Kind::Rate => ratio >= settings.min_rate_ratio,
-            Kind::Time => ratio >= settings.min_time_ratio,
+            Kind::Time | Kind::Speed => ratio >= settings.min_time_ratio,
         };
-        if high > 0.0 && moved_enough {
+        // Which way explains the change: a slowdown needs what slows runs down to grow.
+        let grew = a > b;
+        let explains = grew == (slower != (*kind == Kind::Speed));
+        if high > 0.0 && moved_enough && explains {
             let score = ratio.ln();
             let evidence = Evidence::Context {
                 before: b,
@@ -279,7 +287,7 @@ mod tests {
             |i| ("6.1.0-18", if i < 10 { "0-3" } else { "0" }),
             |_| (0.01, 40.0),
         );
-        let causes = attribute(&sweeps, ONSET, &Settings::default());
+        let causes = attribute(&sweeps, ONSET, true, &Settings::default());
         assert_eq!(
             causes,
             [Cause {
@@ -300,7 +308,7 @@ mod tests {
             |_| ("6.1.0-18", "0-3"),
             |i| if i < 10 { (0.01, 40.0) } else { (0.35, 130.0) },
         );
-        let causes = attribute(&sweeps, ONSET, &Settings::default());
+        let causes = attribute(&sweeps, ONSET, true, &Settings::default());
         let names: Vec<&str> = causes.iter().map(|c| c.name).collect();
         // Pressure rose 35-fold, switches 3.25-fold: both, pressure first.
         assert_eq!(
@@ -330,7 +338,7 @@ mod tests {
             },
             |i| if i < 10 { (0.0, 40.0) } else { (0.0, 100.0) },
         );
-        let causes = attribute(&sweeps, ONSET, &Settings::default());
+        let causes = attribute(&sweeps, ONSET, true, &Settings::default());
         let lines: Vec<String> = causes.iter().map(Cause::describe).collect();
         // The kernel of 600 s, not the older one of 240 s; the cpuset two sweeps later.
         assert_eq!(
@@ -344,12 +352,33 @@ mod tests {
     }
 
     #[test]
+    fn only_moves_that_explain_the_direction_of_the_change_are_named() {
+        // Pressure fell and switches rose: a slowdown is the switches', a speed-up the
+        // pressure's.
+        let sweeps = history(
+            |_| ("6.1.0-18", "0-3"),
+            |i| if i < 10 { (0.3, 40.0) } else { (0.01, 130.0) },
+        );
+        let named = |slower| -> Vec<&str> {
+            attribute(&sweeps, ONSET, slower, &Settings::default())
+                .iter()
+                .map(|c| c.name)
+                .collect()
+        };
+        assert_eq!(named(true), ["involuntary_switches_per_second"]);
+        assert_eq!(named(false), ["cpu_pressure_share"]);
+    }
+
+    #[test]
     fn nothing_moved_says_so() {
         let sweeps = history(|_| ("6.1.0-18", "0-3"), |_| (0.02, 40.0));
-        let causes = attribute(&sweeps, ONSET, &Settings::default());
+        let causes = attribute(&sweeps, ONSET, true, &Settings::default());
         assert_eq!(causes, []);
         assert_eq!(describe(&causes), "nothing on the node explains it");
         // Too few sweeps after the change to judge the context: still no cause.
-        assert_eq!(attribute(&sweeps[..11], ONSET, &Settings::default()), []);
+        assert_eq!(
+            attribute(&sweeps[..11], ONSET, true, &Settings::default()),
+            []
+        );
     }
 }

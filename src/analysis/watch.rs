@@ -135,6 +135,10 @@ impl Contention {
             *sweeps += 1;
             let onset = *onset;
             if self.recent.len() >= 3 && share >= settings.contention_share {
+                // The contention began with the window's first contended sweep, even if a
+                // calm one broke the stretch since.
+                let first = self.recent.iter().find(|(_, c)| *c).map_or(onset, |s| s.0);
+                let onset = onset.min(first);
                 self.alarm = Some(onset);
                 return Some(Event::Alarm(change(onset)));
             }
@@ -441,5 +445,22 @@ mod tests {
         assert_eq!(staying[0].1.signal, Signal::Contention);
         assert!(matches!(staying[0].1.event, Event::Alarm(_)));
         assert!((100..110).contains(&staying[0].0), "{staying:?}");
+        // One calm sweep in the middle does not move when the contention began.
+        let broken = watch(150, |i, rng| {
+            let contention = if i >= 80 && i != 90 { 0.5 } else { 0.0 };
+            sweep(rng, |_, _, _| 1.0, contention)
+        });
+        let alarm = broken
+            .iter()
+            .find(|(_, a)| matches!(a.event, Event::Alarm(_)))
+            .expect("an alarm");
+        assert_eq!(
+            alarm.1.event,
+            Event::Alarm(Change {
+                onset: 4_800.0,
+                shift: 0.0
+            }),
+            "{broken:?}"
+        );
     }
 }

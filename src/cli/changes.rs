@@ -99,7 +99,9 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
             let time = series.times.get(change.index).map_or("", String::as_str);
             // A history's change points say what changed on the node around them.
             let causes = match (&history, series.spec, time.parse::<f64>()) {
-                (Some(results), Some(_), Ok(onset)) => Some(results.causes(onset)?),
+                (Some(results), Some(_), Ok(onset)) => {
+                    Some(results.causes(onset, change.ratio > 1.0)?)
+                }
                 _ => None,
             };
             let spec = series.spec.as_ref();

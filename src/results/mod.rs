@@ -131,7 +131,8 @@ impl Results {
         spans
             .into_iter()
             .map(|span| AlertSpan {
-                causes: self.causes(span.started_at).unwrap_or_default(),
+                // Every alert of the watch is of a slowdown or of contention.
+                causes: self.causes(span.started_at, true).unwrap_or_default(),
                 ..span
             })
             .collect()
@@ -179,7 +180,7 @@ impl Results {
                 change.causes = match causes.get(&change.sweep_id) {
                     Some(known) => known.clone(),
                     None => {
-                        let named = self.causes(change.time)?;
+                        let named = self.causes(change.time, change.change.ratio > 1.0)?;
                         causes.insert(change.sweep_id, named.clone());
                         named
                     }
@@ -191,12 +192,13 @@ impl Results {
         Ok(())
     }
 
-    /// What changed on the node around `onset`, most likely first, from the history's sweeps
-    /// either side ([`attribution::attribute`] with its default window).
-    pub fn causes(&self, onset: f64) -> Result<Vec<Cause>, StoreError> {
+    /// What changed on the node around `onset` that explains a slowdown (`slower`) or a
+    /// speed-up, most likely first, from the history's sweeps either side
+    /// ([`attribution::attribute`] with its default window).
+    pub fn causes(&self, onset: f64, slower: bool) -> Result<Vec<Cause>, StoreError> {
         let settings = attribution::Settings::default();
         let sweeps = self.store().sweeps_around(onset, settings.window)?;
-        Ok(attribution::attribute(&sweeps, onset, &settings))
+        Ok(attribution::attribute(&sweeps, onset, slower, &settings))
     }
 
     /// The change points of the combinations the last [`Results::detect`] covered that match

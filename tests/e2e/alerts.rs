@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use crate::alertmanager::Alertmanager;
 use crate::cgroup::Cgroup;
 use crate::quota::QuotaGroup;
 use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for};
@@ -129,17 +130,32 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
     assert_eq!(daemon.sample("copybench_contention_alert"), Some(0.0));
     assert_eq!(measured_alerts(&daemon), Vec::<String>::new());
 
+    // A calm stretch first: the alert's causes compare the 10 sweeps either side of it.
+    let calm = sweeps(&daemon);
+    assert!(
+        wait_for(Duration::from_secs(60), || sweeps(&daemon) >= calm + 12.0
+            && daemon.sample("copybench_sweep_contended") == Some(0.0)),
+        "no calm stretch after the neighbour left"
+    );
     // A neighbour that stays: most sweeps of the window contended.
     let neighbour = Neighbour::start();
     assert!(
         reads(&daemon, "copybench_contention_alert", 1.0, 120),
         "no contention alert while the neighbour stayed"
     );
+    // Pending in Prometheus, its description (the shipped rule's template) saying why.
     assert!(
         wait_for(Duration::from_secs(60), || {
-            prometheus.alert_state("CopybenchHostContended").as_deref() == Some("pending")
+            prometheus.alert("CopybenchHostContended").is_some_and(|a| {
+                a["state"] == "pending"
+                    && a["annotations"]["description"]
+                        .as_str()
+                        .and_then(|d| d.split_once("On the node around its start: "))
+                        .is_some_and(|(_, why)| why.contains("cpu_pressure_share "))
+            })
         }),
-        "CopybenchHostContended did not go pending"
+        "CopybenchHostContended did not go pending saying why: {:?}",
+        prometheus.alert("CopybenchHostContended")
     );
     assert_eq!(
         measured_alerts(&daemon),
@@ -212,6 +228,8 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         .text();
     let mut daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());
+    let alertmanager = Alertmanager::start();
+    let prometheus = util::start_prometheus_alerting(&daemon.address, &alertmanager.address);
     assert!(wait_sweeps(&daemon, WARM), "no history built");
     assert_eq!(
         firing(&daemon, "copybench_scaling_alert"),
@@ -249,9 +267,29 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         .find(|a| a["signal"] == "scaling" && a["workers"] == 2)
         .unwrap_or_else(|| panic!("no scaling alert of 2 workers: {said:?}"));
     // It says why: the node's cpuset went from every CPU to one.
+    let cause = format!("cpuset {} -> {first}", cpus.trim());
+    assert!(named(scaling).contains(&cause), "{scaling}");
+    // And the notification says it too: the shipped rule fires (after its `for` of 2
+    // minutes, well before the watch takes the new level as normal after 288 sweeps, about 4
+    // minutes here) through a real Alertmanager to the webhook.
+    let notified = |n: &serde_json::Value| {
+        n["alerts"].as_array().into_iter().flatten().any(|a| {
+            a["labels"]["alertname"] == "CopybenchScalingWorse"
+                && a["status"] == "firing"
+                && a["annotations"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(&format!("On the node around its start: {cause}")))
+        })
+    };
     assert!(
-        named(scaling).contains(&format!("cpuset {} -> {first}", cpus.trim())),
-        "{scaling}"
+        wait_for(Duration::from_secs(240), || alertmanager
+            .webhook
+            .received()
+            .iter()
+            .any(notified)),
+        "no notification of CopybenchScalingWorse with its cause; received {:?}; Prometheus has {:?}",
+        alertmanager.webhook.received(),
+        prometheus.alert("CopybenchScalingWorse")
     );
     daemon.terminate();
     let config_file = state.path().join("config.toml");

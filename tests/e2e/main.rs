@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `copybench_exporter` binary, with real worker
 //! processes, real files and signals.
 
+mod alertmanager;
 mod alerts;
 mod cgroup;
 mod daemon;

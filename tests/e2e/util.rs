@@ -453,6 +453,21 @@ pub fn start_prometheus_with_rules(target: &str, rules: bool) -> Prometheus {
 /// `scrape` (YAML lines indented for the scrape job, such as `scheme`, `tls_config` and
 /// `basic_auth`) added to the job.
 pub fn start_prometheus_with(targets: &[&str], rules: bool, scrape: &str) -> Prometheus {
+    start_prometheus_config(targets, rules, scrape, None)
+}
+
+/// Starts Prometheus scraping `target` every second with the shipped rules evaluated every
+/// second, sending its alerts to the Alertmanager at `alertmanager` (`host:port`).
+pub fn start_prometheus_alerting(target: &str, alertmanager: &str) -> Prometheus {
+    start_prometheus_config(&[target], true, "", Some(alertmanager))
+}
+
+fn start_prometheus_config(
+    targets: &[&str],
+    rules: bool,
+    scrape: &str,
+    alertmanager: Option<&str>,
+) -> Prometheus {
     let targets = targets
         .iter()
         .map(|t| format!("'{t}'"))
@@ -473,8 +488,13 @@ pub fn start_prometheus_with(targets: &[&str], rules: bool, scrape: &str) -> Pro
     } else {
         ""
     };
+    let alerting = alertmanager.map_or_else(String::new, |address| {
+        format!(
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{address}']\n"
+        )
+    });
     let config = format!(
-        "global:\n  scrape_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: copybench\n{scrape}    static_configs:\n      - targets: [{targets}]\n"
+        "global:\n  scrape_interval: 1s\n{rule_files}{alerting}scrape_configs:\n  - job_name: copybench\n{scrape}    static_configs:\n      - targets: [{targets}]\n"
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).expect("write prometheus.yml");
@@ -520,13 +540,20 @@ impl Prometheus {
 
     /// The state of alert `name`, if it is pending or firing.
     pub fn alert_state(&self, name: &str) -> Option<String> {
+        self.alert(name)
+            .and_then(|a| a["state"].as_str().map(str::to_owned))
+    }
+
+    /// Alert `name` as Prometheus shows it (labels, annotations, state), if it is pending or
+    /// firing.
+    pub fn alert(&self, name: &str) -> Option<serde_json::Value> {
         let (_, body) = http("GET", &format!("{}/api/v1/alerts", self.url), &[]);
         let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
         answer["data"]["alerts"]
             .as_array()?
             .iter()
             .find(|a| a["labels"]["alertname"] == name)
-            .and_then(|a| a["state"].as_str().map(str::to_owned))
+            .cloned()
     }
 
     /// The result vector of a successful instant query (empty on any error).

@@ -104,7 +104,11 @@ fn attribution_sweep(row: &Row<'_>) -> rusqlite::Result<attribution::Sweep> {
             ),
             ("migrations_per_second", Kind::Rate, per_second(5)?),
             ("host_reference_seconds", Kind::Time, sum(6)?),
-            ("cpu_frequency_hertz", Kind::Time, facts.cpu_frequency_hertz),
+            (
+                "cpu_frequency_hertz",
+                Kind::Speed,
+                facts.cpu_frequency_hertz,
+            ),
         ],
     })
 }
