@@ -56,6 +56,7 @@ PER_TARGET_METRICS = {
     "copybench_host_alert",
     "copybench_contention_alert",
     "copybench_sweep_contended",
+    "copybench_host_info",
     "instance:copybench_fleet_duration_robust_z:median",
 }
 
