@@ -283,15 +283,18 @@ mod tests {
         );
     }
 
+    /// The sample lines of `family` (one with labels) in `text`.
+    fn samples<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .collect()
+    }
+
     #[test]
     fn a_firing_alert_says_what_changed_on_the_node() {
         let text = exposition(vec![state(spec(2), None)], true);
-        let causes: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("copybench_alert_cause_info{"))
-            .collect();
         assert_eq!(
-            causes,
+            samples(&text, "copybench_alert_cause_info"),
             [
                 r#"copybench_alert_cause_info{backend="thread",cause="cpuset 0-3 -> 0",signal="scaling",sync="lock",workers="2"} 1"#
             ],
@@ -302,12 +305,8 @@ mod tests {
     #[test]
     fn the_node_s_facts_are_one_info_series() {
         let text = exposition(vec![state(spec(1), None)], true);
-        let info: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("copybench_host_info{"))
-            .collect();
         assert_eq!(
-            info,
+            samples(&text, "copybench_host_info"),
             [
                 r#"copybench_host_info{boot_id="",cpu_model="",cpuset="0-1",governor="",kernel="6.1.0-21-amd64",microcode="",online_cpus=""} 1"#
             ],
