@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use super::Daemon;
 use crate::probe::Context;
 use crate::record::unix_now;
@@ -14,6 +16,10 @@ use crate::web::{Body, Exporter, Probed, Refusal, query};
 /// How long a request waits for the blocking work it asked for (history reads) before it is
 /// answered 503: the blocking threads may all be busy when the system refuses more.
 const BLOCKING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers of the runs API made at once: each holds its runs and their JSON (about 12 MB for
+/// 10,000 runs) while it is made, so a flood of requests takes them in turn.
+static RUNS_ANSWERS: Semaphore = Semaphore::const_new(2);
 
 impl Daemon {
     /// Runs `f` on the blocking pool (history reads and writes) within [`BLOCKING_TIMEOUT`];
@@ -57,6 +63,14 @@ impl Exporter for Daemon {
 
     async fn runs(self: Arc<Self>, query: &str) -> Result<Vec<u8>, Refusal> {
         let filter = query::run_filter(query).map_err(Refusal::BadRequest)?;
+        let _turn = tokio::time::timeout(BLOCKING_TIMEOUT, RUNS_ANSWERS.acquire())
+            .await
+            .map_err(|_| {
+                Refusal::Unavailable(format!(
+                    "other answers of the runs API were being made for {BLOCKING_TIMEOUT:?}; try again"
+                ))
+            })?
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
         // Ten thousand runs are megabytes of JSON: made off the async threads too.
         self.blocking(move |daemon| {
             let runs = daemon.results().runs(&filter)?;

@@ -6,14 +6,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use http_body_util::Full;
-use hyper::body::{Frame, SizeHint};
 use hyper::header::{
     ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -29,7 +26,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub type Body = Chain<Bytes, Bytes>;
 
 /// A response.
-pub type Answer = Response<AnswerBody>;
+pub type Answer = Response<Full<Body>>;
 
 /// Answers at least this large count against [`LARGE_ANSWERS_BYTES`].
 const LARGE_ANSWER: usize = 64 * 1024;
@@ -42,30 +39,17 @@ const LARGE_ANSWERS_BYTES: usize = 64 * 1024 * 1024;
 /// Large answers being sent, in KiB of [`LARGE_ANSWERS_BYTES`].
 static LARGE_ANSWERS: Semaphore = Semaphore::const_new(LARGE_ANSWERS_BYTES / 1024);
 
-/// A response's body, holding its share of [`LARGE_ANSWERS_BYTES`] until it is sent or its
-/// connection is gone.
-pub struct AnswerBody {
-    body: Full<Body>,
-    _budget: Option<SemaphorePermit<'static>>,
+/// A large answer's bytes with their share of [`LARGE_ANSWERS_BYTES`]: the share is given
+/// back when the last of the bytes is sent or dropped, not when the server takes them from
+/// the response (it keeps them in its write queue while a client does not read).
+struct Shared {
+    bytes: Bytes,
+    _share: SemaphorePermit<'static>,
 }
 
-impl hyper::body::Body for AnswerBody {
-    type Data = Body;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Body>, Infallible>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -307,12 +291,16 @@ fn refused(refusal: Refusal) -> Answer {
 
 /// An answer of `body`; a large one takes its share of [`LARGE_ANSWERS_BYTES`] or is refused.
 fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
-    let body: Bytes = body.into();
-    let mut budget = None;
+    let mut body: Bytes = body.into();
     if body.len() >= LARGE_ANSWER {
         let kib = u32::try_from(body.len().div_ceil(1024)).unwrap_or(u32::MAX);
         match LARGE_ANSWERS.try_acquire_many(kib) {
-            Ok(permit) => budget = Some(permit),
+            Ok(share) => {
+                body = Bytes::from_owner(Shared {
+                    bytes: body,
+                    _share: share,
+                })
+            }
             Err(_) => {
                 return refused(Refusal::Busy {
                     why: "too many large answers are waiting for their clients to read them"
@@ -322,17 +310,11 @@ fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>
             }
         }
     }
-    let mut response = answer_chained(status, content_type, body.chain(Bytes::new()));
-    response.body_mut()._budget = budget;
-    response
+    answer_chained(status, content_type, body.chain(Bytes::new()))
 }
 
 fn answer_chained(status: StatusCode, content_type: &'static str, body: Body) -> Answer {
-    let body = AnswerBody {
-        body: Full::new(body),
-        _budget: None,
-    };
-    let mut response = Response::new(body);
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
         .headers_mut()
