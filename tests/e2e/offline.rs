@@ -124,7 +124,8 @@ fn changes_on_a_history_of_a_newer_version_says_to_use_a_newer_version() {
     assert!(!stderr.contains("migrate"), "{stderr}");
 }
 
-/// A history of schema version 4 (before runs kept their round): 200 sweeps a minute apart
+/// A history of schema version 4 (before runs kept their round and sweeps the node's
+/// facts): 200 sweeps a minute apart
 /// of 5 rounds of thread and process, none and lock, 1 and 2 workers, with a steady wobble;
 /// process/lock/2 is 30 % slower from sweep 150 on.
 fn history_of_version_4(path: &std::path::Path) {
@@ -167,8 +168,27 @@ fn history_of_version_4(path: &std::path::Path) {
         }
     }
     tx.commit().expect("commit");
-    db.execute_batch("ALTER TABLE runs DROP COLUMN round; PRAGMA user_version = 4;")
-        .expect("back to version 4");
+    // Back to version 4: without the runs' round (5) and the sweeps' node facts (6).
+    let facts = [
+        "kernel",
+        "boot_id",
+        "cpu_model",
+        "microcode",
+        "online_cpus",
+        "cpuset",
+        "cpu_quota_cores",
+        "governor",
+        "cpu_frequency_hertz",
+        "memory_pressure",
+    ];
+    let drops: String = facts
+        .iter()
+        .map(|c| format!("ALTER TABLE sweeps DROP COLUMN {c};"))
+        .collect();
+    db.execute_batch(&format!(
+        "ALTER TABLE runs DROP COLUMN round; {drops} PRAGMA user_version = 4;"
+    ))
+    .expect("back to version 4");
 }
 
 #[test]
