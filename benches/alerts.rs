@@ -498,6 +498,44 @@ fn reference_correlation(calm: &[&Sweep]) {
     );
 }
 
+/// Each combination's rounds in `sweep` (log time less the mean log time of the other
+/// single-worker series in the same round), for those with at least 3; the reference has none.
+fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
+    let mut times: BTreeMap<(Group, u32, u32), f64> = BTreeMap::new();
+    for run in &sweep.runs {
+        if let Some(seconds) = run.seconds.filter(|s| *s > 0.0 && !run.disturbed) {
+            times.insert((run.group.clone(), run.workers, run.round), seconds.ln());
+        }
+    }
+    let singles: BTreeSet<&Group> = times.keys().filter(|k| k.1 == 1).map(|k| &k.0).collect();
+    let combinations: BTreeSet<(&Group, u32)> = times.keys().map(|k| (&k.0, k.1)).collect();
+    let mut paired = Vec::new();
+    for (group, workers) in combinations {
+        if (group.as_str(), workers) == ("thread/none", 1) {
+            continue; // the reference
+        }
+        let others: Vec<&&Group> = singles
+            .iter()
+            .filter(|g| workers != 1 || **g != group)
+            .collect();
+        let rounds: Vec<f64> = times
+            .iter()
+            .filter(|(k, _)| k.0 == *group && k.1 == workers)
+            .filter_map(|(k, t)| {
+                let of_others: Vec<f64> = others
+                    .iter()
+                    .map(|g| times.get(&((**g).clone(), 1, k.2)).copied())
+                    .collect::<Option<_>>()?;
+                Some(t - of_others.iter().sum::<f64>() / of_others.len() as f64)
+            })
+            .collect();
+        if rounds.len() >= 3 {
+            paired.push(((group.clone(), workers), rounds));
+        }
+    }
+    paired
+}
+
 /// Where the workload signal's noise comes from, over the uncontended sweeps of `quiet`: each
 /// round's time of a combination against the mean of the other single-worker series in the
 /// same round, split into what varies from round to round within a sweep and what varies
@@ -509,46 +547,9 @@ fn noise_floor(quiet: &[Vec<Sweep>]) {
     let max = Settings::default().max_contention;
     let mut rounds: BTreeMap<(Group, u32), Vec<Vec<f64>>> = BTreeMap::new();
     for sweep in quiet.iter().flatten() {
-        if of_sweep(&sweep.runs).contended(max) {
-            continue;
-        }
-        let mut times: BTreeMap<(Group, u32, u32), f64> = BTreeMap::new();
-        for run in &sweep.runs {
-            if let Some(seconds) = run.seconds.filter(|s| *s > 0.0 && !run.disturbed) {
-                times.insert((run.group.clone(), run.workers, run.round), seconds.ln());
-            }
-        }
-        let singles: Vec<Group> = times
-            .keys()
-            .filter(|k| k.1 == 1)
-            .map(|k| k.0.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let combinations: BTreeSet<(Group, u32)> =
-            times.keys().map(|k| (k.0.clone(), k.1)).collect();
-        for (group, workers) in combinations {
-            if (group.as_str(), workers) == ("thread/none", 1) {
-                continue; // the reference
-            }
-            let others: Vec<&Group> = singles
-                .iter()
-                .filter(|g| workers != 1 || **g != group)
-                .collect();
-            let paired: Vec<f64> = times
-                .iter()
-                .filter(|(k, _)| k.0 == group && k.1 == workers)
-                .filter_map(|(k, t)| {
-                    let of_others: Option<Vec<f64>> = others
-                        .iter()
-                        .map(|g| times.get(&((*g).clone(), 1, k.2)).copied())
-                        .collect();
-                    let of_others = of_others?;
-                    Some(t - of_others.iter().sum::<f64>() / of_others.len() as f64)
-                })
-                .collect();
-            if paired.len() >= 3 {
-                rounds.entry((group, workers)).or_default().push(paired);
+        if !of_sweep(&sweep.runs).contended(max) {
+            for (key, paired) in paired_rounds(sweep) {
+                rounds.entry(key).or_default().push(paired);
             }
         }
     }
@@ -671,16 +672,7 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
     reference_correlation(&calm);
     replay(&sweeps, &events);
 
-    // The bootstrap draws scheduled sweeps; it makes its own confirmation sweeps.
-    let mut quiet: Vec<Vec<Sweep>> = vec![Vec::new()];
-    for sweep in sweeps.iter().filter(|s| !s.confirmation) {
-        if caused(sweep.time) {
-            quiet.push(Vec::new());
-        } else if let Some(last) = quiet.last_mut() {
-            last.push(sweep.clone());
-        }
-    }
-    quiet.retain(|q| q.len() >= BLOCK);
+    let quiet = quiet_stretches(&sweeps, caused);
     noise_floor(&quiet);
     let keys: Vec<(Group, u32)> = {
         let first = of_sweep(&quiet[0][0].runs);
@@ -732,7 +724,34 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
             );
         }
     }
+    ablation_table(rng, &quiet, &keys, &variants, trials);
+    quiet
+}
 
+/// The stretches of consecutive scheduled sweeps (the bootstrap makes its own confirmation
+/// sweeps) that began outside the caused events, of a bootstrap block or longer.
+fn quiet_stretches(sweeps: &[Sweep], caused: impl Fn(f64) -> bool) -> Vec<Vec<Sweep>> {
+    let mut quiet: Vec<Vec<Sweep>> = vec![Vec::new()];
+    for sweep in sweeps.iter().filter(|s| !s.confirmation) {
+        if caused(sweep.time) {
+            quiet.push(Vec::new());
+        } else if let Some(last) = quiet.last_mut() {
+            last.push(sweep.clone());
+        }
+    }
+    quiet.retain(|q| q.len() >= BLOCK);
+    quiet
+}
+
+/// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts and a
+/// one-combination +10 % found, for each of `variants`.
+fn ablation_table(
+    rng: &mut StdRng,
+    quiet: &[Vec<Sweep>],
+    keys: &[(Group, u32)],
+    variants: &[Variant],
+    trials: usize,
+) {
     println!();
     println!(
         "ablation on the real noise: false alerts per node per 1,000 sweeps; one combination +10 %"
@@ -741,9 +760,9 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
         "{:<52} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
         "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@459s"
     );
-    for variant in &variants {
-        let quiet_run = false_alerts(rng, &quiet, variant, trials / 4);
-        let f = detect(rng, &quiet, &keys, variant, 0.10, false, trials);
+    for variant in variants {
+        let quiet_run = false_alerts(rng, quiet, variant, trials / 4);
+        let f = detect(rng, quiet, keys, variant, 0.10, false, trials);
         let minutes = f.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
             "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9}",
@@ -756,8 +775,6 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
             minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
         );
     }
-
-    quiet
 }
 
 /// The ablation's variants, each adding one part to the one before; the last is the daemon's.

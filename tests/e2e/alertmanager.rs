@@ -162,6 +162,19 @@ impl Alertmanager {
     }
 }
 
+impl Alertmanager {
+    /// Whether the webhook has received `alert` firing, as `matches` wants it.
+    pub fn notified(&self, alert: &str, matches: impl Fn(&serde_json::Value) -> bool) -> bool {
+        self.webhook.received().iter().any(|notification| {
+            notification["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["labels"]["alertname"] == alert && a["status"] == "firing" && matches(a))
+        })
+    }
+}
+
 impl Drop for Alertmanager {
     fn drop(&mut self) {
         let _ = self.child.kill();

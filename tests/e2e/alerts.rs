@@ -131,10 +131,8 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
     assert_eq!(measured_alerts(&daemon), Vec::<String>::new());
 
     // A calm stretch first: the alert's causes compare the 10 sweeps either side of it.
-    let calm = sweeps(&daemon);
     assert!(
-        wait_for(Duration::from_secs(60), || sweeps(&daemon) >= calm + 12.0
-            && daemon.sample("copybench_sweep_contended") == Some(0.0)),
+        calm_for(&daemon, 12.0),
         "no calm stretch after the neighbour left"
     );
     // A neighbour that stays: most sweeps of the window contended.
@@ -148,10 +146,7 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
         wait_for(Duration::from_secs(60), || {
             prometheus.alert("CopybenchHostContended").is_some_and(|a| {
                 a["state"] == "pending"
-                    && a["annotations"]["description"]
-                        .as_str()
-                        .and_then(|d| d.split_once("On the node around its start: "))
-                        .is_some_and(|(_, why)| why.contains("cpu_pressure_share "))
+                    && why(&a).is_some_and(|w| w.contains("cpu_pressure_share "))
             })
         }),
         "CopybenchHostContended did not go pending saying why: {:?}",
@@ -163,14 +158,11 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
         "the neighbour raised a measured signal's alert"
     );
     // It says why: other tasks waited for the CPUs.
-    let (_, alerts) = daemon.get("/api/v1/alerts");
-    let alerts: Vec<serde_json::Value> = serde_json::from_str(&alerts).expect("alerts");
-    let contention = alerts
-        .iter()
-        .rfind(|a| a["signal"] == "contention" && a["ended_at"].is_null())
-        .unwrap_or_else(|| panic!("no contention alert firing: {alerts:?}"));
+    let contention = alert(&daemon, |a| {
+        a["signal"] == "contention" && a["ended_at"].is_null()
+    });
     assert!(
-        named(contention)
+        named(&contention)
             .iter()
             .any(|c| c.starts_with("cpu_pressure_share ")),
         "{contention}"
@@ -262,55 +254,75 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
 
     let (_, said) = daemon.get("/api/v1/alerts");
     let said: Vec<serde_json::Value> = serde_json::from_str(&said).expect("alerts");
-    let scaling = said
-        .iter()
-        .find(|a| a["signal"] == "scaling" && a["workers"] == 2)
-        .unwrap_or_else(|| panic!("no scaling alert of 2 workers: {said:?}"));
     // It says why: the node's cpuset went from every CPU to one.
+    let scaling = alert(&daemon, |a| a["signal"] == "scaling" && a["workers"] == 2);
     let cause = format!("cpuset {} -> {first}", cpus.trim());
-    assert!(named(scaling).contains(&cause), "{scaling}");
+    assert!(named(&scaling).contains(&cause), "{scaling}");
     // And the notification says it too: the shipped rule fires (after its `for` of 2
     // minutes, well before the watch takes the new level as normal after 288 sweeps, about 4
     // minutes here) through a real Alertmanager to the webhook.
-    let notified = |n: &serde_json::Value| {
-        n["alerts"].as_array().into_iter().flatten().any(|a| {
-            a["labels"]["alertname"] == "CopybenchScalingWorse"
-                && a["status"] == "firing"
-                && a["annotations"]["description"]
-                    .as_str()
-                    .is_some_and(|d| d.contains(&format!("On the node around its start: {cause}")))
-        })
-    };
     assert!(
         wait_for(Duration::from_secs(240), || alertmanager
-            .webhook
-            .received()
-            .iter()
-            .any(notified)),
+            .notified("CopybenchScalingWorse", |a| why(a)
+                .is_some_and(|w| w.contains(&cause)))),
         "no notification of CopybenchScalingWorse with its cause; received {:?}; Prometheus has {:?}",
         alertmanager.webhook.received(),
         prometheus.alert("CopybenchScalingWorse")
     );
     daemon.terminate();
-    let config_file = state.path().join("config.toml");
-    std::fs::write(&config_file, &config).expect("config");
-    let output = util::command()
-        .arg("--config.file")
-        .arg(&config_file)
-        .args(["changes", "--replay", "--json", "--db"])
-        .arg(state.path().join("history.sqlite"))
-        .output()
-        .expect("replay");
-    assert!(output.status.success(), "{output:?}");
-    let replayed: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let replayed = replay(&state.path().join("history.sqlite"), &config);
     assert!(
         agrees(&said, &replayed),
         "the daemon said {said:?}\nthe replay {replayed:?}"
     );
     drop(group);
+}
+
+/// Whether `n` more sweeps pass within a minute and the latest was not contended.
+fn calm_for(daemon: &Daemon, n: f64) -> bool {
+    let from = sweeps(daemon);
+    wait_for(Duration::from_secs(60), || {
+        sweeps(daemon) >= from + n && daemon.sample("copybench_sweep_contended") == Some(0.0)
+    })
+}
+
+/// `changes --replay --json` of the history at `db` with the daemon's `config`: its alerts.
+fn replay(db: &std::path::Path, config: &str) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_file = dir.path().join("config.toml");
+    std::fs::write(&config_file, config).expect("config");
+    let output = util::command()
+        .arg("--config.file")
+        .arg(&config_file)
+        .args(["changes", "--replay", "--json", "--db"])
+        .arg(db)
+        .output()
+        .expect("replay");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The newest alert of the daemon's `/api/v1/alerts` that `matches`.
+fn alert(daemon: &Daemon, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let (_, alerts) = daemon.get("/api/v1/alerts");
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&alerts).expect("alerts");
+    alerts
+        .iter()
+        .rfind(|a| matches(a))
+        .cloned()
+        .unwrap_or_else(|| panic!("no such alert: {alerts:?}"))
+}
+
+/// What the description of an alert (as Prometheus and Alertmanager show it) says changed on
+/// the node, after "On the node around its start: ".
+fn why(alert: &serde_json::Value) -> Option<&str> {
+    alert["annotations"]["description"]
+        .as_str()?
+        .split_once("On the node around its start: ")
+        .map(|(_, why)| why)
 }
 
 /// The causes an alert of `/api/v1/alerts` names, each as "name before -> after".
