@@ -1,8 +1,9 @@
 //! Regression detection for real: a daemon builds a history with a short interval, then its
 //! host slows down. Busy processes on its CPUs (a noisy neighbour) make the change-point
 //! detector report a regression and, with a real Prometheus and the shipped rules,
-//! `CopybenchPerformanceRegression` go pending; a CPU quota instead marks the runs throttled,
-//! leaves them out, and the alert stays silent.
+//! `CopybenchPerformanceRegression` go pending, the change point and the alert's description
+//! naming the cause (other tasks wanting the CPUs); a CPU quota instead marks the runs
+//! throttled, leaves them out, and the alert stays silent.
 
 use std::time::Duration;
 
@@ -73,21 +74,37 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
     assert!(ratio > 1.4, "ratio {ratio}");
     let (_, changes) = daemon.get("/api/v1/changes?backend=thread");
     let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).expect("changes");
-    assert!(
-        changes
-            .iter()
-            .any(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.4)),
-        "{changes:?}"
-    );
+    let change = changes
+        .iter()
+        .find(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.4))
+        .unwrap_or_else(|| panic!("no slowdown among the change points: {changes:?}"));
+    // It says why: other tasks wanted the CPUs (pressure, involuntary context switches).
+    let neighbourly = |why: &str| {
+        why.contains("cpu_pressure_share ") || why.contains("involuntary_switches_per_second ")
+    };
+    let names: Vec<&str> = change["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(neighbourly(&format!("{} ", names.join(" "))), "{change}");
     assert!(daemon.get("/").1.contains("REGRESSION"));
+    // Pending, its description (the shipped rule's template) saying why.
+    let description = |a: &serde_json::Value| {
+        a["annotations"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     assert!(
         wait_for(Duration::from_secs(60), || {
             prometheus
-                .alert_state("CopybenchPerformanceRegression")
-                .as_deref()
-                == Some("pending")
+                .alert("CopybenchPerformanceRegression")
+                .is_some_and(|a| a["state"] == "pending" && neighbourly(&description(&a)))
         }),
-        "the alert did not go pending"
+        "the alert did not go pending saying why: {:?}",
+        prometheus.alert("CopybenchPerformanceRegression")
     );
     drop(neighbour);
 }
