@@ -4,8 +4,9 @@
 //! workload or scaling alert; a CPU quota marks the runs throttled and raises no workload or
 //! scaling alert; a cpuset shrunk to one CPU raises the scaling alert after a confirmation
 //! sweep, and the history replayed offline (`changes --replay`) gives the alerts the daemon
-//! raised. Each alert says why: the contention alert names the CPU pressure, the scaling
-//! alert the cpuset that went from every CPU to one.
+//! raised. Each alert says why, in `/api/v1/alerts` and in the notification a real
+//! Alertmanager delivers to a webhook here: the contention alert names the CPU pressure, the
+//! scaling alert the cpuset that went from every CPU to one.
 //!
 //! The windows are scaled to the test's cadence (a sweep every second or two, not every few
 //! minutes): the contention window is 30 s, and a change alerts after 2 sweeps.
@@ -94,41 +95,10 @@ fn contention_transients(daemon: &Daemon) -> f64 {
 fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contention_alert() {
     let _turn = util::heavy_turn();
     let daemon = start_daemon(CONFIG, &[]);
-    let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
+    let alertmanager = Alertmanager::start();
+    let prometheus = util::start_prometheus_alerting(&daemon.address, &alertmanager.address);
     assert!(wait_sweeps(&daemon, WARM), "no history built");
-    // A calm window to start from: the tests beside this one contend for the CPUs too.
-    assert!(
-        wait_for(Duration::from_secs(120), || daemon
-            .sample("copybench_contention_alert")
-            == Some(0.0)
-            && daemon.sample("copybench_sweep_contended") == Some(0.0)),
-        "the host never calmed down; metrics:\n{}",
-        daemon.metrics()
-    );
-    let before = contention_transients(&daemon);
-
-    // A neighbour for two sweeps (a stretch of one is not a change), then gone: a few
-    // seconds, well within the window.
-    let neighbour = Neighbour::start();
-    assert!(
-        reads(&daemon, "copybench_sweep_contended", 1.0, 60),
-        "the neighbour's sweeps were not contended"
-    );
-    let from = sweeps(&daemon);
-    assert!(
-        wait_sweeps(&daemon, from + 1.0),
-        "the daemon stopped sweeping"
-    );
-    drop(neighbour);
-    assert!(
-        wait_for(Duration::from_secs(60), || contention_transients(&daemon)
-            > before),
-        "the neighbour that left was not counted as a transient; alerts {}; metrics:\n{}",
-        daemon.get("/api/v1/alerts").1,
-        daemon.metrics()
-    );
-    assert_eq!(daemon.sample("copybench_contention_alert"), Some(0.0));
-    assert_eq!(measured_alerts(&daemon), Vec::<String>::new());
+    a_neighbour_that_leaves(&daemon);
 
     // A calm stretch first: the alert's causes compare the 10 sweeps either side of it.
     assert!(
@@ -174,6 +144,15 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
     ] {
         assert_eq!(prometheus.alert_state(alert), None, "{alert}");
     }
+    // Delivered: the shipped rule fires after its `for` of 2 minutes, and a real Alertmanager
+    // sends the notification, cause and all, to the webhook.
+    assert!(
+        wait_for(Duration::from_secs(200), || alertmanager
+            .notified("CopybenchHostContended", |a| why(a)
+                .is_some_and(|w| w.contains("cpu_pressure_share ")))),
+        "no notification of CopybenchHostContended with its cause; received {:?}",
+        alertmanager.webhook.received()
+    );
     drop(neighbour);
 }
 
@@ -276,6 +255,44 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         "the daemon said {said:?}\nthe replay {replayed:?}"
     );
     drop(group);
+}
+
+/// A neighbour for a few sweeps that then leaves, from a calm start: a contention transient,
+/// no alert.
+fn a_neighbour_that_leaves(daemon: &Daemon) {
+    // A calm window to start from: the tests beside this one contend for the CPUs too.
+    assert!(
+        wait_for(Duration::from_secs(120), || daemon
+            .sample("copybench_contention_alert")
+            == Some(0.0)
+            && daemon.sample("copybench_sweep_contended") == Some(0.0)),
+        "the host never calmed down; metrics:\n{}",
+        daemon.metrics()
+    );
+    let before = contention_transients(daemon);
+
+    // A neighbour for two sweeps (a stretch of one is not a change), then gone: a few
+    // seconds, well within the window.
+    let neighbour = Neighbour::start();
+    assert!(
+        reads(daemon, "copybench_sweep_contended", 1.0, 60),
+        "the neighbour's sweeps were not contended"
+    );
+    let from = sweeps(daemon);
+    assert!(
+        wait_sweeps(daemon, from + 1.0),
+        "the daemon stopped sweeping"
+    );
+    drop(neighbour);
+    assert!(
+        wait_for(Duration::from_secs(60), || contention_transients(daemon)
+            > before),
+        "the neighbour that left was not counted as a transient; alerts {}; metrics:\n{}",
+        daemon.get("/api/v1/alerts").1,
+        daemon.metrics()
+    );
+    assert_eq!(daemon.sample("copybench_contention_alert"), Some(0.0));
+    assert_eq!(measured_alerts(daemon), Vec::<String>::new());
 }
 
 /// Whether `n` more sweeps pass within a minute and the latest was not contended.
