@@ -6,7 +6,8 @@
 //! sweep, and the history replayed offline (`changes --replay`) gives the alerts the daemon
 //! raised. Each alert says why, in `/api/v1/alerts` and in the notification a real
 //! Alertmanager delivers to a webhook here: the contention alert names the CPU pressure, the
-//! scaling alert the cpuset that went from every CPU to one.
+//! scaling alert (and the change points of `/api/v1/changes`) the cpuset that went from every
+//! CPU to one.
 //!
 //! The windows are scaled to the test's cadence (a sweep every second or two, not every few
 //! minutes): the contention window is 30 s, and a change alerts after 2 sweeps.
@@ -247,6 +248,15 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         "no notification of CopybenchScalingWorse with its cause; received {:?}; Prometheus has {:?}",
         alertmanager.webhook.received(),
         prometheus.alert("CopybenchScalingWorse")
+    );
+    // And the change-point detectors' slowdowns of 2 workers name it as well.
+    let (_, changes) = daemon.get("/api/v1/changes?workers=2");
+    let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).expect("changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["ratio"].as_f64().is_some_and(|r| r > 1.0) && named(c).contains(&cause)),
+        "{changes:?}"
     );
     daemon.terminate();
     let replayed = replay(&state.path().join("history.sqlite"), &config);
