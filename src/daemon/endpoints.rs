@@ -87,9 +87,14 @@ impl Exporter for Daemon {
     }
 
     async fn alerts(self: Arc<Self>) -> Result<Vec<u8>, Refusal> {
-        let spans = self.results().alert_spans();
-        let json: Vec<serde_json::Value> = spans.iter().map(report::alert_json).collect();
-        serde_json::to_vec(&json).map_err(|e| Refusal::Failed(e.to_string()))
+        // Each alert's causes are read from the history: off the async threads.
+        self.blocking(|daemon| {
+            let spans = daemon.results().alert_spans();
+            let json: Vec<serde_json::Value> = spans.iter().map(report::alert_json).collect();
+            serde_json::to_vec(&json)
+        })
+        .await?
+        .map_err(|e| Refusal::Failed(e.to_string()))
     }
 
     async fn probe(

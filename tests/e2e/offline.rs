@@ -168,21 +168,22 @@ fn history_of_version_4(path: &std::path::Path) {
         }
     }
     tx.commit().expect("commit");
-    // Back to version 4: without the runs' round (5) and the sweeps' node facts (6).
-    let facts = [
-        "kernel",
-        "boot_id",
-        "cpu_model",
-        "microcode",
-        "online_cpus",
-        "cpuset",
-        "cpu_quota_cores",
-        "governor",
-        "cpu_frequency_hertz",
-        "memory_pressure",
+    // Back to version 4: without the runs' round (5) and whatever sweeps columns came after
+    // it (6 on: the node's facts).
+    let version_4 = [
+        "id",
+        "started_at",
+        "finished_at",
+        "calibration_seconds",
+        "cpu_seconds",
     ];
-    let drops: String = facts
+    let later: Vec<String> = db
+        .prepare("SELECT name FROM pragma_table_info('sweeps')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("sweeps columns");
+    let drops: String = later
         .iter()
+        .filter(|c| !version_4.contains(&c.as_str()))
         .map(|c| format!("ALTER TABLE sweeps DROP COLUMN {c};"))
         .collect();
     db.execute_batch(&format!(
