@@ -11,7 +11,7 @@
 //!   (all signals together, after persistence); and shifts injected after 400 sweeps, into
 //!   one combination's runs (+5, +10, +20 %) or into every run (host-wide): the share found
 //!   within 5 and 10 sweeps, the median delay in sweeps and in minutes at the recording's
-//!   cadence and at the default one (a sweep every 459 s), and for a host-wide shift how many
+//!   cadence and at the default one (a sweep every 300 s), and for a host-wide shift how many
 //!   workload or scaling alerts it raised besides the host alert. As the daemon does, a
 //!   suspected change gets up to 3 confirmation sweeps at once: each the sequence's next
 //!   sweep (45 s on in the recording, as near as it gets to "at once"), kept to the
@@ -27,10 +27,12 @@
 //! First, why the host reference is the workload itself at one thread: across the calm sweeps
 //! (no caused event, no build beside them) the correlation of each combination's fastest run
 //! with the same sweep's reference, and, in a recording made while sweeps still began with
-//! it, with the fixed 1,000-line calibration. The default combinations hold the reference
+//! it, with the fixed 1,000-line calibration. The recorded combinations hold the reference
 //! (thread/none/1), so the other 17 have workload series.
 //!
-//! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200).
+//! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200;
+//! COPYBENCH_BENCH_SYNC, e.g. `none,ordered`, keeps only the runs of those sync modes, to
+//! measure a configuration with fewer combinations on the same recordings).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -49,10 +51,10 @@ use statrs::distribution::{ContinuousCDF, Normal};
 const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
 /// The recording's interval, and the daemon's default one as measured (seconds).
 const CADENCE: f64 = 45.0;
-const DEFAULT_INTERVAL: f64 = 459.0;
-/// A default sweep's wall time (about 11 s): a confirmation's result comes this much after
+const DEFAULT_INTERVAL: f64 = 300.0;
+/// A default sweep's wall time (about 6 s): a confirmation's result comes this much after
 /// its scheduled sweep's.
-const SWEEP_SECONDS: f64 = 11.0;
+const SWEEP_SECONDS: f64 = 6.0;
 /// Confirmation sweeps after a scheduled one, at most: the daemon's default
 /// (`[analysis] confirm_sweeps`).
 fn confirm_sweeps() -> usize {
@@ -100,11 +102,17 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
         };
         sweeps.insert(row[0].parse().expect("sweep"), sweep);
     }
+    let syncs = std::env::var("COPYBENCH_BENCH_SYNC").ok();
+    let kept = |sync: &str| {
+        syncs
+            .as_ref()
+            .is_none_or(|s| s.split(',').any(|k| k == sync))
+    };
     let mut reader = csv::Reader::from_reader(gz.as_slice());
     for row in reader.records().map(|r| r.expect("runs row")) {
         let number = |i: usize| row[i].parse::<f64>().ok();
-        if &row[6] == "1" {
-            continue; // the warm-up
+        if &row[6] == "1" || !kept(&row[4]) {
+            continue; // the warm-up, or a sync mode left out
         }
         let (group, workers) = (
             format!("{}/{}", &row[3], &row[4]),
@@ -705,7 +713,7 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
     );
     println!(
         "{:<24} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>8} {:>6}",
-        "shift", "5", "10", "5 us.", "10 us.", "delay", "min@45s", "min@459s", "others"
+        "shift", "5", "10", "5 us.", "10 us.", "delay", "min@45s", "min@300s", "others"
     );
     for host_wide in [false, true] {
         for shift in [0.05, 0.10, 0.20] {
@@ -758,7 +766,7 @@ fn ablation_table(
     );
     println!(
         "{:<52} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
-        "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@459s"
+        "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@300s"
     );
     for variant in variants {
         let quiet_run = false_alerts(rng, quiet, variant, trials / 4);

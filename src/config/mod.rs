@@ -353,9 +353,9 @@ impl Default for Workload {
     fn default() -> Self {
         Workload {
             backends: Backend::ALL.to_vec(),
-            sync: SyncMode::ALL.to_vec(),
-            workers: Workers::List(vec![1, 2, 3]),
-            lines: 5_000,
+            sync: vec![SyncMode::None, SyncMode::Ordered],
+            workers: Workers::List(vec![1, 2, 3, 4]),
+            lines: 3_000,
             reread: true,
             repeats: 5,
             warmup: true,

@@ -130,7 +130,7 @@ fn the_readmes_commands_do_what_it_says_in_its_order() {
     let metrics = daemon.metrics();
     for workers in value.split(',') {
         assert!(
-            sample(&metrics, &series("lock", workers)).is_some(),
+            sample(&metrics, &series("ordered", workers)).is_some(),
             "the environment's pool size {workers} is not exported"
         );
     }
@@ -156,7 +156,7 @@ fn the_readmes_commands_do_what_it_says_in_its_order() {
     assert!(
         wait_for(Duration::from_secs(20), || sample(
             &daemon.metrics(),
-            &series("lock", "1")
+            &series("ordered", "1")
         )
         .is_none()),
         "SIGHUP did not apply the new file"

@@ -169,10 +169,16 @@ make_tmp() {
 }
 
 stop_background_and_clean() {
+  stop_background
+  rm -rf "$OPS_TMP"
+}
+
+# Stops the processes in BACKGROUND and waits for them.
+stop_background() {
   local pid
   for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${BACKGROUND[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$OPS_TMP"
+  BACKGROUND=()
 }
 
 # A free TCP port on 127.0.0.1.

@@ -10,6 +10,7 @@ config/prometheus/copybench.rules.yml. Checks:
     $__range -> 5m, $__interval -> 30s), is accepted and returns data; every
     annotation query is accepted, and the node-facts one returns data (a fresh
     Prometheus saw every node's facts change from nothing)
+  - every exporter has a scalability fit (copybench_usl_sigma not NaN)
   - every rule evaluates without error; no alert fires, and no alert but the
     performance ones (whose verdict depends on the machine) is even pending
   - every metric name that list-metric-names.py prints is present
@@ -37,7 +38,8 @@ SUBSTITUTIONS = [
     ("${backend}", ".+"), ("$backend", ".+"),
     ("${sync}", ".+"), ("$sync", ".+"),
 ]
-DEADLINE_S = 40
+# Each wait's bound; QUERY_CHECK_DEADLINE (seconds) raises it for a slower first sweep.
+DEADLINE_S = int(os.environ.get("QUERY_CHECK_DEADLINE", "40"))
 # Annotations that must return data on a fresh Prometheus: the node's facts appeared.
 ANNOTATIONS_WITH_DATA = {"annotation Node changed"}
 
@@ -85,6 +87,9 @@ def main(argv):
     # Point summaries and scalability fits come with the first finished sweep.
     wait_for(base, 'count(copybench_sweeps_total{job="copybench_exporter"} >= 1) == 3',
              "a finished sweep on every exporter")
+    # A fit is a number (a NaN gauge says there is none): on every exporter.
+    wait_for(base, 'count(count by (instance) (copybench_usl_sigma >= 0)) == 3',
+             "a scalability fit on every exporter")
 
     n = 0
     for path in dashboards:
