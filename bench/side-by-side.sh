@@ -7,6 +7,10 @@
 # Usage: bench/side-by-side.sh REV BENCH [N [AFTER]]   (N defaults to 4; BENCH as
 # `cargo bench --bench`; AFTER, a revision measured in place of this tree, in a build of its
 # own)
+#
+# With BINARY=1 both sides run this tree's (or AFTER's) benchmark, and only the daemon it
+# starts differs: REV's build of it for "before" (COPYBENCH_BENCH_BINARY), so that a benchmark
+# that measures something REV's own benchmark does not (gzip scrapes) compares the two.
 set -euo pipefail
 usage="usage: bench/side-by-side.sh REV BENCH [N [AFTER]]"
 rev=${1:?$usage}
@@ -43,16 +47,28 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and "bench" in m["target"]["kind"]:
         print(m["executable"])'
 }
-before=$(executable "$work/src" "$work/target")
 after=$(executable "$after_tree" "$after_target")
+if [ "${BINARY:-}" = 1 ]; then
+  cargo build --quiet --release --bin copybench_exporter --manifest-path "$work/src/Cargo.toml" \
+    --target-dir "$work/target"
+  before=$after
+  export_before="COPYBENCH_BENCH_BINARY=$work/target/release/copybench_exporter"
+else
+  before=$(executable "$work/src" "$work/target")
+  export_before=
+fi
 [ -n "$before" ] && [ -n "$after" ] || { echo "error: could not build the $bench benchmark" >&2; exit 1; }
 declare -A tree=([before]=$work/src [after]=$after_tree)
 for i in $(seq "$pairs"); do
   for side in before after; do
     exe=${!side}
     out=$work/$bench/$side-$i.txt
-    # As cargo runs it: from the tree's root, with the daemon of the same build.
-    (cd "${tree[$side]}" && "$exe" --bench >"$out" 2>"$out.log")
+    # As cargo runs it: from the tree's root, with the daemon of the same build (or REV's).
+    if [ "$side" = before ] && [ -n "$export_before" ]; then
+      (cd "${tree[after]}" && env "$export_before" "$exe" --bench >"$out" 2>"$out.log")
+    else
+      (cd "${tree[$side]}" && "$exe" --bench >"$out" 2>"$out.log")
+    fi
     echo "== $side $i" && cat "$out"
   done
 done

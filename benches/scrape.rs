@@ -1,7 +1,18 @@
-//! The scrape path under load: `/metrics` latency with 50 concurrent keep-alive connections
-//! on loopback while a sweep saturates the CPUs, and the daemon's resident memory when idle.
+//! The scrape path: what a scrape costs and how fast it is answered, with 50 concurrent
+//! keep-alive clients on loopback (driven by one thread, so that the load generator takes
+//! little CPU from the daemon):
 //!
-//! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000).
+//! - the default configuration after its first sweep: its series, and the bytes of a scrape
+//!   plain and in gzip (Prometheus always asks for gzip);
+//! - the daemon's CPU time per scrape, plain and gzip, on that daemon between its sweeps;
+//! - latency while a sweep of 10,000-line runs keeps both CPUs busy (the metrics are rebuilt
+//!   from the run history after every run; gzip, then plain, both within the first sweep),
+//!   and on an idle daemon;
+//! - the idle daemon's resident memory.
+//!
+//! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000;
+//! COPYBENCH_BENCH_BINARY, another build of the daemon to measure instead, e.g. an earlier
+//! commit's: `BINARY=1 bench/side-by-side.sh REV scrape`).
 
 mod support;
 
@@ -14,7 +25,7 @@ use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 50;
 
-/// A sweep of 18 runs at 10,000 lines that keeps both CPUs busy for several seconds.
+/// A sweep of 18 combinations at 10,000 lines that keeps both CPUs busy for a minute.
 const BUSY: &str = r#"
 [schedule]
 interval = "1s"
@@ -35,12 +46,48 @@ fn main() {
         .unwrap_or(1000);
     let dir = tempfile::tempdir().expect("tempdir");
 
+    // The defaults, after their first sweep.
+    let defaults = start(dir.path(), "defaults", "");
+    let metrics = format!("http://{}/metrics", defaults.address);
+    let started = Instant::now();
+    while sample(&get(&metrics), "copybench_sweeps_total") < Some(1.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no sweep ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let plain = get(&metrics);
+    let series = plain.lines().filter(|l| !l.starts_with('#')).count();
+    let gzip = ureq::get(&metrics)
+        .header("accept-encoding", "gzip")
+        .call()
+        .expect("GET")
+        .body_mut()
+        .read_to_vec()
+        .expect("body")
+        .len();
+    println!(
+        "the default configuration after its first sweep: {series} series; a scrape {} bytes plain, {gzip} in gzip ({:.1} %)",
+        plain.len(),
+        gzip as f64 * 100.0 / plain.len() as f64
+    );
+    let cpu = |gzip: bool| {
+        let before = cpu_seconds(defaults.id());
+        let n = load(&defaults.address, requests, gzip).len();
+        (cpu_seconds(defaults.id()) - before) / n as f64 * 1e6
+    };
+    let (cpu_plain, cpu_gzip) = (cpu(false), cpu(true));
+    println!(
+        "  the daemon's CPU per scrape ({CLIENTS} clients x {requests} requests, between sweeps): plain {cpu_plain:.0} us, gzip {cpu_gzip:.0} us"
+    );
+    drop(defaults);
+
     let idle = start(dir.path(), "idle", IDLE);
     get(&format!("http://{}/metrics", idle.address));
     std::thread::sleep(Duration::from_secs(1));
     let idle_rss = rss_kib(idle.id());
-    let mut quiet = load(&idle.address, requests);
-    quiet.sort_by(f64::total_cmp);
+    let quiet = sorted(load(&idle.address, requests, true));
     drop(idle);
 
     let busy = start(dir.path(), "busy", BUSY);
@@ -55,32 +102,34 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let load_start = Instant::now();
-    let mut latencies = load(&busy.address, requests);
+    let compressed = sorted(load(&busy.address, requests, true));
+    let latencies = sorted(load(&busy.address, requests, false));
     let wall = load_start.elapsed().as_secs_f64();
     let in_progress = value("copybench_sweeps_total") == Some(0.0);
     let busy_rss = rss_kib(busy.id());
     drop(busy);
 
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    println!("/metrics with {CLIENTS} concurrent clients x {requests} requests during a sweep");
+    println!(
+        "/metrics with {CLIENTS} concurrent clients x {requests} requests during a sweep, gzip then plain"
+    );
     println!(
         "  requests {} in {wall:.2} s ({:.0}/s); the first sweep still running at the end: {in_progress}",
-        latencies.len(),
-        latencies.len() as f64 / wall
+        latencies.len() + compressed.len(),
+        (latencies.len() + compressed.len()) as f64 / wall
     );
+    for (name, l) in [("gzip", &compressed), ("plain", &latencies)] {
+        println!(
+            "  {name:<5} latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            at(l, 0.5),
+            at(l, 0.9),
+            at(l, 0.99),
+            at(l, 1.0)
+        );
+    }
     println!(
-        "  latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
-    let q = |p: f64| quiet[((quiet.len() as f64 * p) as usize).min(quiet.len() - 1)];
-    println!(
-        "  the same load on an idle daemon: p50 {:.2} ms, p99 {:.2} ms",
-        q(0.5),
-        q(0.99)
+        "  the same load (gzip) on an idle daemon: p50 {:.2} ms, p99 {:.2} ms",
+        at(&quiet, 0.5),
+        at(&quiet, 0.99)
     );
     println!(
         "resident memory: idle {:.1} MiB, after the load {:.1} MiB",
@@ -89,10 +138,27 @@ fn main() {
     );
 }
 
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The `q` quantile of sorted `v`.
+fn at(v: &[f64], q: f64) -> f64 {
+    v[((v.len() as f64 * q) as usize).min(v.len() - 1)]
+}
+
+/// The CPU time process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .expect("stat");
+    (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64
+}
+
 /// `CLIENTS` keep-alive connections, each sending `requests` GETs one after another, all
-/// driven by one thread so that the load generator takes little CPU from the daemon and the
-/// sweep. Returns every latency in milliseconds.
-fn load(address: &str, requests: usize) -> Vec<f64> {
+/// driven by one thread, asking for gzip if `gzip`. Returns every latency in milliseconds.
+fn load(address: &str, requests: usize, gzip: bool) -> Vec<f64> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -112,10 +178,11 @@ fn load(address: &str, requests: usize) -> Vec<f64> {
                     tokio::spawn(connection);
                     let mut latencies = Vec::with_capacity(requests);
                     for _ in 0..requests {
-                        let request = hyper::Request::get("/metrics")
-                            .header("host", &address)
-                            .body(Empty::<Bytes>::new())
-                            .expect("request");
+                        let mut request = hyper::Request::get("/metrics").header("host", &address);
+                        if gzip {
+                            request = request.header("accept-encoding", "gzip");
+                        }
+                        let request = request.body(Empty::<Bytes>::new()).expect("request");
                         let t = Instant::now();
                         let response = sender.send_request(request).await.expect("scrape");
                         let body = response
@@ -125,7 +192,7 @@ fn load(address: &str, requests: usize) -> Vec<f64> {
                             .expect("body")
                             .to_bytes();
                         latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                        assert!(body.len() > 500, "short exposition");
+                        assert!(body.len() > 200, "short exposition");
                     }
                     latencies
                 })

@@ -26,11 +26,14 @@ impl Drop for Daemon {
 }
 
 /// Starts the daemon with `config` (written to `dir/NAME.toml`, its log to `dir/NAME.log`)
-/// on a free loopback port, its runs in `dir`.
+/// on a free loopback port, its runs in `dir`: this build's daemon, or the one
+/// `COPYBENCH_BENCH_BINARY` names.
 pub fn start(dir: &std::path::Path, name: &str, config: &str) -> Daemon {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_copybench_exporter"))
+    let binary = std::env::var_os("COPYBENCH_BENCH_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_copybench_exporter").into());
+    let mut child = Command::new(binary)
         .arg("--config.file")
         .arg(&path)
         .args([

@@ -40,8 +40,8 @@ impl Daemon {
 }
 
 impl Exporter for Daemon {
-    fn metrics(self: Arc<Self>) -> Body {
-        self.exposition.scrape()
+    fn metrics(self: Arc<Self>, gzip: bool) -> (Body, bool) {
+        self.exposition.scrape(gzip)
     }
 
     async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {

@@ -12,7 +12,8 @@ use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use http_body_util::Full;
 use hyper::header::{
-    ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue,
+    RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -93,8 +94,9 @@ pub enum Probed {
 
 /// What the exporter behind the HTTP edge does; every method is one domain call.
 pub trait Exporter: Send + Sync + 'static {
-    /// The text exposition of `/metrics`, in two parts sent one after the other.
-    fn metrics(self: Arc<Self>) -> Body;
+    /// The text exposition of `/metrics`, in two parts sent one after the other, gzip-encoded
+    /// if `gzip` asks for it and the exporter could; the second value says whether it is.
+    fn metrics(self: Arc<Self>, gzip: bool) -> (Body, bool);
     /// The landing page's HTML.
     fn landing_page(self: Arc<Self>) -> impl Future<Output = Result<String, Refusal>> + Send;
     /// The runs that match `query`, as JSON, newest first.
@@ -235,11 +237,16 @@ async fn handle<E: Exporter, B>(exporter: Arc<E>, req: &Request<B>) -> Answer {
     let query = req.uri().query().unwrap_or("");
     let ok = |content_type, body: Vec<u8>| answer(StatusCode::OK, content_type, body);
     let result = match endpoint {
-        Endpoint::Metrics => Ok(answer_chained(
-            StatusCode::OK,
-            TEXT_FORMAT,
-            exporter.metrics(),
-        )),
+        Endpoint::Metrics => {
+            let (body, gzip) = exporter.metrics(accepts_gzip(req));
+            let mut response = answer_chained(StatusCode::OK, TEXT_FORMAT, body);
+            let headers = response.headers_mut();
+            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            Ok(response)
+        }
         Endpoint::Landing => (exporter.landing_page().await)
             .map(|page| ok("text/html; charset=utf-8", page.into_bytes())),
         Endpoint::Healthy => Ok(text(StatusCode::OK, "Healthy")),
@@ -328,6 +335,23 @@ fn text(status: StatusCode, body: impl Into<String>) -> Answer {
     answer(status, "text/plain; charset=utf-8", body)
 }
 
+/// Whether `req`'s `Accept-Encoding` takes gzip (RFC 9110: a coding with no `q` or a
+/// nonzero one; `x-gzip` is the same).
+fn accepts_gzip<B>(req: &Request<B>) -> bool {
+    let Some(Ok(accepted)) = req.headers().get(ACCEPT_ENCODING).map(|v| v.to_str()) else {
+        return false;
+    };
+    accepted.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")) && q > 0.0
+    })
+}
+
 /// Whether `req` comes from a page of another site: its `Origin` names another host than the
 /// one it was sent to, or the browser says `Sec-Fetch-Site: cross-site`. State-changing
 /// endpoints refuse such requests.
@@ -372,8 +396,12 @@ mod tests {
     }
 
     impl Exporter for Echo {
-        fn metrics(self: Arc<Self>) -> Body {
-            Bytes::from_static(b"a 1\n").chain(Bytes::from_static(b"b 2\n"))
+        fn metrics(self: Arc<Self>, gzip: bool) -> (Body, bool) {
+            let first: &'static [u8] = if gzip { b"gz " } else { b"a 1\n" };
+            (
+                Bytes::from_static(first).chain(Bytes::from_static(b"b 2\n")),
+                gzip,
+            )
         }
         async fn landing_page(self: Arc<Self>) -> Result<String, Refusal> {
             Ok("<html>".to_owned())
@@ -417,11 +445,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn metrics_are_gzip_encoded_when_the_request_accepts_it() {
+        for (accepted, gzip) in [
+            ("gzip", true),
+            ("identity, gzip", true),
+            ("deflate;q=0.5, GZIP;q=0.9", true),
+            ("x-gzip", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.0, identity", false),
+            ("deflate, br", false),
+            ("gzipped", false),
+            ("", false),
+        ] {
+            let (answer, body) =
+                ask(Method::GET, "/metrics", &[("accept-encoding", accepted)]).await;
+            assert_eq!(body.starts_with("gz "), gzip, "{accepted:?}");
+            assert_eq!(
+                answer.headers().get(CONTENT_ENCODING).map(|v| v.as_bytes()),
+                gzip.then_some(&b"gzip"[..]),
+                "{accepted:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn each_endpoint_makes_its_call_and_says_what_it_got() {
         let (answer, body) = ask(Method::GET, "/metrics", &[]).await;
         assert_eq!(answer.status(), StatusCode::OK);
         assert_eq!(answer.headers()[CONTENT_TYPE], TEXT_FORMAT);
         assert_eq!(body, "a 1\nb 2\n", "both buffers, in order");
+        assert_eq!(answer.headers()[VARY], "Accept-Encoding");
+        assert!(answer.headers().get(CONTENT_ENCODING).is_none());
         let (answer, body) = ask(Method::GET, "/api/v1/runs?backend=x", &[]).await;
         assert_eq!(answer.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(body, "runs:backend=x");

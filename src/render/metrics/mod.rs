@@ -11,19 +11,21 @@
 //! `copybench_last_run_timestamp_seconds` tells its age. A scrape sends that text plus a fresh
 //! rendering of the few live families (the [`process`] metrics, and the collectors others
 //! register: the run-in-progress gauge, the probe counter), so scraping stays cheap while a
-//! sweep keeps the CPUs busy.
+//! sweep keeps the CPUs busy. A scraper that accepts gzip gets it ([`gzip`]): the cached text
+//! is compressed once, at the first such scrape after a change.
 
 mod alerts;
 pub mod counters;
 pub mod detection;
 pub mod family;
+mod gzip;
 pub mod node;
 pub mod points;
 mod process;
 pub mod runs;
 pub mod scaling;
 
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
@@ -60,10 +62,18 @@ pub fn render(sources: &Sources) -> String {
     encode(COLLECTORS.iter().flat_map(|collect| collect(sources)))
 }
 
+/// The rendered text of the cached families, and its gzip once a scrape asked for it.
+#[derive(Default)]
+struct Cached {
+    text: Bytes,
+    /// `None` when compressing failed (logged): such scrapes get the plain text.
+    gzip: OnceLock<Option<gzip::Open>>,
+}
+
 /// The daemon's `/metrics`: the rendered cached families and the live registry.
 pub struct Exposition {
-    /// The rendered text of the cached families, replaced at every change.
-    cached: RwLock<Bytes>,
+    /// The cached families, replaced at every change.
+    cached: RwLock<Arc<Cached>>,
     /// Serialises publishing, so that an older snapshot never replaces a newer one.
     publishing: Mutex<()>,
     /// Families read fresh at every scrape.
@@ -79,7 +89,7 @@ impl Exposition {
         let live = Registry::new();
         live.register(Box::new(process::ProcessMetrics::default()))?;
         Ok(Exposition {
-            cached: RwLock::new(Bytes::new()),
+            cached: RwLock::default(),
             publishing: Mutex::new(()),
             live,
             per_cpu,
@@ -104,20 +114,34 @@ impl Exposition {
             status: &status,
             per_cpu: self.per_cpu,
         });
-        *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Bytes::from(text);
+        let cached = Cached {
+            text: Bytes::from(text),
+            gzip: OnceLock::new(),
+        };
+        *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cached);
         Ok(())
     }
 
     /// The text exposition of every family: the cached text, then the live families, as two
-    /// buffers (the cached text is shared, not copied, by every scrape).
-    pub fn scrape(&self) -> Chain<Bytes, Bytes> {
-        let cached = self
-            .cached
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+    /// buffers (the cached part is shared, not copied, by every scrape); gzip-encoded when
+    /// `gzip` asks for it and compressing works, which the second value says.
+    pub fn scrape(&self, gzip: bool) -> (Chain<Bytes, Bytes>, bool) {
+        let cached = Arc::clone(&self.cached.read().unwrap_or_else(|p| p.into_inner()));
         let live = encode(self.live.gather().into_iter().map(Family));
-        cached.chain(Bytes::from(live))
+        let open = gzip.then(|| {
+            cached.gzip.get_or_init(|| {
+                gzip::Open::of(&cached.text)
+                    .inspect_err(|e| tracing::error!("compressing the metrics failed: {e}"))
+                    .ok()
+            })
+        });
+        if let Some(Some(open)) = open {
+            match open.close(live.as_bytes()) {
+                Ok((start, end)) => return (start.chain(end), true),
+                Err(e) => tracing::error!("compressing the metrics failed: {e}"),
+            }
+        }
+        (cached.text.clone().chain(Bytes::from(live)), false)
     }
 }
 
@@ -168,8 +192,8 @@ mod tests {
         }
     }
 
-    fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
-        let exposition = Exposition::new(per_cpu).expect("metrics");
+    /// A snapshot of `series`, with totals, alerts and facts, and a status.
+    fn sources(series: Vec<SeriesState>) -> (Snapshot, Status) {
         let scaling = crate::results::scaling(series.iter().filter_map(|s| s.point.as_ref()));
         let snapshot = Snapshot {
             scaling,
@@ -220,11 +244,67 @@ mod tests {
             },
             interval_seconds: 300.0,
         };
+        (snapshot, status)
+    }
+
+    /// An exposition with `series` published.
+    fn published(series: Vec<SeriesState>, per_cpu: bool) -> Exposition {
+        let exposition = Exposition::new(per_cpu).expect("metrics");
         exposition
-            .publish(|| Ok::<_, ()>((snapshot, status)))
+            .publish(|| Ok::<_, ()>(sources(series)))
             .expect("published");
-        let mut text = exposition.scrape();
-        String::from_utf8_lossy(&text.copy_to_bytes(text.remaining())).into_owned()
+        exposition
+    }
+
+    fn bytes(mut body: Chain<Bytes, Bytes>) -> Bytes {
+        body.copy_to_bytes(body.remaining())
+    }
+
+    fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
+        let (text, gzip) = published(series, per_cpu).scrape(false);
+        assert!(!gzip);
+        String::from_utf8_lossy(&bytes(text)).into_owned()
+    }
+
+    #[test]
+    fn a_gzip_scrape_is_the_plain_one_compressed_once_per_change() {
+        use std::io::Read;
+        let exposition = published(vec![state(spec(1), Some(record(1, &[0, 1])))], true);
+        let (plain, _) = exposition.scrape(false);
+        let (first, gzip) = exposition.scrape(true);
+        assert!(gzip);
+        let (first_start, second_start) = (
+            first.first_ref().as_ptr(),
+            exposition.scrape(true).0.first_ref().as_ptr(),
+        );
+        assert_eq!(
+            first_start, second_start,
+            "the cached part compressed again"
+        );
+        let compressed = bytes(first);
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_end(&mut unpacked)
+            .expect("gzip");
+        let (plain, unpacked) = (bytes(plain), String::from_utf8(unpacked).expect("utf-8"));
+        // The live families differ from scrape to scrape (the process's CPU time): the cached
+        // part is the same text, and both end with the same families.
+        let cached = exposition.cached.read().expect("cached").text.clone();
+        assert!(unpacked.starts_with(std::str::from_utf8(&cached).expect("utf-8")));
+        let families = |t: &str| t.lines().filter(|l| l.starts_with("# TYPE")).count();
+        let plain = String::from_utf8(plain.to_vec()).expect("utf-8");
+        assert_eq!(families(&unpacked), families(&plain));
+        assert!(
+            compressed.len() * 4 < plain.len(),
+            "{} of {}",
+            compressed.len(),
+            plain.len()
+        );
+        // A change is compressed anew.
+        exposition
+            .publish(|| Ok::<_, ()>(sources(Vec::new())))
+            .expect("published");
+        assert_ne!(exposition.scrape(true).0.first_ref().as_ptr(), first_start);
     }
 
     #[test]

@@ -1,0 +1,101 @@
+//! `/metrics` in gzip, with the cached families compressed once per change. They become the
+//! start of one gzip member: its header and deflate blocks, ended at a byte boundary by a sync
+//! flush and left open ([`Open`]). Each scrape ends that deflate stream with its live families
+//! as the last blocks, then the member's trailer (the CRC-32 and length of both parts). One
+//! member, not two concatenated ones: RFC 1952 allows those, but curl reads only the first.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::{DeflateEncoder, GzEncoder};
+
+/// The cached families compressed: an open gzip member.
+pub struct Open {
+    /// The header and the deflate blocks of the text, sync-flushed, with no last block.
+    start: Bytes,
+    /// The CRC-32 of the text, to go on over the live families.
+    crc: crc32fast::Hasher,
+    /// The text's length.
+    len: usize,
+}
+
+impl Open {
+    /// `text` compressed as the start of a member.
+    pub fn of(text: &[u8]) -> std::io::Result<Open> {
+        let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::default());
+        gz.write_all(text)?;
+        // A sync flush: every byte of the text out, the stream open at a byte boundary.
+        gz.flush()?;
+        // Taken before the encoder is dropped: dropping it ends its stream, into the empty
+        // vector left behind.
+        let start = Bytes::from(std::mem::take(gz.get_mut()));
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text);
+        Ok(Open {
+            start,
+            crc,
+            len: text.len(),
+        })
+    }
+
+    /// The member with `live` after the text: the shared start, and the live families'
+    /// blocks with the trailer.
+    pub fn close(&self, live: &[u8]) -> std::io::Result<(Bytes, Bytes)> {
+        let mut deflate =
+            DeflateEncoder::new(Vec::with_capacity(live.len() / 2 + 16), Compression::fast());
+        deflate.write_all(live)?;
+        let mut end = deflate.finish()?;
+        let mut crc = self.crc.clone();
+        crc.update(live);
+        end.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE: the length modulo 2^32.
+        end.extend_from_slice(&((self.len + live.len()) as u32).to_le_bytes());
+        Ok((self.start.clone(), Bytes::from(end)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn gunzip(member: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        // A single-member reader: a second member would be left unread.
+        flate2::read::GzDecoder::new(member)
+            .read_to_end(&mut out)
+            .expect("a valid gzip member");
+        out
+    }
+
+    #[test]
+    fn the_start_and_each_end_make_one_member_of_both_texts() {
+        let text: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("copybench_x{{i=\"{i}\"}} {}\n", i * 7).into_bytes())
+            .collect();
+        let open = Open::of(&text).expect("compressed");
+        assert!(
+            open.start.len() * 3 < text.len(),
+            "{} bytes",
+            open.start.len()
+        );
+        for live in [&b""[..], b"process_open_fds 17\n"] {
+            let (start, end) = open.close(live).expect("closed");
+            let member = [&start[..], &end[..]].concat();
+            assert_eq!(gunzip(&member), [&text[..], live].concat());
+            // And the whole is one member: nothing follows its trailer.
+            let mut decoder = flate2::bufread::GzDecoder::new(&member[..]);
+            std::io::copy(&mut decoder, &mut std::io::sink()).expect("read");
+            assert!(decoder.into_inner().is_empty(), "bytes after the member");
+        }
+    }
+
+    #[test]
+    fn an_empty_text_still_makes_a_member() {
+        let open = Open::of(b"").expect("compressed");
+        let (start, end) = open.close(b"a 1\n").expect("closed");
+        assert_eq!(gunzip(&[&start[..], &end[..]].concat()), b"a 1\n");
+    }
+}
