@@ -25,7 +25,7 @@ use super::stats::median;
 /// Fewest usable runs (or rounds) a series needs in a sweep.
 const MIN_RUNS: usize = 3;
 /// Fewest single-worker series the workload signal is taken against.
-const MIN_POOL: usize = 4;
+const MIN_POOL: usize = 3;
 
 /// One run of a sweep, as the signals read it. `G` names a combination's backend and sync.
 #[derive(Clone, Debug, PartialEq)]

@@ -45,6 +45,10 @@ contention_window = "30s"
 /// Sweeps the detectors need before they speak: a baseline of 24 after a guard of 8.
 const WARM: f64 = 34.0;
 
+/// The contention window of [`CONFIG`]: a contention alert begins with its first contended
+/// sweep, so a calm stretch before a neighbour lasts at least this long.
+const CONTENTION_WINDOW: Duration = Duration::from_secs(30);
+
 /// The daemon's sweeps so far.
 fn sweeps(daemon: &Daemon) -> f64 {
     daemon.sample("copybench_sweeps_total").unwrap_or(0.0)
@@ -101,7 +105,8 @@ fn a_neighbour_that_leaves_is_a_transient_and_one_that_stays_raises_the_contenti
     assert!(wait_sweeps(&daemon, WARM), "no history built");
     a_neighbour_that_leaves(&daemon);
 
-    // A calm stretch first: the alert's causes compare the 10 sweeps either side of it.
+    // A calm stretch as long as the contention window first: the alert begins with the
+    // window's first contended sweep, and its causes compare the 10 sweeps either side of it.
     assert!(
         calm_for(&daemon, 12.0),
         "no calm stretch after the neighbour left"
@@ -195,8 +200,11 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
     group.write("cpuset.mems", "0");
     group.write("cpuset.cpus", cpus.trim());
     let state = tempfile::tempdir().expect("state dir");
+    // A sweep a second at most: the watch takes a new level as normal after 288 sweeps, which
+    // must outlast the rule's `for` of 2 minutes.
     let config = TestConfig::from(CONFIG)
         .set("state.dir", state.path().to_str().expect("utf-8"))
+        .set("schedule.interval", "1s")
         .text();
     let mut daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());
@@ -305,11 +313,14 @@ fn a_neighbour_that_leaves(daemon: &Daemon) {
     assert_eq!(measured_alerts(daemon), Vec::<String>::new());
 }
 
-/// Whether `n` more sweeps pass within a minute and the latest was not contended.
+/// Whether `n` more sweeps and the contention window pass within two minutes and the latest
+/// sweep was not contended.
 fn calm_for(daemon: &Daemon, n: f64) -> bool {
-    let from = sweeps(daemon);
-    wait_for(Duration::from_secs(60), || {
-        sweeps(daemon) >= from + n && daemon.sample("copybench_sweep_contended") == Some(0.0)
+    let (from, started) = (sweeps(daemon), std::time::Instant::now());
+    wait_for(Duration::from_secs(120), || {
+        sweeps(daemon) >= from + n
+            && started.elapsed() >= CONTENTION_WINDOW
+            && daemon.sample("copybench_sweep_contended") == Some(0.0)
     })
 }
 
