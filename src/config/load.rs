@@ -352,7 +352,8 @@ pub(crate) mod tests {
     fn every_bad_key_is_reported_at_once() {
         let problems = invalid(
             "[workload]\nworkers = [0, 2]\nbackends = [\"fork\"]\nlines = \"many\"\nspeed = 3\n\
-             [schedule]\ninterval = \"0s\"\n[web]\nlisten_address = \"127.0.0.1:70000\"\n[extra]\nx = 1\n",
+             [schedule]\ninterval = \"0s\"\n[web]\nlisten_address = \"127.0.0.1:70000\"\n[extra]\nx = 1\n\
+             [metrics]\ndetail = \"verbose\"\n",
         );
         let joined = problems.join("\n");
         for key in [
@@ -361,6 +362,7 @@ pub(crate) mod tests {
             "workload.speed: unknown key",
             "web.listen_address",
             "extra: unknown section",
+            "metrics.detail",
         ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }
@@ -417,6 +419,7 @@ pub(crate) mod tests {
                 Just("retention"),
                 Just("level"),
                 Just("per_cpu"),
+                Just("detail"),
                 Just("backends"),
                 Just("max_connections"),
                 Just("enable_reload"),

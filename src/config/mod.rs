@@ -273,8 +273,23 @@ pub struct Probe {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Metrics {
-    /// Whether to export `copybench_cpu_records{cpu}`.
+    /// Whether to export the records per CPU (`copybench_node_cpu_records{cpu}`, and with
+    /// full detail `copybench_cpu_records`).
     pub per_cpu: bool,
+    /// Which families `/metrics` carries.
+    pub detail: Detail,
+}
+
+/// How much detail `/metrics` carries: what every dashboard panel and alert reads, or also
+/// the families that only restate the summaries or grow with the host's CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    /// What the dashboards and alerts read (the series budget in the README).
+    Basic,
+    /// Also the duration histograms, every point statistic and the records per CPU of
+    /// each combination.
+    Full,
 }
 
 /// `[state]`
@@ -407,7 +422,10 @@ impl Default for Analysis {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { per_cpu: true }
+        Metrics {
+            per_cpu: true,
+            detail: Detail::Basic,
+        }
     }
 }
 

@@ -157,10 +157,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     [
         ("[web]", listening(&old.web) != listening(&new.web)),
         ("[state]", old.state != new.state),
-        (
-            "metrics.per_cpu",
-            old.metrics.per_cpu != new.metrics.per_cpu,
-        ),
+        ("[metrics]", old.metrics != new.metrics),
         ("[log]", old.log != new.log),
     ]
     .into_iter()
@@ -182,7 +179,7 @@ mod tests {
         assert!(restart_needed(&old, &new).is_empty());
         new.metrics.per_cpu = false;
         new.log.level = crate::config::LogLevel::Debug;
-        assert_eq!(restart_needed(&old, &new), ["metrics.per_cpu", "[log]"]);
+        assert_eq!(restart_needed(&old, &new), ["[metrics]", "[log]"]);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Daemon {
         let config = Arc::new(config);
         let results = Arc::new(open_history(&config)?);
         remove_stale_scratch(&config.workload.workdir());
-        let exposition = Exposition::new(config.metrics.per_cpu)?;
+        let exposition = Exposition::new(config.metrics.clone())?;
         let slot = Arc::new(RunSlot::new()?);
         exposition.register(slot.gauge())?;
         let prober = Arc::new(Prober::new()?);

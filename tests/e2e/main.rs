@@ -14,5 +14,6 @@ mod quota;
 mod readme;
 mod regression;
 mod run_command;
+mod series;
 mod tls;
 mod util;

@@ -21,8 +21,9 @@ fn prometheus_scrapes_every_combination_and_lock_keeps_order() {
         "not every combination reached Prometheus: {:?}",
         prometheus.vector("copybench_last_run_duration_seconds")
     );
+    // Disorder of the pools (one worker's is 0 by construction): both backends at 2 workers.
     let lock = prometheus.vector("copybench_disorder_lines{sync=\"lock\"}");
-    assert_eq!(lock.len(), 4, "{lock:?}");
+    assert_eq!(lock.len(), 2, "{lock:?}");
     for series in &lock {
         assert_eq!(series["value"][1], "0", "{series}");
     }

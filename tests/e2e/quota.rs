@@ -130,6 +130,7 @@ fn the_daemon_under_a_cpu_quota_reports_the_quota_and_throttled_runs() {
         .set("schedule.interval", "2s")
         .set("workload.lines", 4000)
         .set("workload.workers", "auto")
+        .set("metrics.detail", "full")
         .text();
     let daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());

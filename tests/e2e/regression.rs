@@ -115,7 +115,11 @@ fn a_cpu_quota_marks_the_runs_throttled_and_the_regression_alert_stays_silent() 
     let group = QuotaGroup::new(0.3);
     // Runs long enough (tens of ms of CPU) to outlast the quota's 30 ms a period, so every run
     // under it is throttled: none slips through to be slowed by other load on the machine.
-    let config = TestConfig::from(CONFIG).set("workload.lines", 5000).text();
+    // Full detail: the seconds the quota held the runs back too.
+    let config = TestConfig::from(CONFIG)
+        .set("workload.lines", 5000)
+        .set("metrics.detail", "full")
+        .text();
     let daemon = start_daemon(&config, &[]);
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");

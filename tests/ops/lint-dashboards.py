@@ -57,6 +57,8 @@ PER_TARGET_METRICS = {
     "copybench_contention_alert",
     "copybench_sweep_contended",
     "copybench_host_info",
+    "copybench_node_cpu_records",
+    "copybench_run_failure_reasons_total",
     "instance:copybench_fleet_duration_robust_z:median",
 }
 

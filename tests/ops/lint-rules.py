@@ -10,8 +10,12 @@ Usage: lint-rules.py RULES.yml TESTS.yml
   - recording rule names follow level:metric:operations
   - the unit tests cover every alert: at least one alert_rule_test where it
     fires and one where it stays silent
+  - every alert has a `runbook_url` (RUNBOOK#anchor, relative to the repository)
+    that resolves to a heading of that file (GitHub's anchors: lower case,
+    punctuation dropped, spaces to hyphens)
 """
 
+import os
 import re
 import sys
 
@@ -20,6 +24,35 @@ import yaml
 ALERT_NAME = re.compile(r"^Copybench(?:[A-Z][a-z0-9]+)+$")
 RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 SEVERITIES = {"critical", "warning", "info"}
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def anchors(path):
+    """The anchors of the Markdown headings of `path`, as GitHub makes them."""
+    found = set()
+    in_code = False
+    with open(path) as f:
+        for line in f:
+            if line.startswith("```"):
+                in_code = not in_code
+            m = None if in_code else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+            if m:
+                slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+                found.add(slug)
+    return found
+
+
+def runbook_problem(url):
+    """Why `url` does not lead to a heading of a runbook in the repository, or None."""
+    path, _, anchor = (url or "").partition("#")
+    if not path or not anchor:
+        return f"runbook_url {url!r} is not RUNBOOK#anchor"
+    full = os.path.join(REPO, path)
+    if not os.path.isfile(full):
+        return f"runbook_url {url!r}: no file {path} in the repository"
+    if anchor not in anchors(full):
+        return f"runbook_url {url!r}: {path} has no heading with anchor #{anchor}"
+    return None
 
 
 def main(argv):
@@ -57,6 +90,9 @@ def main(argv):
             elif not summary.endswith(".") or re.search(r"\.\s+\S", summary) or "\n" in summary:
                 problems.append(f"{where}: summary is not a single sentence: {summary!r}")
             description = ann.get("description") or ""
+            problem = runbook_problem(ann.get("runbook_url"))
+            if problem:
+                problems.append(f"{where}: {problem}")
             if not re.search(r"\{\{\s*\$(value|labels\.)", description):
                 problems.append(f"{where}: description shows no {{{{ $value }}}} or {{{{ $labels.x }}}}")
     if len(set(alerts)) != len(alerts):

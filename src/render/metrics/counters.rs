@@ -1,6 +1,6 @@
-//! The counts since start ([`crate::results::counters`]): runs, failures by reason and the
-//! duration histogram of each combination, sweeps, the workload's CPU time and failed writes
-//! to the history.
+//! The counts since start ([`crate::results::counters`]): runs, failures and the duration
+//! histogram of each combination, failures by reason, sweeps, the workload's CPU time and
+//! failed writes to the history.
 
 use prometheus::proto::{self, MetricType};
 
@@ -12,7 +12,15 @@ use crate::results::counters::Histogram;
 /// The counter families of every configured combination and of the sweeps.
 pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     let mut runs = Family::counter("copybench_runs_total", "Runs completed or failed.");
-    let mut failures = Family::counter("copybench_run_failures_total", "Failed runs by reason.");
+    let mut failures = Family::counter(
+        "copybench_run_failures_total",
+        "Failed runs of the combination (copybench_run_failure_reasons_total says why).",
+    );
+    let mut reasons = Family::counter(
+        "copybench_run_failure_reasons_total",
+        "Failed runs of every combination together, by reason.",
+    );
+    let mut by_reason = [0u64; FailureReason::ALL.len()];
     let mut durations = Family::new(
         "copybench_run_duration_seconds",
         "Durations of completed runs.",
@@ -23,11 +31,17 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         let l = labels.with(&[]);
         let tally = &state.tally;
         runs.count(&l, tally.runs as f64);
-        for reason in FailureReason::ALL {
+        let mut failed = 0;
+        for (reason, sum) in FailureReason::ALL.iter().zip(&mut by_reason) {
             let count = tally.failures.get(reason).copied().unwrap_or(0);
-            failures.count(&labels.with(&[("reason", reason.as_str())]), count as f64);
+            failed += count;
+            *sum += count;
         }
+        failures.count(&l, failed as f64);
         durations.add(&l, |m| m.set_histogram(histogram(&tally.durations)));
+    }
+    for (reason, count) in FailureReason::ALL.iter().zip(by_reason) {
+        reasons.count(&[("reason", reason.as_str())], count as f64);
     }
     let totals = &sources.snapshot.totals;
     let mut sweeps = Family::counter("copybench_sweeps_total", "Scheduled sweeps completed.");
@@ -60,6 +74,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     vec![
         runs,
         failures,
+        reasons,
         durations,
         sweeps,
         confirmations,

@@ -21,6 +21,20 @@ impl Family {
         Family(family)
     }
 
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// Leaves out the samples whose label `name` has `value`.
+    pub fn drop_samples(&mut self, name: &str, value: &str) {
+        self.0.mut_metric().retain(|m| {
+            !m.get_label()
+                .iter()
+                .any(|pair| pair.name() == name && pair.value() == value)
+        });
+    }
+
     /// An empty gauge family.
     pub fn gauge(name: &str, help: &str) -> Family {
         Family::new(name, help, MetricType::GAUGE)

@@ -32,6 +32,7 @@ use bytes::{Buf, Bytes};
 use prometheus::Registry;
 use prometheus::core::Collector;
 
+use crate::config::{Detail, Metrics};
 use crate::results::Snapshot;
 use family::{Family, encode};
 pub use node::Status;
@@ -42,8 +43,8 @@ pub struct Sources<'a> {
     pub snapshot: &'a Snapshot,
     /// The daemon's own state.
     pub status: &'a Status,
-    /// Whether to render `copybench_cpu_records`.
-    pub per_cpu: bool,
+    /// Which families to render.
+    pub metrics: &'a Metrics,
 }
 
 /// The collectors of the cached families.
@@ -57,9 +58,65 @@ const COLLECTORS: &[fn(&Sources) -> Vec<Family>] = &[
     alerts::collect,
 ];
 
-/// The text exposition of every cached family under `sources`.
+/// The families only `[metrics] detail = "full"` renders: no shipped dashboard panel or
+/// alert reads them. The duration histograms and the other point statistics restate what
+/// the median and its interval say, efficiency is speedup over the pool size, the records
+/// per CPU of each combination grow with the host's CPUs (the node's total stays), and the
+/// intervals of speedup and of the scalability fit, the seconds throttled (whether runs were
+/// throttled stays), migrations and the lowest thread count are detail of detail.
+pub const FULL_ONLY: &[&str] = &[
+    "copybench_run_duration_seconds",
+    "copybench_cpu_records",
+    "copybench_point_min_seconds",
+    "copybench_point_mad_seconds",
+    "copybench_point_runs",
+    "copybench_point_disturbed_runs",
+    "copybench_last_run_lines",
+    "copybench_regression_pvalue",
+    "copybench_parallel_efficiency_ratio",
+    "copybench_parallel_efficiency_lower_ratio",
+    "copybench_parallel_efficiency_upper_ratio",
+    "copybench_worker_threads_min",
+    "copybench_speedup_lower_ratio",
+    "copybench_speedup_upper_ratio",
+    "copybench_usl_sigma_lower",
+    "copybench_usl_sigma_upper",
+    "copybench_usl_kappa_lower",
+    "copybench_usl_kappa_upper",
+    "copybench_point_throttled_seconds",
+    "copybench_cpu_migrations",
+];
+
+/// The samples basic detail leaves out of families it keeps, by a label's value: those
+/// constant by construction (one worker's speedup is 1, one writer makes no disorder or
+/// torn record, threads share one pid, a worker process has one thread) and the voluntary
+/// context switches.
+pub const FULL_ONLY_SAMPLES: &[(&str, &str, &str)] = &[
+    ("copybench_speedup_ratio", "workers", "1"),
+    ("copybench_disorder_lines", "workers", "1"),
+    ("copybench_torn_records", "workers", "1"),
+    ("copybench_worker_processes", "backend", "thread"),
+    ("copybench_worker_threads_max", "backend", "process"),
+    ("copybench_context_switches", "kind", "voluntary"),
+];
+
+/// The text exposition of every cached family under `sources`, at its detail.
 pub fn render(sources: &Sources) -> String {
-    encode(COLLECTORS.iter().flat_map(|collect| collect(sources)))
+    let full = sources.metrics.detail == Detail::Full;
+    encode(
+        COLLECTORS
+            .iter()
+            .flat_map(|collect| collect(sources))
+            .filter(|family| full || !FULL_ONLY.contains(&family.name()))
+            .map(|mut family| {
+                for (name, label, value) in FULL_ONLY_SAMPLES.iter().filter(|_| !full) {
+                    if family.name() == *name {
+                        family.drop_samples(label, value);
+                    }
+                }
+                family
+            }),
+    )
 }
 
 /// The rendered text of the cached families, and its gzip once a scrape asked for it.
@@ -78,21 +135,21 @@ pub struct Exposition {
     publishing: Mutex<()>,
     /// Families read fresh at every scrape.
     live: Registry,
-    per_cpu: bool,
+    metrics: Metrics,
 }
 
 impl Exposition {
-    /// Sets up the live registry with the process metrics; `per_cpu` adds
-    /// `copybench_cpu_records`. Nothing cached is published until the first
+    /// Sets up the live registry with the process metrics; `metrics` says which cached
+    /// families to render. Nothing cached is published until the first
     /// [`Exposition::publish`].
-    pub fn new(per_cpu: bool) -> prometheus::Result<Self> {
+    pub fn new(metrics: Metrics) -> prometheus::Result<Self> {
         let live = Registry::new();
         live.register(Box::new(process::ProcessMetrics::default()))?;
         Ok(Exposition {
             cached: RwLock::default(),
             publishing: Mutex::new(()),
             live,
-            per_cpu,
+            metrics,
         })
     }
 
@@ -112,7 +169,7 @@ impl Exposition {
         let text = render(&Sources {
             snapshot: &snapshot,
             status: &status,
-            per_cpu: self.per_cpu,
+            metrics: &self.metrics,
         });
         let cached = Cached {
             text: Bytes::from(text),
@@ -248,8 +305,8 @@ mod tests {
     }
 
     /// An exposition with `series` published.
-    fn published(series: Vec<SeriesState>, per_cpu: bool) -> Exposition {
-        let exposition = Exposition::new(per_cpu).expect("metrics");
+    fn published(series: Vec<SeriesState>, per_cpu: bool, detail: Detail) -> Exposition {
+        let exposition = Exposition::new(Metrics { per_cpu, detail }).expect("metrics");
         exposition
             .publish(|| Ok::<_, ()>(sources(series)))
             .expect("published");
@@ -261,7 +318,7 @@ mod tests {
     }
 
     fn exposition(series: Vec<SeriesState>, per_cpu: bool) -> String {
-        let (text, gzip) = published(series, per_cpu).scrape(false);
+        let (text, gzip) = published(series, per_cpu, Detail::Full).scrape(false);
         assert!(!gzip);
         String::from_utf8_lossy(&bytes(text)).into_owned()
     }
@@ -269,7 +326,8 @@ mod tests {
     #[test]
     fn a_gzip_scrape_is_the_plain_one_compressed_once_per_change() {
         use std::io::Read;
-        let exposition = published(vec![state(spec(1), Some(record(1, &[0, 1])))], true);
+        let series = vec![state(spec(1), Some(record(1, &[0, 1])))];
+        let exposition = published(series, true, Detail::Full);
         let (plain, _) = exposition.scrape(false);
         let (first, gzip) = exposition.scrape(true);
         assert!(gzip);
@@ -311,7 +369,16 @@ mod tests {
     fn configured_specs_are_exported_before_any_run() {
         let text = exposition(vec![state(spec(1), None), state(spec(2), None)], true);
         assert!(text.contains(r#"copybench_last_run_duration_seconds{backend="thread",sync="lock",workers="2"} NaN"#), "{text}");
-        assert!(text.contains(r#"copybench_run_failures_total{backend="thread",reason="timeout",sync="lock",workers="1"} 0"#), "{text}");
+        assert!(
+            text.contains(
+                r#"copybench_run_failures_total{backend="thread",sync="lock",workers="1"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"copybench_run_failure_reasons_total{reason="timeout"} 0"#),
+            "{text}"
+        );
         assert!(
             text.contains("# HELP copybench_disorder_lines")
                 && text.contains("Cached from the latest run")
@@ -368,6 +435,37 @@ mod tests {
         text.lines()
             .filter(|l| l.starts_with(&format!("{family}{{")))
             .collect()
+    }
+
+    #[test]
+    fn basic_detail_leaves_out_the_full_only_families_and_keeps_the_node_s_cpus() {
+        let series = || {
+            vec![
+                state(spec(1), Some(record(1, &[1]))),
+                state(spec(2), Some(record(2, &[0, 1]))),
+            ]
+        };
+        let full = exposition(series(), true);
+        let (basic, _) = published(series(), true, Detail::Basic).scrape(false);
+        let basic = String::from_utf8(bytes(basic).to_vec()).expect("utf-8");
+        for name in FULL_ONLY {
+            assert!(full.contains(&format!("# TYPE {name} ")), "{name} in full");
+            assert!(
+                !basic.contains(&format!("# TYPE {name} ")),
+                "{name} in basic"
+            );
+        }
+        for text in [&full, &basic] {
+            assert_eq!(
+                samples(text, "copybench_node_cpu_records"),
+                [
+                    r#"copybench_node_cpu_records{cpu="0"} 5"#,
+                    r#"copybench_node_cpu_records{cpu="1"} 10"#
+                ]
+            );
+        }
+        let series_count = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+        assert!(series_count(&basic) < series_count(&full));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! CPUs, context switches), whether it succeeded and when. Probes answer with the same result
 //! families, for their one run.
 
+use std::collections::BTreeMap;
+
 use super::Sources;
 use super::family::{Family, SeriesLabels};
 use crate::record::Measurement;
@@ -139,9 +141,12 @@ impl ResultFamilies {
     }
 }
 
-/// The latest run's families of every configured combination.
+/// The latest run's families of every configured combination, and the node's records per
+/// CPU over them.
 pub(super) fn collect(sources: &Sources) -> Vec<Family> {
-    let mut results = ResultFamilies::new(CACHED, sources.per_cpu);
+    let per_cpu = sources.metrics.per_cpu;
+    let mut results = ResultFamilies::new(CACHED, per_cpu);
+    let mut node_records: BTreeMap<u32, u64> = BTreeMap::new();
     let mut pool = Family::gauge(
         "copybench_pool_workers",
         "Pool size of each configured combination: its workers label as a number, for arithmetic in rules.",
@@ -162,7 +167,11 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         let labels = SeriesLabels::of(&state.spec);
         let l = labels.with(&[]);
         let latest = state.latest.as_ref();
-        results.add(&state.spec, latest.and_then(|r| r.measurement.as_ref()));
+        let measurement = latest.and_then(|r| r.measurement.as_ref());
+        results.add(&state.spec, measurement);
+        for (cpu, records) in measurement.iter().flat_map(|m| &m.output.cpu_records) {
+            *node_records.entry(*cpu).or_default() += records;
+        }
         pool.set(&l, f64::from(state.spec.workers));
         success.set(&l, latest.map_or(f64::NAN, |r| f64::from(r.success)));
         finished.set(&l, latest.map_or(0.0, |r| r.finished_at));
@@ -170,5 +179,15 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     }
     let mut families = vec![pool, success, finished, succeeded];
     families.extend(results.into_families());
+    if per_cpu {
+        let mut cpus = Family::gauge(
+            "copybench_node_cpu_records",
+            "Records the latest runs of every combination wrote on each CPU, together: where the node's scheduler placed the workers.",
+        );
+        for (cpu, records) in node_records {
+            cpus.set(&[("cpu", &cpu.to_string())], records as f64);
+        }
+        families.push(cpus);
+    }
     families
 }
