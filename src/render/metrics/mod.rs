@@ -193,10 +193,8 @@ impl Exposition {
             })
         });
         if let Some(Some(open)) = open {
-            match open.close(live.as_bytes()) {
-                Ok((start, end)) => return (start.chain(end), true),
-                Err(e) => tracing::error!("compressing the metrics failed: {e}"),
-            }
+            let (start, end) = open.close(live.as_bytes());
+            return (start.chain(end), true);
         }
         (cached.text.clone().chain(Bytes::from(live)), false)
     }
