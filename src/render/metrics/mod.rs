@@ -193,8 +193,10 @@ impl Exposition {
             })
         });
         if let Some(Some(open)) = open {
-            let (start, end) = open.close(live.as_bytes());
-            return (start.chain(end), true);
+            match open.close(live.as_bytes()) {
+                Ok((start, end)) => return (start.chain(end), true),
+                Err(e) => tracing::error!("compressing the metrics failed: {e}"),
+            }
         }
         (cached.text.clone().chain(Bytes::from(live)), false)
     }
