@@ -4,16 +4,16 @@
 //! detection after every sweep, and the disk used.
 //!
 //! `cargo bench --bench history` (COPYBENCH_BENCH_RUNS runs per series, default 10000; 18
-//! series, the default sweep's).
+//! series: both backends, the three sync modes, 1 to 3 workers).
 
 use std::time::{Duration, Instant};
 
-use copybench_exporter::config::{Analysis, Workload};
+use copybench_exporter::config::{Analysis, Workers, Workload};
 use copybench_exporter::host::facts::Facts;
 use copybench_exporter::record::RunRecord;
 use copybench_exporter::results::{Results, RunFilter};
 use copybench_exporter::schedule;
-use copybench_exporter::workload::Spec;
+use copybench_exporter::workload::{Spec, SyncMode};
 
 /// A successful run of `spec` that ended at `finished_at`, with three CPUs' records.
 fn record(spec: &Spec, sweep_id: Option<i64>, finished_at: f64) -> RunRecord {
@@ -46,7 +46,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let specs = schedule::combinations(&Workload::default(), 2);
+    let workload = Workload {
+        sync: SyncMode::ALL.to_vec(),
+        workers: Workers::List(vec![1, 2, 3]),
+        ..Workload::default()
+    };
+    let specs = schedule::combinations(&workload, 2);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("history.sqlite");
     let retention = Duration::from_secs(90 * 24 * 3600);

@@ -2,8 +2,9 @@
 //! it from current state, as node_exporter's collectors are: [`runs`] (the latest run of each
 //! combination), [`points`] (its latest sweep's summary), [`detection`], [`scaling`],
 //! [`counters`], [`node`] (the exporter's own state) and `alerts` (the node's watch), all read
-//! from a [`Snapshot`] of the results model and the daemon's [`Status`]. No series outlives
-//! the combination it describes and nothing keeps its own copy of a result.
+//! from a [`Snapshot`] of the results model and the daemon's [`Status`], at the configured
+//! [`detail`]. No series outlives the combination it describes and nothing keeps its own copy
+//! of a result.
 //!
 //! A sweep is far too heavy to run at scrape time, so these families are rendered when a run
 //! ends, a sweep ends or the configuration is (re)loaded, and the text is kept; every cached
@@ -16,6 +17,7 @@
 
 mod alerts;
 pub mod counters;
+pub mod detail;
 pub mod detection;
 pub mod family;
 mod gzip;
@@ -58,48 +60,6 @@ const COLLECTORS: &[fn(&Sources) -> Vec<Family>] = &[
     alerts::collect,
 ];
 
-/// The families only `[metrics] detail = "full"` renders: no shipped dashboard panel or
-/// alert reads them. The duration histograms and the other point statistics restate what
-/// the median and its interval say, efficiency is speedup over the pool size, the records
-/// per CPU of each combination grow with the host's CPUs (the node's total stays), and the
-/// intervals of speedup and of the scalability fit, the seconds throttled (whether runs were
-/// throttled stays), migrations and the lowest thread count are detail of detail.
-pub const FULL_ONLY: &[&str] = &[
-    "copybench_run_duration_seconds",
-    "copybench_cpu_records",
-    "copybench_point_min_seconds",
-    "copybench_point_mad_seconds",
-    "copybench_point_runs",
-    "copybench_point_disturbed_runs",
-    "copybench_last_run_lines",
-    "copybench_regression_pvalue",
-    "copybench_parallel_efficiency_ratio",
-    "copybench_parallel_efficiency_lower_ratio",
-    "copybench_parallel_efficiency_upper_ratio",
-    "copybench_worker_threads_min",
-    "copybench_speedup_lower_ratio",
-    "copybench_speedup_upper_ratio",
-    "copybench_usl_sigma_lower",
-    "copybench_usl_sigma_upper",
-    "copybench_usl_kappa_lower",
-    "copybench_usl_kappa_upper",
-    "copybench_point_throttled_seconds",
-    "copybench_cpu_migrations",
-];
-
-/// The samples basic detail leaves out of families it keeps, by a label's value: those
-/// constant by construction (one worker's speedup is 1, one writer makes no disorder or
-/// torn record, threads share one pid, a worker process has one thread) and the voluntary
-/// context switches.
-pub const FULL_ONLY_SAMPLES: &[(&str, &str, &str)] = &[
-    ("copybench_speedup_ratio", "workers", "1"),
-    ("copybench_disorder_lines", "workers", "1"),
-    ("copybench_torn_records", "workers", "1"),
-    ("copybench_worker_processes", "backend", "thread"),
-    ("copybench_worker_threads_max", "backend", "process"),
-    ("copybench_context_switches", "kind", "voluntary"),
-];
-
 /// The text exposition of every cached family under `sources`, at its detail.
 pub fn render(sources: &Sources) -> String {
     let full = sources.metrics.detail == Detail::Full;
@@ -107,15 +67,7 @@ pub fn render(sources: &Sources) -> String {
         COLLECTORS
             .iter()
             .flat_map(|collect| collect(sources))
-            .filter(|family| full || !FULL_ONLY.contains(&family.name()))
-            .map(|mut family| {
-                for (name, label, value) in FULL_ONLY_SAMPLES.iter().filter(|_| !full) {
-                    if family.name() == *name {
-                        family.drop_samples(label, value);
-                    }
-                }
-                family
-            }),
+            .filter_map(|family| detail::at(family, full)),
     )
 }
 
@@ -448,7 +400,7 @@ mod tests {
         let full = exposition(series(), true);
         let (basic, _) = published(series(), true, Detail::Basic).scrape(false);
         let basic = String::from_utf8(bytes(basic).to_vec()).expect("utf-8");
-        for name in FULL_ONLY {
+        for name in detail::FULL_ONLY {
             assert!(full.contains(&format!("# TYPE {name} ")), "{name} in full");
             assert!(
                 !basic.contains(&format!("# TYPE {name} ")),
