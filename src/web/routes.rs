@@ -19,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::config_file::WebConfig;
+use super::encoding::accepts_gzip;
 
 /// Content type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -238,7 +239,8 @@ async fn handle<E: Exporter, B>(exporter: Arc<E>, req: &Request<B>) -> Answer {
     let ok = |content_type, body: Vec<u8>| answer(StatusCode::OK, content_type, body);
     let result = match endpoint {
         Endpoint::Metrics => {
-            let (body, gzip) = exporter.metrics(accepts_gzip(req));
+            let accepted = req.headers().get(ACCEPT_ENCODING);
+            let (body, gzip) = exporter.metrics(accepts_gzip(accepted));
             let mut response = answer_chained(StatusCode::OK, TEXT_FORMAT, body);
             let headers = response.headers_mut();
             headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -335,23 +337,6 @@ fn text(status: StatusCode, body: impl Into<String>) -> Answer {
     answer(status, "text/plain; charset=utf-8", body)
 }
 
-/// Whether `req`'s `Accept-Encoding` takes gzip (RFC 9110: a coding with no `q` or a
-/// nonzero one; `x-gzip` is the same).
-fn accepts_gzip<B>(req: &Request<B>) -> bool {
-    let Some(Ok(accepted)) = req.headers().get(ACCEPT_ENCODING).map(|v| v.to_str()) else {
-        return false;
-    };
-    accepted.split(',').any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
-        let name = parts.next().unwrap_or_default();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
-            .find_map(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0);
-        (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")) && q > 0.0
-    })
-}
-
 /// Whether `req` comes from a page of another site: its `Origin` names another host than the
 /// one it was sent to, or the browser says `Sec-Fetch-Site: cross-site`. State-changing
 /// endpoints refuse such requests.
@@ -446,17 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_are_gzip_encoded_when_the_request_accepts_it() {
-        for (accepted, gzip) in [
-            ("gzip", true),
-            ("identity, gzip", true),
-            ("deflate;q=0.5, GZIP;q=0.9", true),
-            ("x-gzip", true),
-            ("gzip;q=0", false),
-            ("gzip; q=0.0, identity", false),
-            ("deflate, br", false),
-            ("gzipped", false),
-            ("", false),
-        ] {
+        for (accepted, gzip) in [("identity, gzip", true), ("gzip;q=0", false)] {
             let (answer, body) =
                 ask(Method::GET, "/metrics", &[("accept-encoding", accepted)]).await;
             assert_eq!(body.starts_with("gz "), gzip, "{accepted:?}");
