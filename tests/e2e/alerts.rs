@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::alertmanager::Alertmanager;
 use crate::cgroup::Cgroup;
 use crate::quota::QuotaGroup;
-use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for};
+use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for, why};
 
 /// Two backends, no sync, 1 and 2 workers: the reference (thread/none/1) and the scaling of
 /// both backends. Runs long enough (tens of ms) for two workers to beat one. The Prometheus
@@ -352,15 +352,6 @@ fn alert(daemon: &Daemon, matches: impl Fn(&serde_json::Value) -> bool) -> serde
         .rfind(|a| matches(a))
         .cloned()
         .unwrap_or_else(|| panic!("no such alert: {alerts:?}"))
-}
-
-/// What the description of an alert (as Prometheus and Alertmanager show it) says changed on
-/// the node, after "On the node around its start: ".
-fn why(alert: &serde_json::Value) -> Option<&str> {
-    alert["annotations"]["description"]
-        .as_str()?
-        .split_once("On the node around its start: ")
-        .map(|(_, why)| why)
 }
 
 /// The causes an alert of `/api/v1/alerts` names, each as "name before -> after".

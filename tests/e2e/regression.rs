@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::quota::QuotaGroup;
-use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for};
+use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for, why};
 
 /// One small combination, swept back to back; the CPU budget and the noise flag are relaxed
 /// so that neither gets in the way of the test. Other tests running beside these slow the
@@ -91,17 +91,11 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
     assert!(neighbourly(&format!("{} ", names.join(" "))), "{change}");
     assert!(daemon.get("/").1.contains("REGRESSION"));
     // Pending, its description (the shipped rule's template) saying why.
-    let description = |a: &serde_json::Value| {
-        a["annotations"]["description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
     assert!(
         wait_for(Duration::from_secs(60), || {
             prometheus
                 .alert("CopybenchPerformanceRegression")
-                .is_some_and(|a| a["state"] == "pending" && neighbourly(&description(&a)))
+                .is_some_and(|a| a["state"] == "pending" && why(&a).is_some_and(neighbourly))
         }),
         "the alert did not go pending saying why: {:?}",
         prometheus.alert("CopybenchPerformanceRegression")

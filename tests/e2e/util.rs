@@ -384,6 +384,15 @@ impl Drop for Daemon {
     }
 }
 
+/// What the description of an alert (as Prometheus and Alertmanager show it) says changed on
+/// the node, after "On the node around its start: ".
+pub fn why(alert: &serde_json::Value) -> Option<&str> {
+    alert["annotations"]["description"]
+        .as_str()?
+        .split_once("On the node around its start: ")
+        .map(|(_, why)| why)
+}
+
 /// The value of the first line of an exposition that starts with `series`.
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition

@@ -13,7 +13,8 @@
 //! rendering of the few live families (the [`process`] metrics, and the collectors others
 //! register: the run-in-progress gauge, the probe counter), so scraping stays cheap while a
 //! sweep keeps the CPUs busy. A scraper that accepts gzip gets it ([`gzip`]): the cached text
-//! is compressed once, at the first such scrape after a change.
+//! is compressed when it is rendered, off the threads that serve, and each scrape compresses
+//! only its live families.
 
 mod alerts;
 pub mod counters;
@@ -27,7 +28,7 @@ mod process;
 pub mod runs;
 pub mod scaling;
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
@@ -71,12 +72,13 @@ pub fn render(sources: &Sources) -> String {
     )
 }
 
-/// The rendered text of the cached families, and its gzip once a scrape asked for it.
+/// The rendered text of the cached families, and its gzip.
 #[derive(Default)]
 struct Cached {
     text: Bytes,
-    /// `None` when compressing failed (logged): such scrapes get the plain text.
-    gzip: OnceLock<Option<gzip::Open>>,
+    /// `None` before the first publish or when compressing failed (logged): scrapes get the
+    /// plain text then.
+    gzip: Option<gzip::Open>,
 }
 
 /// The daemon's `/metrics`: the rendered cached families and the live registry.
@@ -110,8 +112,8 @@ impl Exposition {
         self.live.register(Box::new(collector))
     }
 
-    /// Re-renders the cached families from what `take` reads (a snapshot and the status);
-    /// publishers take turns, so the last to take is the last to land.
+    /// Re-renders the cached families from what `take` reads (a snapshot and the status), and
+    /// their gzip; publishers take turns, so the last to take is the last to land.
     pub fn publish<E>(
         &self,
         take: impl FnOnce() -> Result<(Snapshot, Status), E>,
@@ -123,9 +125,12 @@ impl Exposition {
             status: &status,
             metrics: &self.metrics,
         });
+        let gzip = gzip::Open::of(text.as_bytes())
+            .inspect_err(|e| tracing::error!("compressing the metrics failed: {e}"))
+            .ok();
         let cached = Cached {
             text: Bytes::from(text),
-            gzip: OnceLock::new(),
+            gzip,
         };
         *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cached);
         Ok(())
@@ -137,14 +142,7 @@ impl Exposition {
     pub fn scrape(&self, gzip: bool) -> (Chain<Bytes, Bytes>, bool) {
         let cached = Arc::clone(&self.cached.read().unwrap_or_else(|p| p.into_inner()));
         let live = encode(self.live.gather().into_iter().map(Family));
-        let open = gzip.then(|| {
-            cached.gzip.get_or_init(|| {
-                gzip::Open::of(&cached.text)
-                    .inspect_err(|e| tracing::error!("compressing the metrics failed: {e}"))
-                    .ok()
-            })
-        });
-        if let Some(Some(open)) = open {
+        if let Some(open) = cached.gzip.as_ref().filter(|_| gzip) {
             match open.close(live.as_bytes()) {
                 Ok((start, end)) => return (start.chain(end), true),
                 Err(e) => tracing::error!("compressing the metrics failed: {e}"),
