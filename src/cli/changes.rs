@@ -1,13 +1,15 @@
-//! `changes`: the change points of a CSV series or of every combination of a run history, as
-//! the daemon finds them; with `--replay`, the alerts a node's detectors raise over a history,
-//! sweep by sweep. A history's change points and alerts say what changed on the node around
-//! them.
+//! `changes`: the change points of a CSV series, of every combination of a run history, or of
+//! every series of a range query of a Prometheus-compatible API, as the daemon finds them; with
+//! `--replay`, the alerts a node's detectors raise over a history, sweep by sweep. A history's
+//! change points and alerts say what changed on the node around them.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::flags::{ChangesArgs, Cli};
+use super::range_query::{Limits, RangeQuery, RangeQueryError};
 use super::table::Table;
 use crate::analysis::{changes, watch};
 use crate::config::{self, Analysis};
@@ -30,6 +32,9 @@ pub enum ChangesError {
     /// A setting is out of its range.
     #[error("{0}")]
     Setting(String),
+    /// The range query of `--prometheus`.
+    #[error(transparent)]
+    Prometheus(#[from] RangeQueryError),
     /// The configuration `--replay` takes its settings from.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -40,10 +45,19 @@ pub enum ChangesError {
 
 /// One series and its time axis, as `changes` reads it.
 struct Series {
-    /// Which combination, for a run history's series.
-    spec: Option<Spec>,
+    subject: Subject,
     times: Vec<String>,
     values: Vec<f64>,
+}
+
+/// Whose series it is.
+enum Subject {
+    /// The CSV file's.
+    Csv,
+    /// A run history's combination's.
+    Combination(Spec),
+    /// A range query's label set's.
+    Labels(BTreeMap<String, String>),
 }
 
 /// Runs `changes`: prints the change points of the series, one line each.
@@ -78,16 +92,28 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
             .text("time")
             .unwrap_or_else(|| (0..values.len()).map(|i| i.to_string()).collect());
         all.push(Series {
-            spec: None,
+            subject: Subject::Csv,
             times,
             values,
         });
+    }
+    if let (Some(url), Some(query)) = (&args.prometheus, &args.query) {
+        let range = RangeQuery::new(url, query, args.since, args.until, args.step)?;
+        let limits = Limits {
+            series: usize::try_from(args.max_series).unwrap_or(usize::MAX),
+            points: usize::try_from(args.max_points).unwrap_or(usize::MAX),
+        };
+        all.extend(range.fetch(limits)?.into_iter().map(|s| Series {
+            subject: Subject::Labels(s.labels),
+            times: s.times.iter().map(f64::to_string).collect(),
+            values: s.values,
+        }));
     }
     if let Some(results) = &history {
         for spec in results.specs()? {
             let points = results.series(&spec, MAX_SERIES)?;
             all.push(Series {
-                spec: Some(spec),
+                subject: Subject::Combination(spec),
                 times: points.iter().map(|p| p.time.to_string()).collect(),
                 values: points.iter().map(|p| p.median_seconds).collect(),
             });
@@ -98,19 +124,29 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
         for change in changes::changes(&series.values, &settings) {
             let time = series.times.get(change.index).map_or("", String::as_str);
             // A history's change points say what changed on the node around them.
-            let causes = match (&history, series.spec, time.parse::<f64>()) {
-                (Some(results), Some(_), Ok(onset)) => {
-                    Some(results.causes(onset, change.ratio > 1.0)?)
+            let (spec, causes) = match (&history, &series.subject, time.parse::<f64>()) {
+                (Some(results), Subject::Combination(spec), Ok(onset)) => {
+                    (Some(spec), Some(results.causes(onset, change.ratio > 1.0)?))
                 }
+                (_, Subject::Combination(spec), _) => (Some(spec), None),
+                _ => (None, None),
+            };
+            let labels = match &series.subject {
+                Subject::Labels(labels) => Some(labels),
                 _ => None,
             };
-            let spec = series.spec.as_ref();
             if args.json {
-                let line = report::change_json(&change, time, spec, causes.as_deref());
+                let mut line = report::change_json(&change, time, spec, causes.as_deref());
+                if let Some(labels) = labels {
+                    line["labels"] = serde_json::to_value(labels).unwrap_or_default();
+                }
                 writeln!(out, "{line}")?;
             } else {
                 let line = report::change_line(&change, time, spec, causes.as_deref());
-                writeln!(out, "{line}")?;
+                match labels {
+                    Some(labels) => writeln!(out, "{}  {line}", label_set(labels))?,
+                    None => writeln!(out, "{line}")?,
+                }
             }
         }
     }
@@ -131,6 +167,17 @@ fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A label set as PromQL writes it: `name{label="value", ...}`.
+fn label_set(labels: &BTreeMap<String, String>) -> String {
+    let name = labels.get("__name__").map_or("", String::as_str);
+    let pairs: Vec<String> = labels
+        .iter()
+        .filter(|(key, _)| *key != "__name__")
+        .map(|(key, value)| format!("{key}={value:?}"))
+        .collect();
+    format!("{name}{{{}}}", pairs.join(", "))
 }
 
 /// The run history at `path`, for reading.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::range_query::When;
 use crate::config::{self, Analysis, Config, MAX_REPEATS, MAX_WORKERS, Overrides, Workers};
 use crate::workload::worker::WorkerArgs;
 use crate::workload::{Backend, SyncMode};
@@ -120,7 +121,7 @@ pub struct RunArgs {
 
 /// Arguments of `changes`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["csv", "db"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["csv", "db", "prometheus"]))]
 pub struct ChangesArgs {
     /// A series: a header line, then rows; `#` comments; the values in a column named `value`,
     /// an optional `time` column.
@@ -135,6 +136,29 @@ pub struct ChangesArgs {
     /// (and the environment), instead of the change points.
     #[arg(long, requires = "db")]
     pub replay: bool,
+    /// A Prometheus-compatible API (Prometheus, Thanos, Mimir, VictoriaMetrics) by its base
+    /// URL, the path before `/api/v1`: every series of --query's range query, one per label
+    /// set. A query is given 120 s.
+    #[arg(long, value_name = "URL", requires = "query")]
+    pub prometheus: Option<String>,
+    /// The PromQL of --prometheus, e.g. `copybench_point_median_seconds{workers="2"}`.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub query: Option<String>,
+    /// Start of the range: RFC 3339, Unix seconds, or a duration before now.
+    #[arg(long, default_value = "7d", value_parser = When::parse)]
+    pub since: When,
+    /// End of the range, as --since.
+    #[arg(long, default_value = "0s", value_parser = When::parse)]
+    pub until: When,
+    /// Time between the points of the range; the exporter's sweep interval fits.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub step: Duration,
+    /// The most series --prometheus reads; a query with more is refused.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_series: u64,
+    /// The most points --prometheus reads, all series together; a query with more is refused.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_points: u64,
     /// Print one JSON object per change point (per alert with --replay).
     #[arg(long)]
     pub json: bool,
