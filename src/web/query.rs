@@ -11,9 +11,11 @@ use serde::de::DeserializeOwned;
 
 use crate::results::{DEFAULT_LIMIT, MAX_LIMIT, RunFilter};
 
-/// Reads `query` into `Q`, whose fields are the allowed parameters as `Option<String>`.
+/// Reads `query` into `Q`, whose fields are the allowed parameters as `Option<String>`. The
+/// error is one line: a parameter's name with a newline in it comes back escaped.
 pub fn parse<Q: DeserializeOwned>(query: &str) -> Result<Q, String> {
-    serde_urlencoded::from_str(query).map_err(|e| format!("bad query: {e}"))
+    serde_urlencoded::from_str(query)
+        .map_err(|e| format!("bad query: {}", e.to_string().escape_debug()))
 }
 
 /// The value of parameter `name`, if given, parsed as a `T`.
