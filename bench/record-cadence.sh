@@ -8,6 +8,11 @@
 #     QUOTA_FOR minutes.
 # Set an *_AT to "" to leave that event out. Needs root for the quota.
 #
+# With BURST_ROUNDS=N, each scheduled sweep is followed at once by a burst: `run` with N
+# rounds of the same combinations, no warm-up, recorded into bursts.sqlite (in the daemon's
+# cgroup, so the quota holds it too); the daemon's own confirmation sweeps are off. A burst is
+# what confirmation sweeps of any number of rounds, run at once, would have measured.
+#
 # Usage: bench/record-cadence.sh DIR [MINUTES]   (MINUTES defaults to 150)
 set -euo pipefail
 dir=${1:?usage: bench/record-cadence.sh DIR [MINUTES]}
@@ -23,9 +28,11 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 # A copy of the binary, so that rebuilding the tree does not change what records.
 cp "$root/target/release/copybench_exporter" "$dir/copybench_exporter"
+burst_rounds=${BURST_ROUNDS:-}
+port=${PORT:-10799}
 cat >"$dir/config.toml" <<EOF
 [web]
-listen_address = "127.0.0.1:0"
+listen_address = "127.0.0.1:$port"
 [schedule]
 interval = "$interval"
 jitter = "3s"
@@ -37,6 +44,7 @@ dir = "$dir/state"
 [log]
 format = "json"
 EOF
+[ -n "$burst_rounds" ] && printf '[analysis]\nconfirm_sweeps = 0\n' >>"$dir/config.toml"
 {
   echo "# recorded by bench/record-cadence.sh on $(hostname) from $(date -u +%FT%TZ), $minutes minutes"
   grep -m1 'model name' /proc/cpuinfo
@@ -54,8 +62,10 @@ if [ -d /sys/fs/cgroup/cpu ] && mkdir -p "$cg" 2>/dev/null; then
 fi
 event "daemon started (pid $daemon)"
 busy=""
+burster=""
 cleanup() {
   [ -n "$busy" ] && kill "$busy" 2>/dev/null || true
+  [ -n "$burster" ] && kill "$burster" 2>/dev/null || true
   kill -TERM "$daemon" 2>/dev/null || true
   wait "$daemon" 2>/dev/null || true
   [ -d "$cg" ] && { echo -1 >"$cg/cpu.cfs_quota_us"; cat "$cg/cgroup.procs" >/sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null; rmdir "$cg"; } 2>/dev/null || true
@@ -94,6 +104,24 @@ PY
 }
 sample $((minutes * 60)) &
 sampler=$!
+
+# A burst after every scheduled sweep, as soon as the daemon counts it.
+bursts() {
+  local seen=0 now
+  while :; do
+    sleep 0.5
+    now=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^copybench_sweeps_total /{print $2}')
+    [ -n "$now" ] && [ "${now%.*}" -gt "$seen" ] || continue
+    seen=${now%.*}
+    "$dir/copybench_exporter" --config.file "$dir/config.toml" run --repeats "$burst_rounds" \
+      --warmup false --record "$dir/bursts.sqlite" >/dev/null 2>>"$dir/bursts.log" || true
+  done
+}
+if [ -n "$burst_rounds" ]; then
+  bursts &
+  burster=$!
+  [ -d "$cg" ] && echo "$burster" >"$cg/cgroup.procs"
+fi
 
 start=$(date +%s)
 at() { [ -n "$1" ] && [ $(($(date +%s) - start)) -ge $(($1 * 60)) ]; }

@@ -215,6 +215,9 @@ pub struct Analysis {
     /// change, a sweep of the suspected combinations and the single-worker ones at once
     /// confirms or dismisses it instead of waiting for the next scheduled sweeps (0: none).
     pub confirm_sweeps: u32,
+    /// Rounds of each confirmation sweep: more than a scheduled sweep's, so that one
+    /// confirmation measures the suspected combinations as steadily as several sweeps.
+    pub confirm_rounds: u32,
 }
 
 impl Analysis {
@@ -416,6 +419,7 @@ impl Default for Analysis {
             contention_share: watch.contention_share,
             contention_window: Duration::from_secs_f64(watch.contention_window),
             confirm_sweeps: 3,
+            confirm_rounds: 5,
         }
     }
 }
