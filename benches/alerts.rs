@@ -13,9 +13,12 @@
 //!   within 5 and 10 sweeps, the median delay in sweeps and in minutes at the recording's
 //!   cadence and at the default one (a sweep every 300 s), and for a host-wide shift how many
 //!   workload or scaling alerts it raised besides the host alert. As the daemon does, a
-//!   suspected change gets up to 3 confirmation sweeps at once: each the sequence's next
-//!   sweep (45 s on in the recording, as near as it gets to "at once"), kept to the
-//!   single-worker and suspected combinations, its result 11 s after the sweep before.
+//!   suspected change gets up to 3 confirmation sweeps at once, kept to the single-worker and
+//!   suspected combinations: in a recording whose sweeps were each followed by a burst of
+//!   rounds (`BURST_ROUNDS`), the burst's next `confirm_rounds` rounds, measured at once as
+//!   the daemon's confirmation would be; in the others, the sequence's next sweep (a cadence
+//!   on, as near as they get to "at once"). A confirmation's result comes a sweep's duration
+//!   per run it made after the sweep before.
 //! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
 //!   the recordings' workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
@@ -49,16 +52,19 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 /// The recordings at cadence, one folder each.
 const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
-/// The recording's interval, and the daemon's default one as measured (seconds).
-const CADENCE: f64 = 45.0;
+/// The daemon's default interval (seconds).
 const DEFAULT_INTERVAL: f64 = 300.0;
 /// A default sweep's wall time (about 6 s): a confirmation's result comes this much after
-/// its scheduled sweep's.
+/// its scheduled sweep's, in proportion to the runs it made.
 const SWEEP_SECONDS: f64 = 6.0;
-/// Confirmation sweeps after a scheduled one, at most: the daemon's default
-/// (`[analysis] confirm_sweeps`).
-fn confirm_sweeps() -> usize {
-    copybench_exporter::config::Analysis::default().confirm_sweeps as usize
+/// Confirmation sweeps after a scheduled one, at most, and their rounds: the daemon's
+/// defaults (`[analysis] confirm_sweeps`, `confirm_rounds`).
+fn confirmations() -> (usize, usize) {
+    let analysis = copybench_exporter::config::Analysis::default();
+    (
+        analysis.confirm_sweeps as usize,
+        analysis.confirm_rounds as usize,
+    )
 }
 /// Sweeps before an injected shift: into one series, and into the recording's bootstrap
 /// (most of its sweeps were contended and are skipped: 400 hold about 100 usable ones, what
@@ -73,15 +79,18 @@ const BLOCK: usize = 8;
 type Group = String;
 
 /// One recorded sweep: its start (seconds since the recording's), its runs, its calibration
-/// (seconds), the most builds seen beside it, and whether the daemon ran it to confirm a
-/// suspicion.
+/// (seconds), the most builds seen beside it, whether the daemon ran it to confirm a
+/// suspicion, and the burst of rounds recorded at once after it, if any.
 #[derive(Clone)]
 struct Sweep {
     time: f64,
+    /// When its last run ended.
+    end: f64,
     runs: Vec<Run<Group>>,
     calibration: Option<f64>,
     builders: u32,
     confirmation: bool,
+    burst: Option<Box<Sweep>>,
 }
 
 /// A recording's sweeps and its caused events (start, end, kind).
@@ -95,10 +104,12 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
     for row in times.records().map(|r| r.expect("sweeps row")) {
         let sweep = Sweep {
             time: row[1].parse().expect("t"),
+            end: row[1].parse().expect("t"),
             runs: Vec::new(),
             calibration: row[2].parse().ok(),
             builders: row[3].parse().expect("builders_max"),
             confirmation: row.get(5) == Some("1"),
+            burst: None,
         };
         sweeps.insert(row[0].parse().expect("sweep"), sweep);
     }
@@ -128,11 +139,11 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             throttled: &row[10] == "1",
             contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
         };
-        sweeps
+        let sweep = sweeps
             .get_mut(&row[0].parse().expect("sweep"))
-            .expect("its sweep")
-            .runs
-            .push(run);
+            .expect("its sweep");
+        sweep.end = sweep.end.max(number(2).expect("t"));
+        sweep.runs.push(run);
     }
     let mut starts = BTreeMap::new();
     let mut events = Vec::new();
@@ -146,7 +157,29 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             events.push((start, t, kind));
         }
     }
-    (sweeps.into_values().collect(), events)
+    (with_bursts(sweeps.into_values().collect()), events)
+}
+
+/// The first sweep after each scheduled one, if it is a confirmation that began within 30 s
+/// of its end (a burst of `bench/record-cadence.sh`'s BURST_ROUNDS), is kept with that sweep
+/// as its burst; the others stay as they are, in time order.
+fn with_bursts(mut sweeps: Vec<Sweep>) -> Vec<Sweep> {
+    sweeps.sort_by(|a, b| a.time.total_cmp(&b.time));
+    let mut out: Vec<Sweep> = Vec::with_capacity(sweeps.len());
+    for sweep in sweeps {
+        match out.last_mut() {
+            Some(last)
+                if sweep.confirmation
+                    && !last.confirmation
+                    && last.burst.is_none()
+                    && sweep.time - last.end < 30.0 =>
+            {
+                last.burst = Some(Box::new(sweep));
+            }
+            _ => out.push(sweep),
+        }
+    }
+    out
 }
 
 /// A sweep's runs with `factor` applied to each run's time.
@@ -192,8 +225,8 @@ struct Variant {
     /// Workload signals are the raw medians, not normalized by the sweep.
     raw: bool,
     /// Confirmation sweeps at once while a change is suspected, at most
-    /// (`[analysis] confirm_sweeps`).
-    confirm: usize,
+    /// (`[analysis] confirm_sweeps`), and their rounds (`confirm_rounds`).
+    confirm: (usize, usize),
 }
 
 fn step(
@@ -212,12 +245,20 @@ fn step(
     watch.step(time, signals)
 }
 
+/// What one scheduled sweep and its confirmations raised: each alert with the seconds from the
+/// scheduled sweep's start to the end of the sweep that raised it; whether the scheduled
+/// sweep was contended; and the confirmations' runs.
+struct Watched {
+    alerts: Vec<(Alert<Group>, f64)>,
+    contended: bool,
+    confirmation_runs: usize,
+}
+
 /// One scheduled sweep of `seq` (at `*at`, at `time`) through the watch, then, while the
-/// watch suspects a change, up to `variant.confirm` confirmations: each the next sweep of
-/// `seq`, kept to the single-worker runs and the suspected combinations' as the daemon's
-/// confirmation sweep is, a sweep's duration after the one before. Each alert says how many
-/// confirmations came before it (0: the scheduled sweep raised it); and whether the
-/// scheduled sweep was contended.
+/// watch suspects a change, up to `variant.confirm` confirmations, kept to the single-worker
+/// runs and the suspected combinations' as the daemon's confirmation sweep is: the next
+/// rounds of the sweep's burst if it has one with enough left, else the next sweep of `seq`.
+/// Each takes a default sweep's duration per run it made, in proportion.
 fn watch_sweep(
     watch: &mut Watch<Group>,
     variant: &Variant,
@@ -225,59 +266,83 @@ fn watch_sweep(
     seq: &[&Sweep],
     at: &mut usize,
     factor: &dyn Fn(&Run<Group>) -> f64,
-) -> (Vec<(Alert<Group>, usize)>, bool) {
-    let signals = scaled(seq[*at], factor);
+) -> Watched {
+    let scheduled = seq[*at];
+    let signals = scaled(scheduled, factor);
     *at += 1;
     let contended = signals.contended(variant.settings.max_contention);
-    let mut alerts: Vec<(Alert<Group>, usize)> = step(watch, variant, time, &signals)
+    let mut elapsed = SWEEP_SECONDS;
+    let mut alerts: Vec<(Alert<Group>, f64)> = step(watch, variant, time, &signals)
         .into_iter()
-        .map(|a| (a, 0))
+        .map(|a| (a, elapsed))
         .collect();
-    for n in 1..=variant.confirm {
+    let (confirm, rounds) = variant.confirm;
+    let mut confirmation_runs = 0;
+    for n in 0..confirm {
         let suspected = watch.suspected();
-        if suspected.is_empty() || *at >= seq.len() {
+        if suspected.is_empty() {
             break;
         }
         let wanted = |r: &Run<Group>| {
             let key = (r.group.clone(), r.workers);
             r.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
         };
-        let kept = Sweep {
-            runs: seq[*at]
-                .runs
-                .iter()
-                .filter(|r| wanted(r))
-                .cloned()
-                .collect(),
-            ..seq[*at].clone()
+        let from_burst = scheduled.burst.as_deref().and_then(|burst| {
+            let first = burst.runs.iter().map(|r| r.round).min()? as usize;
+            let last = burst.runs.iter().map(|r| r.round).max()? as usize;
+            let span = first + n * rounds..first + (n + 1) * rounds;
+            (span.end <= last + 1).then(|| {
+                burst
+                    .runs
+                    .iter()
+                    .filter(|r| span.contains(&(r.round as usize)))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        });
+        let runs: Vec<Run<Group>> = match from_burst {
+            Some(runs) => runs,
+            None if *at < seq.len() => {
+                *at += 1;
+                seq[*at - 1].runs.clone()
+            }
+            None => break,
         };
-        *at += 1;
+        let kept = Sweep {
+            runs: runs.into_iter().filter(|r| wanted(r)).collect(),
+            burst: None,
+            ..scheduled.clone()
+        };
+        confirmation_runs += kept.runs.len();
+        elapsed += SWEEP_SECONDS * kept.runs.len() as f64 / scheduled.runs.len().max(1) as f64;
         let confirmation = scaled(&kept, factor);
-        let time = time + n as f64 * SWEEP_SECONDS;
         alerts.extend(
-            step(watch, variant, time, &confirmation)
+            step(watch, variant, time + elapsed, &confirmation)
                 .into_iter()
-                .map(|a| (a, n)),
+                .map(|a| (a, elapsed)),
         );
     }
-    (alerts, contended)
+    Watched {
+        alerts,
+        contended,
+        confirmation_runs,
+    }
 }
 
 /// A trial that found its shift: scheduled sweeps after the shift, usable (uncontended) ones
-/// among them, and the confirmation sweep that raised the alarm (0: the scheduled one).
+/// among them, and the seconds from the start of the last of them to the end of the sweep
+/// that raised the alarm (itself or a confirmation).
 #[derive(Clone, Copy)]
 struct Hit {
     sweeps: usize,
     usable: usize,
-    confirmations: usize,
+    seconds: f64,
 }
 
 impl Hit {
-    /// Minutes from the shift to the alarm with sweeps `interval` seconds apart: the alarming
-    /// sweep's end (each confirmation a sweep's duration after the one before).
+    /// Minutes from the shift to the alarm with sweeps `interval` seconds apart.
     fn minutes(&self, interval: f64) -> f64 {
-        let sweeps = 1.0 + self.confirmations as f64;
-        ((self.sweeps - 1) as f64 * interval + sweeps * SWEEP_SECONDS) / 60.0
+        ((self.sweeps - 1) as f64 * interval + self.seconds) / 60.0
     }
 }
 
@@ -323,15 +388,22 @@ impl Found {
 /// Sweeps watched after a shift in the real noise: enough for 10 usable ones.
 const AFTER_REAL: usize = 60;
 
+/// A recording's quiet stretches, its combinations, and the seconds between its sweeps.
+struct Noise<'a> {
+    quiet: &'a [Vec<Sweep>],
+    keys: &'a [(Group, u32)],
+    cadence: f64,
+}
+
 fn detect(
     rng: &mut StdRng,
-    quiet: &[Vec<Sweep>],
-    keys: &[(Group, u32)],
+    noise: &Noise,
     variant: &Variant,
     shift: f64,
     host_wide: bool,
     trials: usize,
 ) -> Found {
+    let (quiet, keys) = (noise.quiet, noise.keys);
     let mut found = Found::new(trials);
     for _ in 0..trials {
         let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
@@ -340,7 +412,7 @@ fn detect(
         let seq = bootstrap(
             rng,
             quiet,
-            (1 + confirm_sweeps()) * (BEFORE_REAL + AFTER_REAL),
+            (1 + variant.confirm.0) * (BEFORE_REAL + AFTER_REAL),
         );
         let mut at = 0;
         for i in 0..BEFORE_REAL + AFTER_REAL {
@@ -351,11 +423,10 @@ fn detect(
                 Some((g, w)) if !r.reference && r.group == *g && r.workers == *w => 1.0 + shift,
                 Some(_) => 1.0,
             };
-            let time = i as f64 * CADENCE;
-            let (alerts, contended) =
-                watch_sweep(&mut watch, variant, time, &seq, &mut at, &factor);
-            usable += usize::from(after && !contended);
-            for (alert, confirmations) in alerts {
+            let time = i as f64 * noise.cadence;
+            let watched = watch_sweep(&mut watch, variant, time, &seq, &mut at, &factor);
+            usable += usize::from(after && !watched.contended);
+            for (alert, seconds) in watched.alerts {
                 if !after || !matches!(alert.event, Event::Alarm(_)) {
                     continue;
                 }
@@ -363,7 +434,7 @@ fn detect(
                     hit = hit.or(Some(Hit {
                         sweeps: i + 1 - BEFORE_REAL,
                         usable,
-                        confirmations,
+                        seconds,
                     }));
                 } else if i < BEFORE_REAL + AFTER {
                     found.others += 1;
@@ -381,27 +452,22 @@ struct FalseAlerts {
     rate: f64,
     /// Every signal's count.
     by_kind: BTreeMap<&'static str, usize>,
-    /// Confirmation sweeps per 1,000 scheduled sweeps.
-    confirmations: f64,
+    /// The confirmations' runs per 1,000 scheduled sweeps' runs.
+    confirmation_cost: f64,
 }
 
-fn false_alerts(
-    rng: &mut StdRng,
-    quiet: &[Vec<Sweep>],
-    variant: &Variant,
-    trials: usize,
-) -> FalseAlerts {
-    let (mut alarms, mut sweeps, mut confirmations) = (BTreeMap::new(), 0, 0);
+fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usize) -> FalseAlerts {
+    let (mut alarms, mut sweeps, mut runs, mut confirmation_runs) = (BTreeMap::new(), 0, 0, 0);
     for _ in 0..trials {
         let mut watch = Watch::new(variant.settings);
-        let seq = bootstrap(rng, quiet, (1 + confirm_sweeps()) * 1_000);
+        let seq = bootstrap(rng, noise.quiet, (1 + variant.confirm.0) * 1_000);
         let mut at = 0;
         for i in 0..1_000 {
-            let before = at;
-            let time = i as f64 * CADENCE;
-            let (alerts, _) = watch_sweep(&mut watch, variant, time, &seq, &mut at, &|_| 1.0);
-            confirmations += at - before - 1;
-            for (alert, _) in alerts {
+            runs += seq[at].runs.len();
+            let time = i as f64 * noise.cadence;
+            let watched = watch_sweep(&mut watch, variant, time, &seq, &mut at, &|_| 1.0);
+            confirmation_runs += watched.confirmation_runs;
+            for (alert, _) in watched.alerts {
                 if matches!(alert.event, Event::Alarm(_)) {
                     *alarms.entry(alert.signal.name()).or_insert(0) += 1;
                 }
@@ -418,7 +484,7 @@ fn false_alerts(
     FalseAlerts {
         rate: total as f64 * 1_000.0 / sweeps as f64,
         by_kind: alarms,
-        confirmations: confirmations as f64 * 1_000.0 / sweeps as f64,
+        confirmation_cost: confirmation_runs as f64 * 1_000.0 / runs.max(1) as f64,
     }
 }
 
@@ -426,7 +492,7 @@ fn pct(n: usize, of: usize) -> f64 {
     n as f64 * 100.0 / of.max(1) as f64
 }
 
-fn row(label: &str, f: &Found) {
+fn row(label: &str, f: &Found, cadence: f64) {
     let show = |d: Option<f64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"));
     println!(
         "{label:<24} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>6} {:>7} {:>8} {:>6.2}",
@@ -435,7 +501,7 @@ fn row(label: &str, f: &Found) {
         f.within(5, true),
         f.within(10, true),
         show(f.delay(|h| h.sweeps as f64)),
-        show(f.delay(|h| h.minutes(CADENCE))),
+        show(f.delay(|h| h.minutes(cadence))),
         show(f.delay(|h| h.minutes(DEFAULT_INTERVAL))),
         f.others as f64 / f.trials as f64
     );
@@ -604,10 +670,11 @@ fn noise_floor(quiet: &[Vec<Sweep>]) {
     );
 }
 
-/// The recording replayed as it is: every event, and the caused events' times.
-fn replay(sweeps: &[Sweep], events: &[(f64, f64, String)]) {
+/// The recording replayed as it is (its scheduled sweeps; bursts are for confirmations):
+/// every event, and the caused events' times.
+fn replay(sweeps: &[Sweep], events: &[(f64, f64, String)], cadence: f64) {
     println!(
-        "the recording replayed ({} sweeps, {CADENCE} s apart)",
+        "the recording replayed ({} sweeps, {cadence:.0} s apart)",
         sweeps.len()
     );
     for (start, end, what) in events {
@@ -666,27 +733,51 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
         dir.file_name().unwrap_or_default().to_string_lossy()
     );
     let (sweeps, events) = load(dir);
+    let cadence = {
+        let scheduled: Vec<f64> = sweeps
+            .iter()
+            .filter(|s| !s.confirmation)
+            .map(|s| s.time)
+            .collect();
+        let gaps: Vec<f64> = scheduled.windows(2).map(|w| w[1] - w[0]).collect();
+        median(&gaps).expect("two scheduled sweeps or more")
+    };
+    let bursts = sweeps.iter().filter(|s| s.burst.is_some()).count();
     // Quiet stretches: consecutive sweeps that began outside the caused events (and a sweep
     // either side); calm ones had no build beside them either.
     let caused = |t: f64| {
         events
             .iter()
-            .any(|(s, e, _)| t >= s - CADENCE && t <= e + CADENCE)
+            .any(|(s, e, _)| t >= s - cadence && t <= e + cadence)
     };
     let calm: Vec<&Sweep> = sweeps
         .iter()
         .filter(|s| !caused(s.time) && s.builders == 0 && !s.confirmation)
         .collect();
     reference_correlation(&calm);
-    replay(&sweeps, &events);
+    replay(&sweeps, &events, cadence);
+    if bursts > 0 {
+        println!(
+            "  {bursts} of its sweeps have a burst of rounds recorded at once after them: the confirmations' runs"
+        );
+    }
 
     let quiet = quiet_stretches(&sweeps, caused);
+    if quiet.is_empty() {
+        println!("no quiet stretch of {BLOCK} sweeps or more: nothing to measure");
+        return quiet;
+    }
     noise_floor(&quiet);
     let keys: Vec<(Group, u32)> = {
         let first = of_sweep(&quiet[0][0].runs);
         first.raw.keys().cloned().collect()
     };
     let variants = ablation();
+    let noise = Noise {
+        quiet: &quiet,
+        keys: &keys,
+        cadence,
+    };
 
     println!();
     println!(
@@ -700,20 +791,22 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
         "contended: contention above {}",
         full.settings.max_contention
     );
-    let quiet_run = false_alerts(rng, &quiet, full, trials / 4);
+    let quiet_run = false_alerts(rng, &noise, full, trials / 4);
     println!(
-        "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmation sweeps per 1,000 sweeps: {:.1}",
+        "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmations ({} of {} rounds at most) ran {:.1} runs per 1,000 of the scheduled sweeps'",
         quiet_run.rate,
         quiet_run.by_kind,
         trials / 4,
-        quiet_run.confirmations
+        full.confirm.0,
+        full.confirm.1,
+        quiet_run.confirmation_cost
     );
     println!(
         "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps, in sweeps and in minutes at the recording's and the default interval (a confirmation {SWEEP_SECONDS} s after the sweep before); other alerts per trial"
     );
     println!(
         "{:<24} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>8} {:>6}",
-        "shift", "5", "10", "5 us.", "10 us.", "delay", "min@45s", "min@300s", "others"
+        "shift", "5", "10", "5 us.", "10 us.", "delay", "min@rec", "min@300s", "others"
     );
     for host_wide in [false, true] {
         for shift in [0.05, 0.10, 0.20] {
@@ -728,11 +821,15 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
             );
             row(
                 &label,
-                &detect(rng, &quiet, &keys, full, shift, host_wide, trials),
+                &detect(rng, &noise, full, shift, host_wide, trials),
+                cadence,
             );
         }
     }
-    ablation_table(rng, &quiet, &keys, &variants, trials);
+    ablation_table(rng, &noise, &variants, trials);
+    if bursts > 0 {
+        confirmation_table(rng, &noise, full, trials);
+    }
     quiet
 }
 
@@ -753,13 +850,7 @@ fn quiet_stretches(sweeps: &[Sweep], caused: impl Fn(f64) -> bool) -> Vec<Vec<Sw
 
 /// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts and a
 /// one-combination +10 % found, for each of `variants`.
-fn ablation_table(
-    rng: &mut StdRng,
-    quiet: &[Vec<Sweep>],
-    keys: &[(Group, u32)],
-    variants: &[Variant],
-    trials: usize,
-) {
+fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials: usize) {
     println!();
     println!(
         "ablation on the real noise: false alerts per node per 1,000 sweeps; one combination +10 %"
@@ -769,8 +860,8 @@ fn ablation_table(
         "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@300s"
     );
     for variant in variants {
-        let quiet_run = false_alerts(rng, quiet, variant, trials / 4);
-        let f = detect(rng, quiet, keys, variant, 0.10, false, trials);
+        let quiet_run = false_alerts(rng, noise, variant, trials / 4);
+        let f = detect(rng, noise, variant, 0.10, false, trials);
         let minutes = f.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
             "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9}",
@@ -781,6 +872,46 @@ fn ablation_table(
             f.within(5, true),
             f.within(10, true),
             minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
+        );
+    }
+}
+
+/// Confirmations of more rounds, drawn from the bursts recorded after each sweep: false
+/// alerts, what they cost, and a one-combination and a host-wide +10 % found.
+fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
+    println!();
+    println!(
+        "confirmations from the recorded bursts: at most N sweeps of R rounds each; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
+    );
+    println!(
+        "{:<12} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
+        "N x R",
+        "false/1k",
+        "cost",
+        "one in 5",
+        "one in 10",
+        "one 10 us",
+        "one min@300",
+        "host in 10",
+        "host 10 us"
+    );
+    for confirm in [(0, 0), (3, 5), (2, 10), (1, 20)] {
+        let variant = Variant { confirm, ..*full };
+        let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
+        let one = detect(rng, noise, &variant, 0.10, false, trials);
+        let host = detect(rng, noise, &variant, 0.10, true, trials);
+        let minutes = one.delay(|h| h.minutes(DEFAULT_INTERVAL));
+        println!(
+            "{:<12} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
+            format!("{} x {}", confirm.0, confirm.1),
+            quiet_run.rate,
+            quiet_run.confirmation_cost,
+            one.within(5, false),
+            one.within(10, false),
+            one.within(10, true),
+            minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}")),
+            host.within(10, false),
+            host.within(10, true),
         );
     }
 }
@@ -823,37 +954,37 @@ fn ablation() -> Vec<Variant> {
             name: "raw medians, thresholds for independent noise",
             settings: bare,
             raw: true,
-            confirm: 0,
+            confirm: (0, 0),
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
             settings: bare,
             raw: false,
-            confirm: 0,
+            confirm: (0, 0),
         },
         Variant {
             name: "+ contended sweeps skipped",
             settings: gated,
             raw: false,
-            confirm: 0,
+            confirm: (0, 0),
         },
         Variant {
             name: "+ thresholds for the measured memory",
             settings: memory,
             raw: false,
-            confirm: 0,
+            confirm: (0, 0),
         },
         Variant {
             name: "+ persistence",
             settings: full,
             raw: false,
-            confirm: 0,
+            confirm: (0, 0),
         },
         Variant {
             name: "+ confirmation sweeps (the daemon's detectors)",
             settings: full,
             raw: false,
-            confirm: confirm_sweeps(),
+            confirm: confirmations(),
         },
     ]
 }
@@ -1002,7 +1133,7 @@ fn watch_series(values: &[f64], arl: f64, mut on: impl FnMut(usize, Event)) {
     });
     let mut phi = 0.3;
     for (i, value) in values.iter().enumerate() {
-        if let Some(event) = detector.step(Some(*value), i as f64 * CADENCE, phi) {
+        if let Some(event) = detector.step(Some(*value), i as f64 * 45.0, phi) {
             on(i, event);
         }
         if (i + 1).is_multiple_of(12) {
@@ -1036,7 +1167,7 @@ fn series_detect(
         found.delays.extend(hit.map(|sweeps| Hit {
             sweeps,
             usable: sweeps,
-            confirmations: 0,
+            seconds: SWEEP_SECONDS,
         }));
     }
     found
