@@ -13,12 +13,12 @@
 //!   within 5 and 10 sweeps, the median delay in sweeps and in minutes at the recording's
 //!   cadence and at the default one (a sweep every 300 s), and for a host-wide shift how many
 //!   workload or scaling alerts it raised besides the host alert. As the daemon does, a
-//!   suspected change gets up to 3 confirmation sweeps at once, kept to the single-worker and
-//!   suspected combinations: in a recording whose sweeps were each followed by a burst of
-//!   rounds (`BURST_ROUNDS`), the burst's next `confirm_rounds` rounds, measured at once as
-//!   the daemon's confirmation would be; in the others, the sequence's next sweep (a cadence
-//!   on, as near as they get to "at once"). A confirmation's result comes a sweep's duration
-//!   per run it made after the sweep before.
+//!   suspected change gets up to 3 confirmation sweeps, kept to the single-worker and
+//!   suspected combinations, each the sequence's next sweep (recorded a cadence later: the
+//!   daemon runs them `confirm_interval` apart), its result a minute and a sweep's duration
+//!   per run it made after the sweep before. A recording whose sweeps were each followed by
+//!   a burst of rounds (`BURST_ROUNDS`) also measures confirmations run at once instead: the
+//!   burst's next rounds.
 //! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
 //!   the recordings' workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
@@ -35,7 +35,8 @@
 //!
 //! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200;
 //! COPYBENCH_BENCH_SYNC, e.g. `none,ordered`, keeps only the runs of those sync modes, to
-//! measure a configuration with fewer combinations on the same recordings).
+//! measure a configuration with fewer combinations on the same recordings;
+//! COPYBENCH_BENCH_RECORDINGS, e.g. `xeon-2`, measures only those recordings).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -57,14 +58,37 @@ const DEFAULT_INTERVAL: f64 = 300.0;
 /// A default sweep's wall time (about 6 s): a confirmation's result comes this much after
 /// its scheduled sweep's, in proportion to the runs it made.
 const SWEEP_SECONDS: f64 = 6.0;
-/// Confirmation sweeps after a scheduled one, at most, and their rounds: the daemon's
-/// defaults (`[analysis] confirm_sweeps`, `confirm_rounds`).
-fn confirmations() -> (usize, usize) {
+/// The daemon's confirmations (`[analysis] confirm_sweeps`, `confirm_interval`,
+/// `confirm_rounds`).
+fn confirmations() -> Confirm {
     let analysis = copybench_exporter::config::Analysis::default();
-    (
-        analysis.confirm_sweeps as usize,
-        analysis.confirm_rounds as usize,
-    )
+    Confirm {
+        sweeps: analysis.confirm_sweeps as usize,
+        rounds: analysis.confirm_rounds as usize,
+        after: Some(analysis.confirm_interval.as_secs_f64()),
+    }
+}
+
+/// Confirmation sweeps while a change is suspected.
+#[derive(Clone, Copy)]
+struct Confirm {
+    /// At most this many after a scheduled sweep...
+    sweeps: usize,
+    /// ...of this many rounds...
+    rounds: usize,
+    /// ...each this many seconds after the sweep before (the sequence's next sweep, made
+    /// a cadence later, with its rounds), or at once (`None`: the rounds of the burst
+    /// recorded right after the sweep).
+    after: Option<f64>,
+}
+
+impl Confirm {
+    /// None at all.
+    const NONE: Confirm = Confirm {
+        sweeps: 0,
+        rounds: 0,
+        after: None,
+    };
 }
 /// Sweeps before an injected shift: into one series, and into the recording's bootstrap
 /// (most of its sweeps were contended and are skipped: 400 hold about 100 usable ones, what
@@ -224,9 +248,8 @@ struct Variant {
     settings: Settings,
     /// Workload signals are the raw medians, not normalized by the sweep.
     raw: bool,
-    /// Confirmation sweeps at once while a change is suspected, at most
-    /// (`[analysis] confirm_sweeps`), and their rounds (`confirm_rounds`).
-    confirm: (usize, usize),
+    /// Confirmation sweeps while a change is suspected.
+    confirm: Confirm,
 }
 
 fn step(
@@ -257,7 +280,7 @@ struct Watched {
 /// One scheduled sweep of `seq` (at `*at`, at `time`) through the watch, then, while the
 /// watch suspects a change, up to `variant.confirm` confirmations, kept to the single-worker
 /// runs and the suspected combinations' as the daemon's confirmation sweep is: the next
-/// rounds of the sweep's burst if it has one with enough left, else the next sweep of `seq`.
+/// sweep of `seq`, or at once the next rounds of the sweep's burst while it has enough left.
 /// Each takes a default sweep's duration per run it made, in proportion.
 fn watch_sweep(
     watch: &mut Watch<Group>,
@@ -276,9 +299,13 @@ fn watch_sweep(
         .into_iter()
         .map(|a| (a, elapsed))
         .collect();
-    let (confirm, rounds) = variant.confirm;
+    let Confirm {
+        sweeps,
+        rounds,
+        after,
+    } = variant.confirm;
     let mut confirmation_runs = 0;
-    for n in 0..confirm {
+    for n in 0..sweeps {
         let suspected = watch.suspected();
         if suspected.is_empty() {
             break;
@@ -287,7 +314,8 @@ fn watch_sweep(
             let key = (r.group.clone(), r.workers);
             r.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
         };
-        let from_burst = scheduled.burst.as_deref().and_then(|burst| {
+        let from_burst = scheduled.burst.as_deref().filter(|_| after.is_none());
+        let from_burst = from_burst.and_then(|burst| {
             let first = burst.runs.iter().map(|r| r.round).min()? as usize;
             let last = burst.runs.iter().map(|r| r.round).max()? as usize;
             let span = first + n * rounds..first + (n + 1) * rounds;
@@ -300,13 +328,14 @@ fn watch_sweep(
                     .collect::<Vec<_>>()
             })
         });
-        let runs: Vec<Run<Group>> = match from_burst {
-            Some(runs) => runs,
-            None if *at < seq.len() => {
+        let runs: Vec<Run<Group>> = match (from_burst, after) {
+            (Some(runs), _) => runs,
+            (None, Some(after)) if *at < seq.len() => {
+                elapsed += after;
                 *at += 1;
                 seq[*at - 1].runs.clone()
             }
-            None => break,
+            _ => break,
         };
         let kept = Sweep {
             runs: runs.into_iter().filter(|r| wanted(r)).collect(),
@@ -412,7 +441,7 @@ fn detect(
         let seq = bootstrap(
             rng,
             quiet,
-            (1 + variant.confirm.0) * (BEFORE_REAL + AFTER_REAL),
+            (1 + variant.confirm.sweeps) * (BEFORE_REAL + AFTER_REAL),
         );
         let mut at = 0;
         for i in 0..BEFORE_REAL + AFTER_REAL {
@@ -460,7 +489,7 @@ fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usiz
     let (mut alarms, mut sweeps, mut runs, mut confirmation_runs) = (BTreeMap::new(), 0, 0, 0);
     for _ in 0..trials {
         let mut watch = Watch::new(variant.settings);
-        let seq = bootstrap(rng, noise.quiet, (1 + variant.confirm.0) * 1_000);
+        let seq = bootstrap(rng, noise.quiet, (1 + variant.confirm.sweeps) * 1_000);
         let mut at = 0;
         for i in 0..1_000 {
             runs += seq[at].runs.len();
@@ -710,10 +739,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    let only = std::env::var("COPYBENCH_BENCH_RECORDINGS").ok();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(RECORDINGS)
         .expect("recordings")
         .map(|entry| entry.expect("entry").path())
         .filter(|path| path.is_dir())
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|k| k == name))
+        })
         .collect();
     dirs.sort();
     let mut rng = StdRng::seed_from_u64(20);
@@ -793,16 +828,15 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
     );
     let quiet_run = false_alerts(rng, &noise, full, trials / 4);
     println!(
-        "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmations ({} of {} rounds at most) ran {:.1} runs per 1,000 of the scheduled sweeps'",
+        "false alerts per node per 1,000 sweeps: {:.2} of the host, workload and scaling signals together ({:?}; {} sequences of 1,000 sweeps); confirmations (at most {}) ran {:.1} runs per 1,000 of the scheduled sweeps'",
         quiet_run.rate,
         quiet_run.by_kind,
         trials / 4,
-        full.confirm.0,
-        full.confirm.1,
+        full.confirm.sweeps,
         quiet_run.confirmation_cost
     );
     println!(
-        "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps, in sweeps and in minutes at the recording's and the default interval (a confirmation {SWEEP_SECONDS} s after the sweep before); other alerts per trial"
+        "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps, in sweeps and in minutes at the recording's and the default interval (confirmations a minute apart); other alerts per trial"
     );
     println!(
         "{:<24} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7} {:>8} {:>6}",
@@ -876,15 +910,16 @@ fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials:
     }
 }
 
-/// Confirmations of more rounds, drawn from the bursts recorded after each sweep: false
-/// alerts, what they cost, and a one-combination and a host-wide +10 % found.
+/// Confirmations a minute apart (the daemon's) against confirmations at once, of more
+/// rounds too, drawn from the bursts recorded right after each sweep: false alerts, what
+/// they cost, and a one-combination and a host-wide +10 % found.
 fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
     println!();
     println!(
-        "confirmations from the recorded bursts: at most N sweeps of R rounds each; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
+        "confirmations: none, a minute apart (the daemon's), or at once from the recorded bursts; at most N sweeps of R rounds each; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
     );
     println!(
-        "{:<12} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
+        "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
         "N x R",
         "false/1k",
         "cost",
@@ -895,15 +930,35 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
         "host in 10",
         "host 10 us"
     );
-    for confirm in [(0, 0), (3, 5), (2, 10), (1, 20)] {
+    let at_once = |sweeps, rounds| Confirm {
+        sweeps,
+        rounds,
+        after: None,
+    };
+    for confirm in [
+        Confirm::NONE,
+        full.confirm,
+        at_once(3, 5),
+        at_once(2, 10),
+        at_once(1, 20),
+    ] {
         let variant = Variant { confirm, ..*full };
         let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
         let one = detect(rng, noise, &variant, 0.10, false, trials);
         let host = detect(rng, noise, &variant, 0.10, true, trials);
         let minutes = one.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
-            "{:<12} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
-            format!("{} x {}", confirm.0, confirm.1),
+            "{:<20} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
+            format!(
+                "{} x {} {}",
+                confirm.sweeps,
+                confirm.rounds,
+                if confirm.after.is_some() {
+                    "apart"
+                } else {
+                    "at once"
+                }
+            ),
             quiet_run.rate,
             quiet_run.confirmation_cost,
             one.within(5, false),
@@ -954,31 +1009,31 @@ fn ablation() -> Vec<Variant> {
             name: "raw medians, thresholds for independent noise",
             settings: bare,
             raw: true,
-            confirm: (0, 0),
+            confirm: Confirm::NONE,
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
             settings: bare,
             raw: false,
-            confirm: (0, 0),
+            confirm: Confirm::NONE,
         },
         Variant {
             name: "+ contended sweeps skipped",
             settings: gated,
             raw: false,
-            confirm: (0, 0),
+            confirm: Confirm::NONE,
         },
         Variant {
             name: "+ thresholds for the measured memory",
             settings: memory,
             raw: false,
-            confirm: (0, 0),
+            confirm: Confirm::NONE,
         },
         Variant {
             name: "+ persistence",
             settings: full,
             raw: false,
-            confirm: (0, 0),
+            confirm: Confirm::NONE,
         },
         Variant {
             name: "+ confirmation sweeps (the daemon's detectors)",

@@ -212,9 +212,15 @@ pub struct Analysis {
     #[serde(with = "humantime_serde")]
     pub contention_window: Duration,
     /// The most confirmation sweeps after a scheduled one: while a detector suspects a
-    /// change, a sweep of the suspected combinations and the single-worker ones at once
-    /// confirms or dismisses it instead of waiting for the next scheduled sweeps (0: none).
+    /// change, a sweep of the suspected combinations and the single-worker ones
+    /// `confirm_interval` later confirms or dismisses it instead of waiting for the next
+    /// scheduled sweeps (0: none).
     pub confirm_sweeps: u32,
+    /// Time from a sweep to the confirmation after it: long enough that the host's state of
+    /// the minute, which a sweep's runs share, has moved on (confirmations run only while
+    /// they end before the next scheduled sweep).
+    #[serde(with = "humantime_serde")]
+    pub confirm_interval: Duration,
     /// Rounds of each confirmation sweep: more than a scheduled sweep's, so that one
     /// confirmation measures the suspected combinations as steadily as several sweeps.
     pub confirm_rounds: u32,
@@ -419,6 +425,7 @@ impl Default for Analysis {
             contention_share: watch.contention_share,
             contention_window: Duration::from_secs_f64(watch.contention_window),
             confirm_sweeps: 3,
+            confirm_interval: Duration::from_secs(60),
             confirm_rounds: 5,
         }
     }

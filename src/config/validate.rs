@@ -88,6 +88,7 @@ impl Config {
                 "analysis.contention_window",
                 self.analysis.contention_window,
             ),
+            ("analysis.confirm_interval", self.analysis.confirm_interval),
         ] {
             p.check(value <= MAX_DURATION, key, "must be at most 366 days");
         }

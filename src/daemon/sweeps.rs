@@ -1,7 +1,7 @@
 //! The daemon's schedule: a sweep every interval plus jitter, stretched when the last sweep
-//! used more CPU than `[schedule] max_duty_cycle` allows; metrics published after every run
-//! and change points looked for after every complete sweep; confirmation sweeps at once
-//! while the node's watch suspects a change.
+//! (and its confirmations) used more CPU than `[schedule] max_duty_cycle` allows; metrics
+//! published after every run and change points looked for after every complete sweep;
+//! confirmation sweeps a `confirm_interval` apart while the node's watch suspects a change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +30,18 @@ impl Interval {
     }
 }
 
-/// Runs sweeps on the schedule until shutdown begins.
+/// What the schedule runs next.
+#[derive(Clone, Copy, PartialEq)]
+enum Next {
+    /// A scheduled sweep.
+    Sweep,
+    /// The `n`th confirmation (from 1) after the latest scheduled sweep.
+    Confirmation(u32),
+}
+
+/// Runs sweeps on the schedule until shutdown begins; while the node's watch suspects a
+/// change after one, up to `[analysis] confirm_sweeps` confirmations `confirm_interval`
+/// apart, as long as each ends before the next scheduled sweep.
 pub(super) async fn schedule(daemon: Arc<Daemon>) {
     let stop = daemon.shutdown.stop.clone();
     let first = &daemon.live.setup().config.schedule;
@@ -38,48 +49,95 @@ pub(super) async fn schedule(daemon: Arc<Daemon>) {
     if !first.run_at_start {
         next += schedule::next_interval(first, 0.0);
     }
+    let (mut what, mut scheduled, mut cpu_seconds) = (Next::Sweep, next, 0.0);
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = stop.cancelled() => return,
         }
         let started = tokio::time::Instant::now();
+        if what == Next::Sweep {
+            (scheduled, cpu_seconds) = (started, 0.0);
+        }
         let swept = Arc::clone(&daemon);
-        let cpu_seconds = tokio::task::spawn_blocking(move || sweep(&swept))
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!("a sweep ended in a panic");
-                0.0
-            });
+        let before = cpu_seconds;
+        let done = tokio::task::spawn_blocking(move || {
+            let done = match what {
+                Next::Sweep => sweep(&swept),
+                Next::Confirmation(_) => confirm(&swept),
+            };
+            // The interval the sweep and its confirmations so far leave, in the metrics.
+            let schedule = &swept.setup().config.schedule;
+            swept
+                .interval
+                .set(budgeted(schedule, before + done.cpu_seconds));
+            swept.publish();
+            done
+        })
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("a sweep ended in a panic");
+            Done::default()
+        });
         if stop.is_cancelled() {
             return;
         }
-        let schedule = &daemon.live.setup().config.schedule;
-        next = (started + schedule::next_interval(schedule, cpu_seconds))
-            .max(tokio::time::Instant::now());
+        let setup = daemon.live.setup();
+        let (schedule, analysis) = (&setup.config.schedule, &setup.config.analysis);
+        cpu_seconds += done.cpu_seconds;
+        let regular = scheduled + schedule::next_interval(schedule, cpu_seconds);
+        let confirmation = match what {
+            Next::Sweep => 1,
+            Next::Confirmation(n) => n + 1,
+        };
+        let now = tokio::time::Instant::now();
+        // The latest confirmation took about as long as the next would.
+        let took = now - started;
+        (what, next) = if done.suspected
+            && confirmation <= analysis.confirm_sweeps
+            && now + analysis.confirm_interval + took < regular
+        {
+            (
+                Next::Confirmation(confirmation),
+                now + analysis.confirm_interval,
+            )
+        } else {
+            (Next::Sweep, regular.max(now))
+        };
     }
 }
 
-/// Runs one sweep of the setup in force, publishing the metrics after each run, and its
-/// confirmations if it raised a suspicion. Returns the CPU time their workers used.
-fn sweep(daemon: &Daemon) -> f64 {
+/// What a sweep (scheduled or confirmation) did: the CPU time its workers used, and whether
+/// it completed and the node's watch suspects a change after it.
+#[derive(Clone, Copy, Default)]
+struct Done {
+    cpu_seconds: f64,
+    suspected: bool,
+}
+
+impl Done {
+    /// The account of `swept`.
+    fn of(daemon: &Daemon, swept: &Swept) -> Done {
+        Done {
+            cpu_seconds: swept.cpu_seconds,
+            suspected: swept.complete && !daemon.results().suspected().is_empty(),
+        }
+    }
+}
+
+/// Runs one sweep of the setup in force, publishing the metrics after each run.
+fn sweep(daemon: &Daemon) -> Done {
     let setup = daemon.setup();
     let started = Instant::now();
     let swept = run(daemon, &setup);
-    let mut cpu_seconds = swept.cpu_seconds;
     if swept.complete {
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
-            cpu_seconds,
+            cpu_seconds = swept.cpu_seconds,
             "sweep done"
         );
-        cpu_seconds += confirm(daemon, &setup);
-        daemon
-            .interval
-            .set(budgeted(&setup.config.schedule, cpu_seconds));
-        daemon.publish();
     }
-    cpu_seconds
+    Done::of(daemon, &swept)
 }
 
 /// Runs one sweep of `setup`, publishing the metrics after each run and looking for changes
@@ -97,30 +155,22 @@ fn run(daemon: &Daemon, setup: &Setup) -> Swept {
     swept
 }
 
-/// While the node's watch suspects a change, runs confirmation sweeps at once, at most
-/// `[analysis] confirm_sweeps`: the suspected combinations and the single-worker ones their
-/// signals are measured against, so the suspicion is settled now rather than after the next
-/// scheduled sweeps. Returns the CPU time their workers used.
-fn confirm(daemon: &Daemon, setup: &Setup) -> f64 {
-    let mut cpu_seconds = 0.0;
-    for _ in 0..setup.config.analysis.confirm_sweeps {
-        let suspected = daemon.results().suspected();
-        if suspected.is_empty() {
-            break;
-        }
-        let confirming = setup.confirming(|spec| {
-            let key = ((spec.backend, spec.sync), spec.workers);
-            spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
-        });
-        let names: Vec<String> = suspected.iter().map(|s| format!("{s:?}")).collect();
-        tracing::info!(suspected = ?names, "a change is suspected; confirming it now");
-        let swept = run(daemon, &confirming);
-        cpu_seconds += swept.cpu_seconds;
-        if !swept.complete {
-            break;
-        }
+/// A confirmation sweep of what the node's watch suspects: the suspected combinations and
+/// the single-worker ones their signals are measured against, so the suspicion is settled in
+/// minutes rather than after the next scheduled sweeps. Nothing when nothing is suspected
+/// any more.
+fn confirm(daemon: &Daemon) -> Done {
+    let suspected = daemon.results().suspected();
+    if suspected.is_empty() {
+        return Done::default();
     }
-    cpu_seconds
+    let confirming = daemon.setup().confirming(|spec| {
+        let key = ((spec.backend, spec.sync), spec.workers);
+        spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
+    });
+    let names: Vec<String> = suspected.iter().map(|s| format!("{s:?}")).collect();
+    tracing::info!(suspected = ?names, "a change is suspected; confirming it now");
+    Done::of(daemon, &run(daemon, &confirming))
 }
 
 fn log(record: &RunRecord) {

@@ -193,18 +193,21 @@ fn a_cpu_quota_marks_the_runs_throttled_and_raises_no_workload_or_scaling_alert(
 }
 
 #[test]
-fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the_replay_agrees() {
+fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_its_own_and_the_replay_agrees()
+ {
     let _turn = util::heavy_turn();
     let cpus = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").expect("cpuset");
     let group = Cgroup::new("cpuset");
     group.write("cpuset.mems", "0");
     group.write("cpuset.cpus", cpus.trim());
     let state = tempfile::tempdir().expect("state dir");
-    // A sweep a second at most: the watch takes a new level as normal after 288 sweeps, which
-    // must outlast the rule's `for` of 2 minutes.
+    // A sweep every 2 s: the watch takes a new level as normal after 288 sweeps, which must
+    // outlast the rule's `for` of 2 minutes; confirmations 100 ms after a sweep fit between.
     let config = TestConfig::from(CONFIG)
         .set("state.dir", state.path().to_str().expect("utf-8"))
-        .set("schedule.interval", "1s")
+        .set("schedule.interval", "2s")
+        .set("analysis.confirm_interval", "100ms")
+        .set("analysis.confirm_rounds", 6)
         .text();
     let mut daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());
@@ -229,7 +232,7 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
     );
     assert_eq!(daemon.sample("copybench_cpuset_cpus"), Some(1.0));
     assert_eq!(daemon.sample("copybench_host_alert"), Some(0.0));
-    // The suspicion was confirmed by a sweep of its own, at once.
+    // The suspicion was confirmed by a sweep of its own, 100 ms after a sweep.
     assert!(
         daemon
             .sample("copybench_confirmation_sweeps_total")
@@ -239,6 +242,36 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_at_once_and_the
         daemon.wait_log(Duration::from_secs(10), |l| l.contains("confirming it now")),
         "no confirmation sweep was logged"
     );
+    // Of its own rounds ([analysis] confirm_rounds 6; scheduled sweeps run 3), of the
+    // single-worker combinations and the suspected ones only.
+    let (_, runs) = daemon.get("/api/v1/runs?limit=10000");
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).expect("runs");
+    let confirming: Vec<&serde_json::Value> = runs
+        .iter()
+        .filter(|r| r["round"].as_u64() > Some(3))
+        .collect();
+    assert!(
+        !confirming.is_empty(),
+        "no run beyond round 3 in {} runs",
+        runs.len()
+    );
+    let sweep = &confirming[0]["sweep_id"];
+    let mut rounds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for run in runs.iter().filter(|r| r["sweep_id"] == *sweep) {
+        let combination = format!("{}/{}/{}", run["backend"], run["sync"], run["workers"]);
+        rounds
+            .entry(combination)
+            .or_default()
+            .push(run["round"].as_u64().unwrap_or(0));
+    }
+    for (combination, mut of) in rounds {
+        of.sort_unstable();
+        assert_eq!(
+            of,
+            [1, 2, 3, 4, 5, 6],
+            "{combination} in confirmation sweep {sweep}"
+        );
+    }
 
     let (_, said) = daemon.get("/api/v1/alerts");
     let said: Vec<serde_json::Value> = serde_json::from_str(&said).expect("alerts");

@@ -48,7 +48,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     sweeps.count(&[], totals.sweeps_completed as f64);
     let mut confirmations = Family::counter(
         "copybench_confirmation_sweeps_total",
-        "Confirmation sweeps completed: run at once when a detector suspected a change, of the suspected combinations and the single-worker ones ([analysis] confirm_sweeps).",
+        "Confirmation sweeps completed: run a confirm_interval after a sweep when a detector suspected a change, of the suspected combinations and the single-worker ones ([analysis] confirm_sweeps).",
     );
     confirmations.count(&[], totals.confirmation_sweeps as f64);
     let mut save_failures = Family::counter(
