@@ -169,13 +169,20 @@ fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// A label set as PromQL writes it: `name{label="value", ...}`.
+/// A label set as PromQL writes it: `name{label="value", ...}`, values escaped as PromQL
+/// strings.
 fn label_set(labels: &BTreeMap<String, String>) -> String {
     let name = labels.get("__name__").map_or("", String::as_str);
     let pairs: Vec<String> = labels
         .iter()
         .filter(|(key, _)| *key != "__name__")
-        .map(|(key, value)| format!("{key}={value:?}"))
+        .map(|(key, value)| {
+            let value = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{key}=\"{value}\"")
+        })
         .collect();
     format!("{name}{{{}}}", pairs.join(", "))
 }
@@ -193,3 +200,24 @@ const MAX_REPLAY_RUNS: usize = 5_000_000;
 
 /// The most sweeps of one series `changes --db` reads.
 const MAX_SERIES: usize = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_set_reads_as_promql() {
+        let labels: BTreeMap<String, String> = [
+            ("__name__", "copybench_point_median_seconds"),
+            ("instance", "node-7:10720"),
+            ("note", "a \"quoted\" \\ value\non two lines"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(
+            label_set(&labels),
+            r#"copybench_point_median_seconds{instance="node-7:10720", note="a \"quoted\" \\ value\non two lines"}"#
+        );
+    }
+}

@@ -144,13 +144,16 @@ pub struct ChangesArgs {
     /// The PromQL of --prometheus, e.g. `copybench_point_median_seconds{workers="2"}`.
     #[arg(long, value_name = "PROMQL", requires = "prometheus")]
     pub query: Option<String>,
-    /// Start of the range: RFC 3339, Unix seconds, or a duration before now.
+    /// Start of the range: RFC 3339 in UTC (`2026-12-05T15:00:00Z`), Unix seconds, or a
+    /// duration before now (`3d`).
     #[arg(long, default_value = "7d", value_parser = When::parse)]
     pub since: When,
     /// End of the range, as --since.
     #[arg(long, default_value = "0s", value_parser = When::parse)]
     pub until: When,
-    /// Time between the points of the range; the exporter's sweep interval fits.
+    /// Time between the points of the range: the exporter's sweep interval gives about one
+    /// point per sweep (a shorter step repeats a sweep's value, which the detectors take for
+    /// more evidence than there is).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub step: Duration,
     /// The most series --prometheus reads; a query with more is refused.

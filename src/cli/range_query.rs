@@ -55,8 +55,8 @@ pub enum When {
 }
 
 impl When {
-    /// Parses RFC 3339 (`2026-12-05T15:00:00Z`), Unix seconds (`1796482800`) or a duration
-    /// before now (`3d`, `90m`).
+    /// Parses RFC 3339 in UTC (`2026-12-05T15:00:00Z`), Unix seconds (`1796482800`) or a
+    /// duration before now (`3d`, `90m`).
     pub fn parse(text: &str) -> Result<When, String> {
         if let Ok(seconds) = text.parse::<f64>() {
             return match seconds.is_finite() && seconds >= 0.0 {
@@ -70,7 +70,10 @@ impl When {
         humantime::parse_rfc3339_weak(text)
             .map(|t| When::At(unix(t)))
             .map_err(|_| {
-                format!("{text}: neither RFC 3339, Unix seconds nor a duration before now (3d)")
+                format!(
+                    "{text}: neither RFC 3339 in UTC (2026-12-05T15:00:00Z), Unix seconds nor a \
+                     duration before now (3d)"
+                )
             })
     }
 

@@ -39,28 +39,45 @@ enum Next {
     Confirmation(u32),
 }
 
+/// The latest scheduled sweep: when it started, its jitter (drawn once), and the CPU time it
+/// and its confirmations used, which set when the next one starts.
+struct Cycle {
+    started: tokio::time::Instant,
+    offset: f64,
+    cpu_seconds: f64,
+}
+
 /// Runs sweeps on the schedule until shutdown begins; while the node's watch suspects a
 /// change after one, up to `[analysis] confirm_sweeps` confirmations `confirm_interval`
-/// apart, as long as each ends before the next scheduled sweep.
+/// apart, each only if it is expected to end before the next scheduled sweep.
 pub(super) async fn schedule(daemon: Arc<Daemon>) {
     let stop = daemon.shutdown.stop.clone();
     let first = &daemon.live.setup().config.schedule;
     let mut next = tokio::time::Instant::now();
     if !first.run_at_start {
-        next += schedule::next_interval(first, 0.0);
+        next += schedule::next_interval(first, 0.0, schedule::jitter(first));
     }
-    let (mut what, mut scheduled, mut cpu_seconds) = (Next::Sweep, next, 0.0);
+    let mut what = Next::Sweep;
+    let mut cycle = Cycle {
+        started: next,
+        offset: 0.0,
+        cpu_seconds: 0.0,
+    };
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = stop.cancelled() => return,
         }
-        let started = tokio::time::Instant::now();
         if what == Next::Sweep {
-            (scheduled, cpu_seconds) = (started, 0.0);
+            let offset = schedule::jitter(&daemon.live.setup().config.schedule);
+            cycle = Cycle {
+                started: tokio::time::Instant::now(),
+                offset,
+                cpu_seconds: 0.0,
+            };
         }
         let swept = Arc::clone(&daemon);
-        let before = cpu_seconds;
+        let before = cycle.cpu_seconds;
         let done = tokio::task::spawn_blocking(move || {
             let done = match what {
                 Next::Sweep => sweep(&swept),
@@ -84,43 +101,53 @@ pub(super) async fn schedule(daemon: Arc<Daemon>) {
         }
         let setup = daemon.live.setup();
         let (schedule, analysis) = (&setup.config.schedule, &setup.config.analysis);
-        cpu_seconds += done.cpu_seconds;
-        let regular = scheduled + schedule::next_interval(schedule, cpu_seconds);
+        cycle.cpu_seconds += done.cpu_seconds;
+        let regular =
+            cycle.started + schedule::next_interval(schedule, cycle.cpu_seconds, cycle.offset);
         let confirmation = match what {
             Next::Sweep => 1,
             Next::Confirmation(n) => n + 1,
         };
         let now = tokio::time::Instant::now();
-        // The latest confirmation took about as long as the next would.
-        let took = now - started;
-        (what, next) = if done.suspected
-            && confirmation <= analysis.confirm_sweeps
-            && now + analysis.confirm_interval + took < regular
-        {
-            (
-                Next::Confirmation(confirmation),
-                now + analysis.confirm_interval,
-            )
-        } else {
-            (Next::Sweep, regular.max(now))
+        (what, next) = match done.confirmation {
+            Some(takes)
+                if confirmation <= analysis.confirm_sweeps
+                    && now + analysis.confirm_interval + takes < regular =>
+            {
+                (
+                    Next::Confirmation(confirmation),
+                    now + analysis.confirm_interval,
+                )
+            }
+            _ => (Next::Sweep, regular.max(now)),
         };
     }
 }
 
-/// What a sweep (scheduled or confirmation) did: the CPU time its workers used, and whether
-/// it completed and the node's watch suspects a change after it.
+/// What a sweep (scheduled or confirmation) did: the CPU time its workers used and, if it
+/// completed and the node's watch suspects a change after it, how long a confirmation would
+/// take at its pace.
 #[derive(Clone, Copy, Default)]
 struct Done {
     cpu_seconds: f64,
-    suspected: bool,
+    confirmation: Option<Duration>,
 }
 
 impl Done {
-    /// The account of `swept`.
-    fn of(daemon: &Daemon, swept: &Swept) -> Done {
+    /// The account of `swept`, a sweep of `setup` that took `elapsed`.
+    fn of(daemon: &Daemon, setup: &Setup, swept: &Swept, elapsed: Duration) -> Done {
+        let workload = &setup.config.workload;
+        let runs = setup.specs.len() * workload.repeats as usize + usize::from(workload.warmup);
+        let per_run = elapsed / u32::try_from(runs.max(1)).unwrap_or(u32::MAX);
+        let confirmation = confirming(daemon)
+            .filter(|_| swept.complete)
+            .map(|(next, _)| {
+                let runs = next.specs.len() * next.config.workload.repeats as usize;
+                per_run * u32::try_from(runs).unwrap_or(u32::MAX)
+            });
         Done {
             cpu_seconds: swept.cpu_seconds,
-            suspected: swept.complete && !daemon.results().suspected().is_empty(),
+            confirmation,
         }
     }
 }
@@ -137,7 +164,7 @@ fn sweep(daemon: &Daemon) -> Done {
             "sweep done"
         );
     }
-    Done::of(daemon, &swept)
+    Done::of(daemon, &setup, &swept, started.elapsed())
 }
 
 /// Runs one sweep of `setup`, publishing the metrics after each run and looking for changes
@@ -155,22 +182,36 @@ fn run(daemon: &Daemon, setup: &Setup) -> Swept {
     swept
 }
 
-/// A confirmation sweep of what the node's watch suspects: the suspected combinations and
-/// the single-worker ones their signals are measured against, so the suspicion is settled in
-/// minutes rather than after the next scheduled sweeps. Nothing when nothing is suspected
-/// any more.
-fn confirm(daemon: &Daemon) -> Done {
+/// The confirmation of what the node's watch suspects now, if anything (and confirmations
+/// are on): the suspected combinations and the single-worker ones their signals are measured
+/// against; and the names of what is suspected.
+fn confirming(daemon: &Daemon) -> Option<(Setup, Vec<String>)> {
+    let setup = daemon.setup();
     let suspected = daemon.results().suspected();
-    if suspected.is_empty() {
-        return Done::default();
+    if suspected.is_empty() || setup.config.analysis.confirm_sweeps == 0 {
+        return None;
     }
-    let confirming = daemon.setup().confirming(|spec| {
+    let confirming = setup.confirming(|spec| {
         let key = ((spec.backend, spec.sync), spec.workers);
         spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
     });
-    let names: Vec<String> = suspected.iter().map(|s| format!("{s:?}")).collect();
+    Some((
+        confirming,
+        suspected.iter().map(|s| format!("{s:?}")).collect(),
+    ))
+}
+
+/// A confirmation sweep of what the node's watch suspects, so the suspicion is settled in
+/// minutes rather than after the next scheduled sweeps; nothing when nothing is suspected
+/// any more.
+fn confirm(daemon: &Daemon) -> Done {
+    let Some((setup, names)) = confirming(daemon) else {
+        return Done::default();
+    };
     tracing::info!(suspected = ?names, "a change is suspected; confirming it now");
-    Done::of(daemon, &run(daemon, &confirming))
+    let started = Instant::now();
+    let swept = run(daemon, &setup);
+    Done::of(daemon, &setup, &swept, started.elapsed())
 }
 
 fn log(record: &RunRecord) {
@@ -187,17 +228,13 @@ fn log(record: &RunRecord) {
 /// The interval after a sweep that used `cpu_seconds`, warning when the CPU budget stretches
 /// it.
 fn budgeted(schedule: &Schedule, cpu_seconds: f64) -> Duration {
-    let unjittered = Schedule {
-        jitter: Duration::ZERO,
-        ..schedule.clone()
-    };
-    let budgeted = schedule::next_interval(&unjittered, cpu_seconds);
+    let budgeted = schedule::next_interval(schedule, cpu_seconds, 0.0);
     if budgeted > schedule.interval {
         tracing::warn!(
             cpu_seconds,
             max_duty_cycle = schedule.max_duty_cycle,
             interval = ?budgeted,
-            "the last sweep used more CPU than the budget allows; the next one waits longer"
+            "the last sweep and its confirmations used more CPU than the budget allows; the next one waits longer"
         );
     }
     budgeted

@@ -19,7 +19,7 @@ use crate::workload::{RunOptions, Spec};
 pub use plan::{Planned, combinations, plan};
 pub use slot::{Held, RunSlot};
 pub use sweeper::{Sweeper, Swept};
-pub use timing::next_interval;
+pub use timing::{jitter, next_interval};
 
 /// What one configuration asks to run on this host now: built once per load or reload (and
 /// again when the CPUs the exporter may use change, which `workers = "auto"` follows), then
