@@ -61,27 +61,23 @@ const DEFAULT_INTERVAL: f64 = 300.0;
 /// A default sweep's wall time (about 6 s): a confirmation's result comes this much after
 /// its scheduled sweep's, in proportion to the runs it made.
 const SWEEP_SECONDS: f64 = 6.0;
-/// The daemon's confirmations (`[analysis] confirm_sweeps`, `confirm_interval`,
-/// `confirm_rounds`).
+/// The daemon's confirmations (`[analysis] confirm_sweeps`, `confirm_interval`).
 fn confirmations() -> Confirm {
     let analysis = copybench_exporter::config::Analysis::default();
     Confirm {
         sweeps: analysis.confirm_sweeps as usize,
-        rounds: analysis.confirm_rounds as usize,
         after: Some(analysis.confirm_interval.as_secs_f64()),
     }
 }
 
-/// Confirmation sweeps while a change is suspected.
+/// Confirmation sweeps while a change is suspected, of the recorded sweeps' rounds.
 #[derive(Clone, Copy)]
 struct Confirm {
-    /// At most this many after a scheduled sweep...
+    /// At most this many after a scheduled sweep, each...
     sweeps: usize,
-    /// ...of this many rounds...
-    rounds: usize,
-    /// ...each this many seconds after the sweep before (the sequence's next sweep, made
-    /// a cadence later, with its rounds), or at once (`None`: the rounds of the burst
-    /// recorded right after the sweep).
+    /// ...this many seconds after the sweep before (the sequence's next sweep, made a
+    /// cadence later), or at once (`None`: as many rounds of the burst recorded right after
+    /// the sweep).
     after: Option<f64>,
 }
 
@@ -89,10 +85,10 @@ impl Confirm {
     /// None at all.
     const NONE: Confirm = Confirm {
         sweeps: 0,
-        rounds: 0,
         after: None,
     };
 }
+
 /// Sweeps before an injected shift: into one series, and into the recording's bootstrap
 /// (most of its sweeps were contended and are skipped: 400 hold about 100 usable ones, what
 /// a baseline takes), and sweeps watched after it.
@@ -209,6 +205,12 @@ fn with_bursts(mut sweeps: Vec<Sweep>) -> Vec<Sweep> {
     out
 }
 
+/// How many rounds `sweep` ran.
+fn rounds_of(sweep: &Sweep) -> usize {
+    let rounds: BTreeSet<u32> = sweep.runs.iter().map(|r| r.round).collect();
+    rounds.len()
+}
+
 /// A sweep's runs with `factor` applied to each run's time.
 fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64) -> Signals<Group> {
     let runs: Vec<Run<Group>> = sweep
@@ -302,11 +304,8 @@ fn watch_sweep(
         .into_iter()
         .map(|a| (a, elapsed))
         .collect();
-    let Confirm {
-        sweeps,
-        rounds,
-        after,
-    } = variant.confirm;
+    let Confirm { sweeps, after } = variant.confirm;
+    let rounds = rounds_of(scheduled);
     let mut confirmation_runs = 0;
     for n in 0..sweeps {
         let suspected = watch.suspected();
@@ -906,17 +905,17 @@ fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials:
     }
 }
 
-/// Confirmations a minute apart (the daemon's) against confirmations at once, of more
-/// rounds too, drawn from the bursts recorded right after each sweep: false alerts, what
-/// they cost, and a one-combination and a host-wide +10 % found.
+/// Confirmations a minute apart (the daemon's) against confirmations at once, drawn from
+/// the bursts recorded right after each sweep: false alerts, what they cost, and a
+/// one-combination and a host-wide +10 % found.
 fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
     println!();
     println!(
-        "confirmations: none, a minute apart (the daemon's), or at once from the recorded bursts; at most N sweeps of R rounds each; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
+        "confirmations: none, a minute apart (the daemon's), or at once from the recorded bursts; at most N, each of a sweep's rounds; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
     );
     println!(
         "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
-        "N x R",
+        "N",
         "false/1k",
         "cost",
         "one in 5",
@@ -926,18 +925,11 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
         "host in 10",
         "host 10 us"
     );
-    let at_once = |sweeps, rounds| Confirm {
-        sweeps,
-        rounds,
+    let at_once = Confirm {
         after: None,
+        ..full.confirm
     };
-    for confirm in [
-        Confirm::NONE,
-        full.confirm,
-        at_once(3, 5),
-        at_once(2, 10),
-        at_once(1, 20),
-    ] {
+    for confirm in [Confirm::NONE, full.confirm, at_once] {
         let variant = Variant { confirm, ..*full };
         let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
         let one = detect(rng, noise, &variant, 0.10, false, trials);
@@ -946,9 +938,8 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
         println!(
             "{:<20} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
             format!(
-                "{} x {} {}",
+                "{} {}",
                 confirm.sweeps,
-                confirm.rounds,
                 if confirm.after.is_some() {
                     "apart"
                 } else {

@@ -1,8 +1,8 @@
 //! What one sweep says, as three signals that cannot be confused (natural logs; larger is
 //! slower):
 //!
-//! - **host**: the reference run's fastest time in the sweep (in each 5 rounds of a longer
-//!   one, averaged: see [`CHUNK_ROUNDS`]): how fast the node did the basic work just then. Everything on the node moves it: a kernel, a slower CPU, a
+//! - **host**: the reference run's fastest time in the sweep: how fast the node did the
+//!   basic work just then. Everything on the node moves it: a kernel, a slower CPU, a
 //!   neighbour. (Interference only ever adds time, so a sweep's fastest run is steadier from
 //!   sweep to sweep than its median: 8.3 % against 9.6 % on the recorded noise.)
 //! - **workload** of a combination: its fastest time less the mean of the other single-worker
@@ -26,11 +26,6 @@ use super::stats::median;
 const MIN_RUNS: usize = 3;
 /// Fewest single-worker series the workload signal is taken against.
 const MIN_POOL: usize = 3;
-/// Rounds whose fastest run is one measure of a series: a sweep of more rounds (a
-/// confirmation) gives the mean of the logs of its chunks' fastest runs (the last chunk takes
-/// the rounds left over), a steadier measure of the same thing rather than a faster one (the
-/// fastest of more runs is faster).
-pub const CHUNK_ROUNDS: u32 = 5;
 
 /// One run of a sweep, as the signals read it. `G` names a combination's backend and sync.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,25 +90,27 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
         .filter(|r| r.workers == 1)
         .filter_map(|r| Some(r.contention_seconds / r.seconds.filter(|s| *s > 0.0)?))
         .collect();
-    let mut times: BTreeMap<Key<G>, Vec<(u32, f64)>> = BTreeMap::new();
+    let log_fastest = |times: Vec<f64>| {
+        (times.len() >= MIN_RUNS).then(|| times.iter().copied().fold(f64::INFINITY, f64::min).ln())
+    };
+    let mut times: BTreeMap<Key<G>, Vec<f64>> = BTreeMap::new();
     for run in runs.iter().filter(|r| !r.reference) {
         if let Some(seconds) = run.usable() {
             times
                 .entry((run.group.clone(), run.workers))
                 .or_default()
-                .push((run.round, seconds));
+                .push(seconds);
         }
     }
     let raw: BTreeMap<Key<G>, f64> = times
         .into_iter()
-        .filter_map(|(key, t)| Some((key, log_fastest(&t)?)))
+        .filter_map(|(key, t)| Some((key, log_fastest(t)?)))
         .collect();
     let host = log_fastest(
-        &runs
-            .iter()
+        runs.iter()
             .filter(|r| r.reference)
-            .filter_map(|r| Some((r.round, r.usable()?)))
-            .collect::<Vec<_>>(),
+            .filter_map(Run::usable)
+            .collect(),
     );
     Signals {
         contention: median(&shares),
@@ -123,28 +120,6 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
         scaling: scaling(runs),
         raw,
     }
-}
-
-/// The log of the fastest of `times` (round, seconds), in each [`CHUNK_ROUNDS`] rounds
-/// averaged; `None` with fewer than [`MIN_RUNS`] of them.
-fn log_fastest(times: &[(u32, f64)]) -> Option<f64> {
-    if times.len() < MIN_RUNS {
-        return None;
-    }
-    let first = times.iter().map(|t| t.0).min()?;
-    let last = times.iter().map(|t| t.0).max()?;
-    let chunks = ((last - first + 1) / CHUNK_ROUNDS).max(1);
-    let mut fastest = vec![f64::INFINITY; chunks as usize];
-    for &(round, seconds) in times {
-        let chunk = ((round - first) / CHUNK_ROUNDS).min(chunks - 1) as usize;
-        fastest[chunk] = fastest[chunk].min(seconds);
-    }
-    let logs: Vec<f64> = fastest
-        .iter()
-        .filter(|f| f.is_finite())
-        .map(|f| f.ln())
-        .collect();
-    Some(logs.iter().sum::<f64>() / logs.len() as f64)
 }
 
 /// Each combination against the other single-worker series of the sweep.
@@ -301,35 +276,6 @@ mod tests {
             !signals.raw.contains_key(&("ref", 1)),
             "the reference has no series"
         );
-    }
-
-    #[test]
-    fn a_sweep_of_more_rounds_measures_the_same_level_not_a_faster_one() {
-        // Rounds 0-4 as `sweep` has them; rounds 5-19 repeat them three times, 5 % slower in
-        // the first repeat and 5 % faster in the second, so the fastest of all 20 is
-        // faster than the fastest of the first 5 while the mean of the chunks is not.
-        let five = sweep(1.0, |_, _| 1.0);
-        let mut twenty = five.clone();
-        for (k, factor) in [(1, 1.05), (2, 1.0 / 1.05), (3, 1.0)] {
-            twenty.extend(five.iter().map(|r| Run {
-                round: r.round + 5 * k,
-                seconds: r.seconds.map(|s| s * factor),
-                ..r.clone()
-            }));
-        }
-        let (a, b) = (of_sweep(&five), of_sweep(&twenty));
-        assert!((a.host.unwrap() - b.host.unwrap()).abs() < 1e-9);
-        for (key, value) in &a.raw {
-            assert!((value - b.raw[key]).abs() < 1e-9, "{key:?}");
-        }
-        // Three rounds left over join the last chunk; fewer than 5 rounds are one chunk.
-        let eighteen: Vec<_> = twenty.iter().filter(|r| r.round < 18).cloned().collect();
-        let host = of_sweep(&eighteen).host.unwrap();
-        // Chunks: rounds 0-4, 5-9 (5 % slower) and 10-17 (the fastest 5 % faster): the mean of
-        // their logs is the first chunk's again.
-        assert!((host - 0.3f64.ln()).abs() < 1e-9, "{host}");
-        let three: Vec<_> = five.iter().filter(|r| r.round < 3).cloned().collect();
-        assert!((of_sweep(&three).host.unwrap() - 0.3f64.ln()).abs() < 1e-9);
     }
 
     #[test]

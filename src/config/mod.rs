@@ -221,9 +221,6 @@ pub struct Analysis {
     /// they end before the next scheduled sweep).
     #[serde(with = "humantime_serde")]
     pub confirm_interval: Duration,
-    /// Rounds of each confirmation sweep: more than a scheduled sweep's, so that one
-    /// confirmation measures the suspected combinations as steadily as several sweeps.
-    pub confirm_rounds: u32,
 }
 
 impl Analysis {
@@ -426,7 +423,6 @@ impl Default for Analysis {
             contention_window: Duration::from_secs_f64(watch.contention_window),
             confirm_sweeps: 3,
             confirm_interval: Duration::from_secs(60),
-            confirm_rounds: 5,
         }
     }
 }

@@ -181,7 +181,6 @@ impl Config {
         );
         let key = "analysis.confirm_sweeps";
         p.range(a.confirm_sweeps, 0..=MAX_CONFIRM_SWEEPS, key);
-        p.range(a.confirm_rounds, 1..=MAX_REPEATS, "analysis.confirm_rounds");
         // The range the detectors' thresholds were simulated for.
         let false_alarms = 500..=100_000;
         let key = "analysis.alert_false_alarm_sweeps";

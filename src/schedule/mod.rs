@@ -65,12 +65,11 @@ impl Setup {
         }
     }
 
-    /// A confirmation of a suspected change: a sweep, without a warm-up, of
-    /// `[analysis] confirm_rounds` rounds of the combinations `keep` picks.
+    /// A confirmation of a suspected change: a sweep, without a warm-up, of the
+    /// combinations `keep` picks.
     pub fn confirming(&self, keep: impl Fn(&Spec) -> bool) -> Setup {
         let mut config = Config::clone(&self.config);
         config.workload.warmup = false;
-        config.workload.repeats = config.analysis.confirm_rounds;
         Setup {
             config: Arc::new(config),
             specs: self.specs.iter().copied().filter(|s| keep(s)).collect(),
@@ -95,11 +94,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_confirmation_runs_its_own_rounds_of_the_kept_combinations_without_a_warm_up() {
-        let mut config = Config::default();
-        config.analysis.confirm_rounds = 20;
+    fn a_confirmation_runs_the_kept_combinations_without_a_warm_up() {
         let setup = Setup::new(
-            Arc::new(config),
+            Arc::new(Config::default()),
             Capacity::current(),
             PathBuf::from("worker"),
             CancellationToken::new(),
@@ -107,7 +104,7 @@ mod tests {
         assert!(setup.config.workload.warmup && setup.config.workload.repeats == 5);
         let confirming = setup.confirming(|spec| spec.workers == 1);
         assert!(confirming.confirmation && !confirming.config.workload.warmup);
-        assert_eq!(confirming.config.workload.repeats, 20);
+        assert_eq!(confirming.config.workload.repeats, 5);
         assert!(!confirming.specs.is_empty());
         assert!(confirming.specs.iter().all(|s| s.workers == 1));
         assert!(confirming.specs.len() < setup.specs.len());

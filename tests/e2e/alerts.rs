@@ -207,7 +207,6 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_i
         .set("state.dir", state.path().to_str().expect("utf-8"))
         .set("schedule.interval", "2s")
         .set("analysis.confirm_interval", "100ms")
-        .set("analysis.confirm_rounds", 6)
         .text();
     let mut daemon = start_daemon(&config, &[]);
     group.enter(daemon.child.id());
@@ -242,37 +241,6 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_i
         daemon.wait_log(Duration::from_secs(10), |l| l.contains("confirming it now")),
         "no confirmation sweep was logged"
     );
-    // Of its own rounds ([analysis] confirm_rounds 6; scheduled sweeps run 3), of the
-    // single-worker combinations and the suspected ones only.
-    let (_, runs) = daemon.get("/api/v1/runs?limit=10000");
-    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).expect("runs");
-    let confirming: Vec<&serde_json::Value> = runs
-        .iter()
-        .filter(|r| r["round"].as_u64() > Some(3))
-        .collect();
-    assert!(
-        !confirming.is_empty(),
-        "no run beyond round 3 in {} runs",
-        runs.len()
-    );
-    let sweep = &confirming[0]["sweep_id"];
-    let mut rounds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-    for run in runs.iter().filter(|r| r["sweep_id"] == *sweep) {
-        let combination = format!("{}/{}/{}", run["backend"], run["sync"], run["workers"]);
-        rounds
-            .entry(combination)
-            .or_default()
-            .push(run["round"].as_u64().unwrap_or(0));
-    }
-    for (combination, mut of) in rounds {
-        of.sort_unstable();
-        assert_eq!(
-            of,
-            [1, 2, 3, 4, 5, 6],
-            "{combination} in confirmation sweep {sweep}"
-        );
-    }
-
     let (_, said) = daemon.get("/api/v1/alerts");
     let said: Vec<serde_json::Value> = serde_json::from_str(&said).expect("alerts");
     // It says why: the node's cpuset went from every CPU to one.
