@@ -937,15 +937,11 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
         let minutes = one.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
             "{:<20} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
-            format!(
-                "{} {}",
-                confirm.sweeps,
-                if confirm.after.is_some() {
-                    "apart"
-                } else {
-                    "at once"
-                }
-            ),
+            match (confirm.sweeps, confirm.after) {
+                (0, _) => "none".to_owned(),
+                (n, Some(_)) => format!("{n} apart"),
+                (n, None) => format!("{n} at once"),
+            },
             quiet_run.rate,
             quiet_run.confirmation_cost,
             one.within(5, false),
