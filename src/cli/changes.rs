@@ -62,6 +62,33 @@ enum Subject {
 
 /// Runs `changes`: prints the change points of the series, one line each.
 pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> {
+    let settings = detectors(args)?;
+    if let (true, Some(path)) = (args.replay, &args.db) {
+        let config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
+        return replay(path, config.analysis.watch(), args.json);
+    }
+    let history = args.db.as_deref().map(open).transpose()?;
+    let mut all = Vec::new();
+    if let Some(path) = &args.csv {
+        all.push(csv_series(path)?);
+    }
+    if let (Some(url), Some(query)) = (&args.prometheus, &args.query) {
+        all.extend(prometheus_series(url, query, args)?);
+    }
+    if let Some(results) = &history {
+        all.extend(history_series(results)?);
+    }
+    let mut out = io::stdout().lock();
+    for series in &all {
+        for change in changes::changes(&series.values, &settings) {
+            print(&mut out, series, &change, history.as_ref(), args.json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The detectors' settings from the flags, each held to its range.
+fn detectors(args: &ChangesArgs) -> Result<changes::Settings, ChangesError> {
     for (flag, value) in [
         ("--max-pvalue", args.max_pvalue),
         ("--min-magnitude", args.min_magnitude),
@@ -72,85 +99,98 @@ pub fn command(cli: &Cli, args: &ChangesArgs) -> Result<ExitCode, ChangesError> 
             )));
         }
     }
-    let settings = Analysis {
+    Ok(Analysis {
         window: usize::try_from(args.window).unwrap_or(usize::MAX),
         max_pvalue: args.max_pvalue,
         min_magnitude: args.min_magnitude,
         ..Analysis::default()
     }
-    .detectors();
-    if let (true, Some(path)) = (args.replay, &args.db) {
-        let config = config::Config::load(cli.config_file.as_deref(), &cli.overrides())?;
-        return replay(path, config.analysis.watch(), args.json);
-    }
-    let mut all = Vec::new();
-    let history = args.db.as_deref().map(open).transpose()?;
-    if let Some(path) = &args.csv {
-        let table = Table::read(path)?;
-        let values = table.numbers("value")?;
-        let times = table
-            .text("time")
-            .unwrap_or_else(|| (0..values.len()).map(|i| i.to_string()).collect());
-        all.push(Series {
-            subject: Subject::Csv,
-            times,
-            values,
-        });
-    }
-    if let (Some(url), Some(query)) = (&args.prometheus, &args.query) {
-        let range = RangeQuery::new(url, query, args.since, args.until, args.step)?;
-        let limits = Limits {
-            series: usize::try_from(args.max_series).unwrap_or(usize::MAX),
-            points: usize::try_from(args.max_points).unwrap_or(usize::MAX),
-        };
-        all.extend(range.fetch(limits)?.into_iter().map(|s| Series {
+    .detectors())
+}
+
+/// The series of a CSV file: its `value` column, with its `time` column or row numbers.
+fn csv_series(path: &Path) -> Result<Series, ChangesError> {
+    let table = Table::read(path)?;
+    let values = table.numbers("value")?;
+    let times = table
+        .text("time")
+        .unwrap_or_else(|| (0..values.len()).map(|i| i.to_string()).collect());
+    Ok(Series {
+        subject: Subject::Csv,
+        times,
+        values,
+    })
+}
+
+/// Every series of `query`'s range query at `url`, within the flags' range and limits.
+fn prometheus_series(
+    url: &str,
+    query: &str,
+    args: &ChangesArgs,
+) -> Result<Vec<Series>, ChangesError> {
+    let range = RangeQuery::new(url, query, args.since, args.until, args.step)?;
+    let limits = Limits {
+        series: usize::try_from(args.max_series).unwrap_or(usize::MAX),
+        points: usize::try_from(args.max_points).unwrap_or(usize::MAX),
+    };
+    Ok(range
+        .fetch(limits)?
+        .into_iter()
+        .map(|s| Series {
             subject: Subject::Labels(s.labels),
             times: s.times.iter().map(f64::to_string).collect(),
             values: s.values,
-        }));
+        })
+        .collect())
+}
+
+/// Every combination's per-sweep medians in a run history.
+fn history_series(results: &Results) -> Result<Vec<Series>, ChangesError> {
+    let mut all = Vec::new();
+    for spec in results.specs()? {
+        let points = results.series(&spec, MAX_SERIES)?;
+        all.push(Series {
+            subject: Subject::Combination(spec),
+            times: points.iter().map(|p| p.time.to_string()).collect(),
+            values: points.iter().map(|p| p.median_seconds).collect(),
+        });
     }
-    if let Some(results) = &history {
-        for spec in results.specs()? {
-            let points = results.series(&spec, MAX_SERIES)?;
-            all.push(Series {
-                subject: Subject::Combination(spec),
-                times: points.iter().map(|p| p.time.to_string()).collect(),
-                values: points.iter().map(|p| p.median_seconds).collect(),
-            });
+    Ok(all)
+}
+
+/// Writes `change` of `series` as a line or (`json`) an object; a history's change points say
+/// what changed on the node around them, a range query's carry their labels.
+fn print(
+    out: &mut impl Write,
+    series: &Series,
+    change: &changes::Change,
+    history: Option<&Results>,
+    json: bool,
+) -> Result<(), ChangesError> {
+    let time = series.times.get(change.index).map_or("", String::as_str);
+    let (spec, labels) = match &series.subject {
+        Subject::Combination(spec) => (Some(spec), None),
+        Subject::Labels(labels) => (None, Some(labels)),
+        Subject::Csv => (None, None),
+    };
+    let causes = match (history, spec, time.parse::<f64>()) {
+        (Some(results), Some(_), Ok(onset)) => Some(results.causes(onset, change.ratio > 1.0)?),
+        _ => None,
+    };
+    if json {
+        let mut line = report::change_json(change, time, spec, causes.as_deref());
+        if let Some(labels) = labels {
+            line["labels"] = serde_json::to_value(labels).unwrap_or_default();
+        }
+        writeln!(out, "{line}")?;
+    } else {
+        let line = report::change_line(change, time, spec, causes.as_deref());
+        match labels {
+            Some(labels) => writeln!(out, "{}  {line}", label_set(labels))?,
+            None => writeln!(out, "{line}")?,
         }
     }
-    let mut out = io::stdout().lock();
-    for series in &all {
-        for change in changes::changes(&series.values, &settings) {
-            let time = series.times.get(change.index).map_or("", String::as_str);
-            // A history's change points say what changed on the node around them.
-            let (spec, causes) = match (&history, &series.subject, time.parse::<f64>()) {
-                (Some(results), Subject::Combination(spec), Ok(onset)) => {
-                    (Some(spec), Some(results.causes(onset, change.ratio > 1.0)?))
-                }
-                (_, Subject::Combination(spec), _) => (Some(spec), None),
-                _ => (None, None),
-            };
-            let labels = match &series.subject {
-                Subject::Labels(labels) => Some(labels),
-                _ => None,
-            };
-            if args.json {
-                let mut line = report::change_json(&change, time, spec, causes.as_deref());
-                if let Some(labels) = labels {
-                    line["labels"] = serde_json::to_value(labels).unwrap_or_default();
-                }
-                writeln!(out, "{line}")?;
-            } else {
-                let line = report::change_line(&change, time, spec, causes.as_deref());
-                match labels {
-                    Some(labels) => writeln!(out, "{}  {line}", label_set(labels))?,
-                    None => writeln!(out, "{line}")?,
-                }
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `changes --db FILE --replay`: the alerts a node's detectors with `settings` raise over the
