@@ -201,11 +201,12 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_i
     group.write("cpuset.mems", "0");
     group.write("cpuset.cpus", cpus.trim());
     let state = tempfile::tempdir().expect("state dir");
-    // A sweep every 2 s: the watch takes a new level as normal after 288 sweeps, which must
-    // outlast the rule's `for` of 2 minutes; confirmations 100 ms after a sweep fit between.
+    // A sweep every 3 s: the watch takes a new level as normal after 288 sweeps, which must
+    // outlast the rule's `for` of 2 minutes; a confirmation 100 ms after a sweep fits before
+    // the next one (a sweep, and so a confirmation, takes about 0.9 s on one CPU here).
     let config = TestConfig::from(CONFIG)
         .set("state.dir", state.path().to_str().expect("utf-8"))
-        .set("schedule.interval", "2s")
+        .set("schedule.interval", "3s")
         .set("analysis.confirm_interval", "100ms")
         .text();
     let mut daemon = start_daemon(&config, &[]);
@@ -230,12 +231,25 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_i
         daemon.metrics()
     );
     assert_eq!(daemon.sample("copybench_cpuset_cpus"), Some(1.0));
-    assert_eq!(daemon.sample("copybench_host_alert"), Some(0.0));
+    assert_eq!(
+        daemon.sample("copybench_host_alert"),
+        Some(0.0),
+        "the host alert beside the scaling alert: {}",
+        daemon.get("/api/v1/alerts").1
+    );
     // The suspicion was confirmed by a sweep of its own, 100 ms after a sweep.
     assert!(
         daemon
             .sample("copybench_confirmation_sweeps_total")
-            .is_some_and(|n| n >= 1.0)
+            .is_some_and(|n| n >= 1.0),
+        "no confirmation sweep; the sweeps: {:?}",
+        daemon
+            .logs()
+            .iter()
+            .filter(|l| l.contains("sweep done"))
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
     );
     assert!(
         daemon.wait_log(Duration::from_secs(10), |l| l.contains("confirming it now")),
@@ -248,7 +262,7 @@ fn a_cpuset_shrunk_to_one_cpu_raises_the_scaling_alert_confirmed_by_a_sweep_of_i
     let cause = format!("cpuset {} -> {first}", cpus.trim());
     assert!(named(&scaling).contains(&cause), "{scaling}");
     // And the notification says it too: the shipped rule fires (after its `for` of 2
-    // minutes, well before the watch takes the new level as normal after 288 sweeps, about 4
+    // minutes, well before the watch takes the new level as normal after 288 sweeps, several
     // minutes here) through a real Alertmanager to the webhook.
     assert!(
         wait_for(Duration::from_secs(240), || alertmanager

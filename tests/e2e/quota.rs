@@ -14,14 +14,16 @@ pub struct QuotaGroup {
 }
 
 impl QuotaGroup {
-    /// Makes the group with a quota of `cores` CPUs. Needs root and the v1 `cpu` controller;
-    /// fails (never skips) without them.
+    /// Makes the group with a quota of `cores` CPUs in every 10 ms period, so that even a
+    /// run of a few milliseconds (a release build's) is held back. Needs root and the v1
+    /// `cpu` controller; fails (never skips) without them.
     pub fn new(cores: f64) -> QuotaGroup {
+        const PERIOD_US: f64 = 10_000.0;
         let group = Cgroup::new("cpu");
-        group.write("cpu.cfs_period_us", "100000");
+        group.write("cpu.cfs_period_us", &format!("{PERIOD_US}"));
         group.write(
             "cpu.cfs_quota_us",
-            &format!("{}", (cores * 100_000.0) as u64),
+            &format!("{}", (cores * PERIOD_US) as u64),
         );
         QuotaGroup { group }
     }
