@@ -18,12 +18,12 @@ impl QuotaGroup {
     /// run of a few milliseconds (a release build's) is held back. Needs root and the v1
     /// `cpu` controller; fails (never skips) without them.
     pub fn new(cores: f64) -> QuotaGroup {
-        const PERIOD_US: f64 = 10_000.0;
+        const PERIOD_US: u64 = 10_000;
         let group = Cgroup::new("cpu");
-        group.write("cpu.cfs_period_us", &format!("{PERIOD_US}"));
+        group.write("cpu.cfs_period_us", &PERIOD_US.to_string());
         group.write(
             "cpu.cfs_quota_us",
-            &format!("{}", (cores * PERIOD_US) as u64),
+            &((cores * PERIOD_US as f64) as u64).to_string(),
         );
         QuotaGroup { group }
     }
