@@ -1,9 +1,8 @@
 //! `/metrics` in gzip, with the cached families compressed once per change. They become the
 //! start of one gzip member: its header and deflate blocks, ended at a byte boundary by a sync
-//! flush and left open ([`Open`]). Each scrape ends that deflate stream with its live families
-//! (about a kilobyte), compressed by a compressor kept per thread and reset (setting one up
-//! costs more than compressing them), then the member's trailer (the CRC-32 and length of
-//! both parts). One member, not two concatenated ones: RFC 1952 allows those, but curl reads
+//! flush and left open ([`Open`]). The live families (about a kilobyte) end that deflate
+//! stream, compressed by a compressor kept per thread and reset (setting one up costs more
+//! than compressing them), then the member's trailer (the CRC-32 and length of both parts). One member, not two concatenated ones: RFC 1952 allows those, but curl reads
 //! only the first.
 
 use std::cell::RefCell;
@@ -47,16 +46,21 @@ impl Open {
         })
     }
 
-    /// The member with `live` after the text: the shared start, and the live families'
-    /// blocks with the trailer.
-    pub fn close(&self, live: &[u8]) -> Result<(Bytes, Bytes), CompressError> {
+    /// The start of the member, shared by every scrape: the header and the text's blocks.
+    pub fn start(&self) -> Bytes {
+        self.start.clone()
+    }
+
+    /// The end of the member with `live` after the text: the live families' blocks and the
+    /// trailer.
+    pub fn end(&self, live: &[u8]) -> Result<Bytes, CompressError> {
         let mut end = last_blocks(live)?;
         let mut crc = self.crc.clone();
         crc.update(live);
         end.extend_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE: the length modulo 2^32.
         end.extend_from_slice(&((self.len + live.len()) as u32).to_le_bytes());
-        Ok((self.start.clone(), Bytes::from(end)))
+        Ok(Bytes::from(end))
     }
 }
 
@@ -106,8 +110,8 @@ mod tests {
         );
         let long: Vec<u8> = (0..70_000).map(|i| b"abc\n"[i % 4]).collect();
         for live in [&b""[..], b"process_open_fds 17\n", &long] {
-            let (start, end) = open.close(live).expect("closed");
-            let member = [&start[..], &end[..]].concat();
+            let end = open.end(live).expect("closed");
+            let member = [&open.start()[..], &end[..]].concat();
             assert_eq!(gunzip(&member), [&text[..], live].concat());
             // And the whole is one member: nothing follows its trailer.
             let mut decoder = flate2::bufread::GzDecoder::new(&member[..]);
@@ -119,7 +123,7 @@ mod tests {
     #[test]
     fn an_empty_text_still_makes_a_member() {
         let open = Open::of(b"").expect("compressed");
-        let (start, end) = open.close(b"a 1\n").expect("closed");
-        assert_eq!(gunzip(&[&start[..], &end[..]].concat()), b"a 1\n");
+        let end = open.end(b"a 1\n").expect("closed");
+        assert_eq!(gunzip(&[&open.start()[..], &end[..]].concat()), b"a 1\n");
     }
 }

@@ -13,8 +13,9 @@
 //! rendering of the few live families (the [`process`] metrics, and the collectors others
 //! register: the run-in-progress gauge, the probe counter), so scraping stays cheap while a
 //! sweep keeps the CPUs busy. A scraper that accepts gzip gets it ([`gzip`]): the cached text
-//! is compressed when it is rendered, off the threads that serve, and each scrape compresses
-//! only its live families.
+//! is compressed when it is rendered, off the threads that serve, and the live families are
+//! encoded and compressed only when their values changed since the scrape before (the process
+//! metrics are read at most every 100 ms), so a burst of scrapes shares one rendering.
 
 mod alerts;
 pub mod counters;
@@ -34,6 +35,7 @@ use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use prometheus::Registry;
 use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 
 use crate::config::{Detail, Metrics};
 use crate::results::Snapshot;
@@ -79,6 +81,41 @@ struct Cached {
     /// `None` before the first publish or when compressing failed (logged): scrapes get the
     /// plain text then.
     gzip: Option<gzip::Open>,
+    /// The live families last served after this text.
+    last_live: Mutex<Option<LiveParts>>,
+}
+
+/// The live families' values, their text, and the end of the gzip member that follows the
+/// cached text with them (made at the first gzip scrape).
+struct LiveParts {
+    families: Vec<MetricFamily>,
+    text: Bytes,
+    gzip_end: Option<Bytes>,
+}
+
+impl Cached {
+    /// The text of the live `families`, and with `gzip` the end of the member that closes
+    /// [`Cached::gzip`] with it (`None` if compressing failed, logged): made again only when
+    /// their values differ from the last ones served.
+    fn live(&self, families: Vec<MetricFamily>, gzip: bool) -> (Bytes, Option<Bytes>) {
+        let mut last = self.last_live.lock().unwrap_or_else(|p| p.into_inner());
+        let parts = match &mut *last {
+            Some(parts) if parts.families == families => parts,
+            slot => slot.insert(LiveParts {
+                text: Bytes::from(encode(families.iter().cloned().map(Family))),
+                families,
+                gzip_end: None,
+            }),
+        };
+        if gzip && parts.gzip_end.is_none() {
+            parts.gzip_end = self.gzip.as_ref().and_then(|open| {
+                open.end(&parts.text)
+                    .inspect_err(|e| tracing::error!("compressing the metrics failed: {e}"))
+                    .ok()
+            });
+        }
+        (parts.text.clone(), parts.gzip_end.clone().filter(|_| gzip))
+    }
 }
 
 /// The daemon's `/metrics`: the rendered cached families and the live registry.
@@ -131,6 +168,7 @@ impl Exposition {
         let cached = Cached {
             text: Bytes::from(text),
             gzip,
+            last_live: Mutex::default(),
         };
         *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cached);
         Ok(())
@@ -141,14 +179,12 @@ impl Exposition {
     /// `gzip` asks for it and compressing works, which the second value says.
     pub fn scrape(&self, gzip: bool) -> (Chain<Bytes, Bytes>, bool) {
         let cached = Arc::clone(&self.cached.read().unwrap_or_else(|p| p.into_inner()));
-        let live = encode(self.live.gather().into_iter().map(Family));
-        if let Some(open) = cached.gzip.as_ref().filter(|_| gzip) {
-            match open.close(live.as_bytes()) {
-                Ok((start, end)) => return (start.chain(end), true),
-                Err(e) => tracing::error!("compressing the metrics failed: {e}"),
-            }
+        let gzip = gzip && cached.gzip.is_some();
+        let (text, gzip_end) = cached.live(self.live.gather(), gzip);
+        match (cached.gzip.as_ref(), gzip_end) {
+            (Some(open), Some(end)) => (open.start().chain(end), true),
+            _ => (cached.text.clone().chain(text), false),
         }
-        (cached.text.clone().chain(Bytes::from(live)), false)
     }
 }
 
@@ -313,6 +349,37 @@ mod tests {
             .publish(|| Ok::<_, ()>(sources(Vec::new())))
             .expect("published");
         assert_ne!(exposition.scrape(true).0.first_ref().as_ptr(), first_start);
+    }
+
+    #[test]
+    fn live_families_are_encoded_and_compressed_again_only_when_their_values_change() {
+        use std::io::Read;
+        let exposition = published(vec![state(spec(1), None)], false, Detail::Full);
+        let cached = Arc::clone(&exposition.cached.read().expect("cached"));
+        let open_fds = |v: f64| {
+            let gauge = prometheus::Gauge::new("process_open_fds", "Open fds.").expect("gauge");
+            gauge.set(v);
+            gauge.collect()
+        };
+        let (text, end) = cached.live(open_fds(3.0), true);
+        let (again, end_again) = cached.live(open_fds(3.0), true);
+        assert_eq!(text.as_ptr(), again.as_ptr(), "encoded again");
+        let (end, end_again) = (end.expect("gzip"), end_again.expect("gzip"));
+        assert_eq!(end.as_ptr(), end_again.as_ptr(), "compressed again");
+        assert_eq!(cached.live(open_fds(3.0), false), (text, None));
+
+        let (changed, changed_end) = cached.live(open_fds(4.0), true);
+        assert!(changed.ends_with(b"process_open_fds 4\n"), "{changed:?}");
+        let member = [
+            &cached.gzip.as_ref().expect("open").start()[..],
+            &changed_end.expect("gzip")[..],
+        ]
+        .concat();
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&member[..])
+            .read_to_end(&mut unpacked)
+            .expect("gzip");
+        assert_eq!(unpacked, [&cached.text[..], &changed[..]].concat());
     }
 
     #[test]
