@@ -629,7 +629,7 @@ fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
                     .iter()
                     .map(|g| times.get(&((**g).clone(), 1, k.2)).copied())
                     .collect::<Option<_>>()?;
-                Some(t - of_others.iter().sum::<f64>() / of_others.len() as f64)
+                Some(t - median(&of_others)?)
             })
             .collect();
         if rounds.len() >= 3 {
@@ -640,8 +640,8 @@ fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
 }
 
 /// Where the workload signal's noise comes from, over the uncontended sweeps of `quiet`: each
-/// round's time of a combination against the mean of the other single-worker series in the
-/// same round, split into what varies from round to round within a sweep and what varies
+/// round's time of a combination against the median of the other single-worker series in
+/// the same round (as the signal takes them), split into what varies from round to round within a sweep and what varies
 /// from sweep to sweep (the host's state of the minute, which more rounds cannot remove), and
 /// the spread a sweep's signal may have for the detection goal: +10 % found within 5 sweeps
 /// in 90 % at one false alarm in 40,000 sweeps per series (a fixed test over the 5 sweeps,

@@ -5,9 +5,11 @@
 //!   basic work just then. Everything on the node moves it: a kernel, a slower CPU, a
 //!   neighbour. (Interference only ever adds time, so a sweep's fastest run is steadier from
 //!   sweep to sweep than its median: 8.3 % against 9.6 % on the recorded noise.)
-//! - **workload** of a combination: its fastest time less the mean of the other single-worker
+//! - **workload** of a combination: its fastest time less the median of the other single-worker
 //!   series of the same sweep (the reference's included). The sweep's shared state of the
-//!   host cancels; what is left moved for this combination alone.
+//!   host cancels; what is left moved for this combination alone. The median, not the mean:
+//!   the single-worker series run at nearly one level but for one wild one (the slower,
+//!   bimodal `ordered` process series), which a mean would pass on to every other.
 //! - **scaling** of a combination with N > 1 workers: the median, over the sweep's rounds,
 //!   of its time over the same round's 1-worker run of its backend and sync. It grows when
 //!   parallel runs lose what a single worker does not (a tighter CPU limit, a smaller cpuset,
@@ -140,12 +142,7 @@ fn workload<G: Ord + Clone>(
                 .filter(|(k, _)| *k != Some(key))
                 .map(|(_, v)| *v)
                 .collect();
-            (others.len() >= MIN_POOL).then(|| {
-                (
-                    key.clone(),
-                    value - others.iter().sum::<f64>() / others.len() as f64,
-                )
-            })
+            (others.len() >= MIN_POOL).then(|| Some((key.clone(), value - median(&others)?)))?
         })
         .collect()
 }
@@ -255,6 +252,22 @@ mod tests {
         assert_eq!(scaling.len(), 1);
         assert!((scaling[0].1 - 1.1f64.ln()).abs() < 1e-9);
         assert_eq!(after.host, before.host);
+    }
+
+    #[test]
+    fn a_wild_single_worker_series_at_the_edge_of_the_pool_moves_only_its_own_signal() {
+        let before = of_sweep(&sweep(1.0, |_, _| 1.0));
+        // b, the slowest single-worker series (as the bimodal `ordered` ones are), three times
+        // as slow this sweep: its own signal moves, and the others' do not (the median of
+        // their pool is where it was; a mean would move each by ln 3 / 5).
+        let after = of_sweep(&sweep(
+            1.0,
+            |g, w| if (g, w) == ("b", 1) { 3.0 } else { 1.0 },
+        ));
+        let workload = moved(&after.workload, &before.workload);
+        assert_eq!(workload.len(), 1, "{workload:?}");
+        assert_eq!(workload[0].0, ("b", 1));
+        assert!((workload[0].1 - 3f64.ln()).abs() < 1e-9);
     }
 
     #[test]
