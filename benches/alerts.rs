@@ -161,6 +161,7 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             disturbed: &row[9] == "1",
             throttled: &row[10] == "1",
             contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
+            full_width: workers == RECORDED_CPUS,
         };
         let sweep = sweeps
             .get_mut(&row[0].parse().expect("sweep"))
@@ -210,6 +211,9 @@ fn rounds_of(sweep: &Sweep) -> usize {
     let rounds: BTreeSet<u32> = sweep.runs.iter().map(|r| r.round).collect();
     rounds.len()
 }
+
+/// The CPUs of every recording's VM (their READMEs): a run of as many workers is full-width.
+const RECORDED_CPUS: u32 = 2;
 
 /// A sweep's runs with `factor` applied to each run's time.
 fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64) -> Signals<Group> {
@@ -298,7 +302,7 @@ fn watch_sweep(
     let scheduled = seq[*at];
     let signals = scaled(scheduled, factor);
     *at += 1;
-    let contended = signals.contended(variant.settings.max_contention);
+    let contended = variant.settings.contended(&signals);
     let mut elapsed = SWEEP_SECONDS;
     let mut alerts: Vec<(Alert<Group>, f64)> = step(watch, variant, time, &signals)
         .into_iter()
@@ -647,10 +651,10 @@ fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
 /// in 90 % at one false alarm in 40,000 sweeps per series (a fixed test over the 5 sweeps,
 /// the best any detector does with independent sweeps).
 fn noise_floor(quiet: &[Vec<Sweep>]) {
-    let max = Settings::default().max_contention;
+    let settings = Settings::default();
     let mut rounds: BTreeMap<(Group, u32), Vec<Vec<f64>>> = BTreeMap::new();
     for sweep in quiet.iter().flatten() {
-        if !of_sweep(&sweep.runs).contended(max) {
+        if !settings.contended(&of_sweep(&sweep.runs)) {
             for (key, paired) in paired_rounds(sweep) {
                 rounds.entry(key).or_default().push(paired);
             }
@@ -713,7 +717,7 @@ fn replay(sweeps: &[Sweep], events: &[(f64, f64, String)], cadence: f64) {
     let mut contended = 0;
     for sweep in sweeps {
         let signals = of_sweep(&sweep.runs);
-        contended += usize::from(signals.contended(Settings::default().max_contention));
+        contended += usize::from(Settings::default().contended(&signals));
         for alert in watch.step(sweep.time, &signals) {
             if !matches!(alert.event, Event::Suspect) {
                 println!(
@@ -976,6 +980,7 @@ fn ablation() -> Vec<Variant> {
             ..full.host
         },
         max_contention: f64::INFINITY,
+        max_full_width_contention: f64::INFINITY,
         memory: false,
         ..full
     };
@@ -983,9 +988,13 @@ fn ablation() -> Vec<Variant> {
         max_contention: full.max_contention,
         ..bare
     };
+    let gated_wide = Settings {
+        max_full_width_contention: full.max_full_width_contention,
+        ..gated
+    };
     let memory = Settings {
         memory: true,
-        ..gated
+        ..gated_wide
     };
     vec![
         Variant {
@@ -1001,8 +1010,14 @@ fn ablation() -> Vec<Variant> {
             confirm: Confirm::NONE,
         },
         Variant {
-            name: "+ contended sweeps skipped",
+            name: "+ contended sweeps skipped (1-worker runs' waits)",
             settings: gated,
+            raw: false,
+            confirm: Confirm::NONE,
+        },
+        Variant {
+            name: "+ and the full-width runs' waits",
+            settings: gated_wide,
             raw: false,
             confirm: Confirm::NONE,
         },
@@ -1035,7 +1050,7 @@ fn per_series(rng: &mut StdRng, recordings: &[Vec<Vec<Sweep>>], trials: usize) {
     for (i, quiet) in recordings.iter().enumerate() {
         for sweep in quiet.iter().flatten() {
             let signals = of_sweep(&sweep.runs);
-            if !signals.contended(Settings::default().max_contention) {
+            if !Settings::default().contended(&signals) {
                 for ((group, workers), value) in signals.workload {
                     series.entry((i, group, workers)).or_default().push(value);
                 }

@@ -75,6 +75,10 @@ pub struct Measurement {
     /// CPU time of all workers, user and system.
     #[serde(default)]
     pub cpu_seconds: f64,
+    /// CPUs the run was allowed to use (its affinity mask); `None` in records from before
+    /// it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_allowed: Option<u32>,
 }
 
 /// The record of one run: its parameters, when it ran, and its outcome.
@@ -217,11 +221,16 @@ fn run_and_verify(spec: &Spec, options: &RunOptions) -> RunRecord {
         spec,
         started_at,
         failure,
-        Some(measurement(spec, &raw, verification)),
+        Some(measurement(spec, &raw, verification, allowed.len())),
     )
 }
 
-fn measurement(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measurement {
+fn measurement(
+    spec: &Spec,
+    raw: &RawRun,
+    output: verify::Verification,
+    cpus_allowed: u32,
+) -> Measurement {
     let seconds = raw.duration.as_secs_f64();
     let sum = |f: fn(&workload::WorkerStats) -> u64| raw.workers.iter().map(f).sum();
     Measurement {
@@ -236,6 +245,7 @@ fn measurement(spec: &Spec, raw: &RawRun, output: verify::Verification) -> Measu
         voluntary_ctx_switches: sum(|w| w.voluntary_ctx_switches),
         involuntary_ctx_switches: sum(|w| w.involuntary_ctx_switches),
         cpu_seconds: sum(|w| w.cpu_ns) as f64 / 1e9,
+        cpus_allowed: Some(cpus_allowed),
     }
 }
 

@@ -16,9 +16,12 @@
 //!   contention on the appends).
 //!
 //! And whether the sweep was **contended**: other tasks wanted the CPUs (pressure and steal
-//! during the 1-worker runs, which cause none themselves) or the quota throttled a run. A
-//! single-thread reference cannot cancel a loss of parallel capacity, so the detectors skip
-//! contended sweeps and the contention is reported on its own.
+//! during the 1-worker runs, which cause none themselves, or during the full-width runs, one
+//! worker per CPU, which any other task that wants a CPU makes wait) or the quota throttled a
+//! run. A single-thread reference cannot cancel a loss of parallel capacity, so the detectors
+//! skip contended sweeps and the contention is reported on its own. (Something that keeps one
+//! of two CPUs busy leaves the 1-worker runs a CPU of their own: on the recordings their
+//! full-width runs waited 0.02-0.2 of their time on a calm host and about 0.5 then.)
 
 use std::collections::BTreeMap;
 
@@ -48,6 +51,8 @@ pub struct Run<G> {
     pub throttled: bool,
     /// Seconds other tasks wanted the CPUs while it ran (pressure plus steal).
     pub contention_seconds: f64,
+    /// It had more than one worker, and as many as the CPUs it could use.
+    pub full_width: bool,
 }
 
 impl<G> Run<G> {
@@ -66,6 +71,8 @@ pub struct Signals<G: Ord> {
     /// Median over the successful 1-worker runs of the time others wanted the CPUs, as a
     /// share of the run's duration.
     pub contention: Option<f64>,
+    /// The same over the successful full-width runs.
+    pub full_width_contention: Option<f64>,
     /// Some run was throttled by the CPU quota.
     pub throttled: bool,
     /// The host signal.
@@ -79,19 +86,23 @@ pub struct Signals<G: Ord> {
 }
 
 impl<G: Ord> Signals<G> {
-    /// Whether detectors should skip this sweep: throttled, or contention above `max`.
-    pub fn contended(&self, max: f64) -> bool {
-        self.throttled || self.contention.is_some_and(|c| c > max)
+    /// Whether detectors should skip this sweep: throttled, contention above `max`, or the
+    /// full-width runs' above `max_full_width`.
+    pub fn contended(&self, max: f64, max_full_width: f64) -> bool {
+        self.throttled
+            || self.contention.is_some_and(|c| c > max)
+            || self.full_width_contention.is_some_and(|c| c > max_full_width)
     }
 }
 
 /// The signals of one sweep's `runs` (the warm-up left out by the caller).
 pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
-    let shares: Vec<f64> = runs
-        .iter()
-        .filter(|r| r.workers == 1)
-        .filter_map(|r| Some(r.contention_seconds / r.seconds.filter(|s| *s > 0.0)?))
-        .collect();
+    let shares = |of: fn(&Run<G>) -> bool| {
+        let shares: Vec<f64> = (runs.iter().filter(|r| of(r)))
+            .filter_map(|r| Some(r.contention_seconds / r.seconds.filter(|s| *s > 0.0)?))
+            .collect();
+        median(&shares)
+    };
     let log_fastest = |times: Vec<f64>| {
         (times.len() >= MIN_RUNS).then(|| times.iter().copied().fold(f64::INFINITY, f64::min).ln())
     };
@@ -115,7 +126,8 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
             .collect(),
     );
     Signals {
-        contention: median(&shares),
+        contention: shares(|r| r.workers == 1),
+        full_width_contention: shares(|r| r.full_width),
         throttled: runs.iter().any(|r| r.throttled),
         host,
         workload: workload(&raw, host),
@@ -203,6 +215,8 @@ mod tests {
                     disturbed: false,
                     throttled: false,
                     contention_seconds: 0.01 * seconds,
+                    // On two CPUs.
+                    full_width: workers == 2,
                 });
             }
         }
@@ -307,14 +321,33 @@ mod tests {
         assert!(!signals.raw.contains_key(&("a", 2)));
         assert!(!signals.scaling.contains_key(&("a", 2)));
         assert!(signals.raw.contains_key(&("a", 1)));
-        assert!(!signals.contended(0.05));
+        assert!(!signals.contended(0.05, 0.35));
         runs[1].throttled = true;
         let signals = of_sweep(&runs);
-        assert!(signals.contended(0.05));
+        assert!(signals.contended(0.05, 0.35));
         for run in &mut runs {
             run.contention_seconds = run.seconds.unwrap_or(0.0) * 0.5;
             run.throttled = false;
         }
-        assert!(of_sweep(&runs).contended(0.05));
+        assert!(of_sweep(&runs).contended(0.05, 0.35));
+    }
+
+    #[test]
+    fn full_width_runs_that_waited_make_a_sweep_contended_on_their_own() {
+        // Something keeps one of the two CPUs busy: the 1-worker runs keep a CPU of their
+        // own, the 2-worker ones wait half their time.
+        let mut runs = sweep(1.0, |_, _| 1.0);
+        for run in runs.iter_mut().filter(|r| r.full_width) {
+            run.contention_seconds = run.seconds.unwrap_or(0.0) * 0.5;
+        }
+        let signals = of_sweep(&runs);
+        assert!((signals.contention.unwrap() - 0.01).abs() < 1e-9);
+        assert!((signals.full_width_contention.unwrap() - 0.5).abs() < 1e-9);
+        assert!(signals.contended(0.05, 0.35));
+        // The waits of a calm host's full-width runs (their own coordination) are not.
+        for run in runs.iter_mut().filter(|r| r.full_width) {
+            run.contention_seconds = run.seconds.unwrap_or(0.0) * 0.2;
+        }
+        assert!(!of_sweep(&runs).contended(0.05, 0.35));
     }
 }

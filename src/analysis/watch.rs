@@ -3,7 +3,8 @@
 //! contention rule beside them. The daemon and the offline replay both feed sweeps through
 //! [`Watch::step`], so they raise the same alerts from the same history.
 //!
-//! Contended sweeps (pressure or steal beyond `max_contention`, or a throttled run) are
+//! Contended sweeps (pressure or steal beyond `max_contention` in the 1-worker runs or beyond
+//! `max_full_width_contention` in the full-width ones, or a throttled run) are
 //! skipped by every detector, and counted instead: contention over at least
 //! `contention_share` of the sweeps of the last `contention_window` seconds is one alert for
 //! the node; a contended stretch of two sweeps or more that ends before that is a transient.
@@ -31,8 +32,10 @@ pub struct Settings {
     pub relative: Cusum,
     /// The host detector.
     pub host: Cusum,
-    /// A sweep is contended above this share of pressure and steal in its 1-worker runs.
+    /// A sweep is contended above this share of pressure and steal in its 1-worker runs...
     pub max_contention: f64,
+    /// ...or above this share in its full-width runs (one worker per CPU).
+    pub max_full_width_contention: f64,
     /// Contention alerts when this share of the window's sweeps was contended...
     pub contention_share: f64,
     /// ...over this many seconds (and at least three sweeps).
@@ -47,10 +50,18 @@ impl Default for Settings {
             relative: Cusum::relative(),
             host: Cusum::host(),
             max_contention: 0.05,
+            max_full_width_contention: 0.35,
             contention_share: 0.8,
             contention_window: 1_800.0,
             memory: true,
         }
+    }
+}
+
+impl Settings {
+    /// Whether the detectors skip the sweep of `signals`.
+    pub fn contended<G: Ord>(&self, signals: &Signals<G>) -> bool {
+        signals.contended(self.max_contention, self.max_full_width_contention)
     }
 }
 
@@ -182,7 +193,7 @@ impl<G: Ord + Clone> Watch<G> {
     /// Takes the sweep that began at `time` (seconds): its events, in signal order.
     pub fn step(&mut self, time: f64, signals: &Signals<G>) -> Vec<Alert<G>> {
         let settings = self.settings;
-        let contended = signals.contended(settings.max_contention);
+        let contended = settings.contended(signals);
         let mut alerts = Vec::new();
         let mut push = |signal: Signal<G>, event: Option<Event>| {
             alerts.extend(event.map(|event| Alert { signal, event }));
@@ -308,6 +319,7 @@ mod tests {
                     disturbed: false,
                     throttled: false,
                     contention_seconds: contention * seconds,
+                    full_width: false,
                 });
             }
         }

@@ -203,8 +203,10 @@ pub struct Analysis {
     #[serde(with = "humantime_serde")]
     pub host_alert_after: Duration,
     /// A sweep whose 1-worker runs lost more than this share of their time to other tasks
-    /// (CPU pressure and steal) is contended, and the detectors skip it.
+    /// (CPU pressure and steal) is contended, and the detectors skip it...
     pub max_contention: f64,
+    /// ...as is one whose full-width runs (one worker per CPU) lost more than this share.
+    pub max_full_width_contention: f64,
     /// Contention alerts when at least this share of the sweeps of `contention_window`
     /// were contended, and ends when at most the rest were.
     pub contention_share: f64,
@@ -250,6 +252,7 @@ impl Analysis {
             relative,
             host,
             max_contention: self.max_contention,
+            max_full_width_contention: self.max_full_width_contention,
             contention_share: self.contention_share,
             contention_window: self.contention_window.as_secs_f64(),
             ..defaults
@@ -419,6 +422,7 @@ impl Default for Analysis {
             host_alert_sweeps: host.persistence,
             host_alert_after: Duration::from_secs_f64(host.persistence_seconds),
             max_contention: watch.max_contention,
+            max_full_width_contention: watch.max_full_width_contention,
             contention_share: watch.contention_share,
             contention_window: Duration::from_secs_f64(watch.contention_window),
             confirm_sweeps: 3,
@@ -501,6 +505,7 @@ mod tests {
             host_alert_sweeps: 5,
             host_alert_after: Duration::from_secs(30),
             max_contention: 0.2,
+            max_full_width_contention: 0.5,
             contention_share: 0.6,
             contention_window: Duration::from_secs(90),
             min_magnitude: 0.1,
@@ -520,10 +525,11 @@ mod tests {
         assert_eq!(
             (
                 tuned.max_contention,
+                tuned.max_full_width_contention,
                 tuned.contention_share,
                 tuned.contention_window
             ),
-            (0.2, 0.6, 90.0)
+            (0.2, 0.5, 0.6, 90.0)
         );
     }
 

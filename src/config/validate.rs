@@ -199,6 +199,10 @@ impl Config {
         );
         for (key, value) in [
             ("analysis.max_contention", a.max_contention),
+            (
+                "analysis.max_full_width_contention",
+                a.max_full_width_contention,
+            ),
             ("analysis.max_cv", a.max_cv),
             ("analysis.max_throttled_ratio", a.max_throttled_ratio),
             ("analysis.max_steal_ratio", a.max_steal_ratio),

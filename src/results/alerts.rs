@@ -62,6 +62,8 @@ fn signals(runs: &[RunRecord]) -> Signals<Group> {
             throttled: r.throttled,
             contention_seconds: r.host.cpu_pressure_seconds.unwrap_or(0.0)
                 + r.host.steal_seconds.unwrap_or(0.0),
+            full_width: r.spec.workers > 1
+                && (r.measurement.as_ref()).and_then(|m| m.cpus_allowed) == Some(r.spec.workers),
         })
         .collect();
     signals::of_sweep(&runs)
@@ -188,7 +190,7 @@ impl Alerts {
                 .collect(),
             transients: self.transients.clone(),
             contended: (self.latest.as_ref())
-                .is_some_and(|s| s.contended(self.watch.settings().max_contention)),
+                .is_some_and(|s| self.watch.settings().contended(s)),
             host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
             relative: self.latest.as_ref().map(relative).unwrap_or_default(),
         }

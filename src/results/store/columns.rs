@@ -406,6 +406,15 @@ pub(super) const COLUMNS: &[Column] = &[
             Ok(())
         },
     ),
+    measured(
+        "cpus_allowed",
+        "INTEGER",
+        |m| put::opt_int(m.cpus_allowed),
+        |m, c| {
+            m.cpus_allowed = get::opt_int(c)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            Ok(())
+        },
+    ),
 ];
 
 /// Whether the `runs` table of `conn` has exactly the columns of the table, in order, with
@@ -598,7 +607,7 @@ mod tests {
             .execute_batch("ALTER TABLE runs ADD COLUMN extra REAL")
             .expect("alter");
         let error = check(&store.conn).expect_err("an extra column");
-        assert!(error.contains("round INTEGER, extra REAL"), "{error}");
+        assert!(error.contains("cpus_allowed INTEGER, extra REAL"), "{error}");
     }
 
     #[test]

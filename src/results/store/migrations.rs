@@ -79,4 +79,8 @@ ALTER TABLE sweeps ADD COLUMN governor TEXT;
 ALTER TABLE sweeps ADD COLUMN cpu_frequency_hertz REAL;
 ALTER TABLE sweeps ADD COLUMN memory_pressure REAL;
 "#,
+    // The CPUs a run was allowed to use.
+    r#"
+ALTER TABLE runs ADD COLUMN cpus_allowed INTEGER;
+"#,
 ];
