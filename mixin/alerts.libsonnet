@@ -133,8 +133,9 @@ local fold = utils.fold;
           },
 
           // THRESHOLD: 80 % of the sweeps of 30 minutes contended (CPU pressure and
-          // steal above 5 % of the 1-worker runs' time, or throttled runs): the
-          // exporter's [analysis] contention_share, contention_window, max_contention.
+          // steal above 5 % of the 1-worker runs' time or 35 % of the full-width
+          // runs', or throttled runs): the exporter's [analysis] contention_share,
+          // contention_window, max_contention, max_full_width_contention.
           {
             alert: 'CopybenchHostContended',
             expr: |||

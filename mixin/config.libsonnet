@@ -38,7 +38,8 @@
 
     // The node's watch alerts: the exporter's detectors decide ([analysis]
     // alert_false_alarm_sweeps, alert_sweeps, alert_after and their host_
-    // twins; contention_share, contention_window, max_contention); `for`
+    // twins; contention_share, contention_window, max_contention,
+    // max_full_width_contention); `for`
     // only rides out a missed scrape.
     workloadRegressionFor: '2m',
     scalingWorseFor: '2m',

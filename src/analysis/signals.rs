@@ -91,7 +91,9 @@ impl<G: Ord> Signals<G> {
     pub fn contended(&self, max: f64, max_full_width: f64) -> bool {
         self.throttled
             || self.contention.is_some_and(|c| c > max)
-            || self.full_width_contention.is_some_and(|c| c > max_full_width)
+            || self
+                .full_width_contention
+                .is_some_and(|c| c > max_full_width)
     }
 }
 
@@ -154,7 +156,10 @@ fn workload<G: Ord + Clone>(
                 .filter(|(k, _)| *k != Some(key))
                 .map(|(_, v)| *v)
                 .collect();
-            (others.len() >= MIN_POOL).then(|| Some((key.clone(), value - median(&others)?)))?
+            if others.len() < MIN_POOL {
+                return None;
+            }
+            Some((key.clone(), value - median(&others)?))
         })
         .collect()
 }

@@ -189,8 +189,7 @@ impl Alerts {
                 .map(|&i| self.spans[i].clone())
                 .collect(),
             transients: self.transients.clone(),
-            contended: (self.latest.as_ref())
-                .is_some_and(|s| self.watch.settings().contended(s)),
+            contended: (self.latest.as_ref()).is_some_and(|s| self.watch.settings().contended(s)),
             host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
             relative: self.latest.as_ref().map(relative).unwrap_or_default(),
         }

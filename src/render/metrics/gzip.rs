@@ -2,8 +2,9 @@
 //! start of one gzip member: its header and deflate blocks, ended at a byte boundary by a sync
 //! flush and left open ([`Open`]). The live families (about a kilobyte) end that deflate
 //! stream, compressed by a compressor kept per thread and reset (setting one up costs more
-//! than compressing them), then the member's trailer (the CRC-32 and length of both parts). One member, not two concatenated ones: RFC 1952 allows those, but curl reads
-//! only the first.
+//! than compressing them), then the member's trailer (the CRC-32 and length of both parts).
+//! One member, not two concatenated ones: RFC 1952 allows those, but curl reads only the
+//! first.
 
 use std::cell::RefCell;
 use std::io::Write;

@@ -607,7 +607,10 @@ mod tests {
             .execute_batch("ALTER TABLE runs ADD COLUMN extra REAL")
             .expect("alter");
         let error = check(&store.conn).expect_err("an extra column");
-        assert!(error.contains("cpus_allowed INTEGER, extra REAL"), "{error}");
+        assert!(
+            error.contains("cpus_allowed INTEGER, extra REAL"),
+            "{error}"
+        );
     }
 
     #[test]
