@@ -168,8 +168,8 @@ fn history_of_version_4(path: &std::path::Path) {
         }
     }
     tx.commit().expect("commit");
-    // Back to version 4: without the runs' round (5) and whatever sweeps columns came after
-    // it (6 on: the node's facts).
+    // Back to version 4: without the runs' round (5) and CPUs allowed (7), and whatever
+    // sweeps columns came after it (6 on: the node's facts).
     let version_4 = [
         "id",
         "started_at",
@@ -187,7 +187,8 @@ fn history_of_version_4(path: &std::path::Path) {
         .map(|c| format!("ALTER TABLE sweeps DROP COLUMN {c};"))
         .collect();
     db.execute_batch(&format!(
-        "ALTER TABLE runs DROP COLUMN round; {drops} PRAGMA user_version = 4;"
+        "ALTER TABLE runs DROP COLUMN round; ALTER TABLE runs DROP COLUMN cpus_allowed; \
+         {drops} PRAGMA user_version = 4;"
     ))
     .expect("back to version 4");
 }
