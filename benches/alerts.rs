@@ -46,7 +46,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use copybench_exporter::analysis::cusum::{self, Detector, Event};
-use copybench_exporter::analysis::signals::{Run, Signals, of_sweep};
+use copybench_exporter::analysis::signals::{Run, Signals, full_width, of_sweep};
 use copybench_exporter::analysis::stats::median;
 use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
 use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
@@ -161,7 +161,7 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             disturbed: &row[9] == "1",
             throttled: &row[10] == "1",
             contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
-            full_width: workers == RECORDED_CPUS,
+            full_width: full_width(workers, Some(RECORDED_CPUS)),
         };
         let sweep = sweeps
             .get_mut(&row[0].parse().expect("sweep"))
@@ -212,7 +212,7 @@ fn rounds_of(sweep: &Sweep) -> usize {
     rounds.len()
 }
 
-/// The CPUs of every recording's VM (their READMEs): a run of as many workers is full-width.
+/// The CPUs of every recording's VM (their READMEs), which their runs were allowed.
 const RECORDED_CPUS: u32 = 2;
 
 /// A sweep's runs with `factor` applied to each run's time.
@@ -645,8 +645,9 @@ fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
 
 /// Where the workload signal's noise comes from, over the uncontended sweeps of `quiet`: each
 /// round's time of a combination against the median of the other single-worker series in
-/// the same round (as the signal takes them), split into what varies from round to round within a sweep and what varies
-/// from sweep to sweep (the host's state of the minute, which more rounds cannot remove), and
+/// the same round (as the signal takes them), split into what varies from round to round
+/// within a sweep and what varies from sweep to sweep (the host's state of the minute, which
+/// more rounds cannot remove), and
 /// the spread a sweep's signal may have for the detection goal: +10 % found within 5 sweeps
 /// in 90 % at one false alarm in 40,000 sweeps per series (a fixed test over the 5 sweeps,
 /// the best any detector does with independent sweeps).

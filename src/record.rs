@@ -282,7 +282,7 @@ pub(crate) mod fixtures {
             "duration_seconds": 0.25, "lines_per_second": 40.0, "disorder": 1, "duplicates": 0,
             "missing": 0, "torn_records": 2, "pids": 1, "threads_min": 3, "threads_max": 4,
             "cpu_records": {"0": 4, "13": 6}, "cpus_used": 2, "cpu_migrations": 2,
-            "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1
+            "voluntary_ctx_switches": 7, "involuntary_ctx_switches": 1, "cpus_allowed": 2
         }))
         .expect("record")
     }

@@ -51,7 +51,7 @@ pub struct Run<G> {
     pub throttled: bool,
     /// Seconds other tasks wanted the CPUs while it ran (pressure plus steal).
     pub contention_seconds: f64,
-    /// It had more than one worker, and as many as the CPUs it could use.
+    /// It was [`full_width`].
     pub full_width: bool,
 }
 
@@ -60,6 +60,12 @@ impl<G> Run<G> {
     fn usable(&self) -> Option<f64> {
         self.seconds.filter(|s| *s > 0.0 && !self.disturbed)
     }
+}
+
+/// Whether a run of `workers` allowed `cpus` CPUs is full-width: more than one worker, one
+/// per CPU, so that any other task that wants a CPU makes it wait.
+pub fn full_width(workers: u32, cpus: Option<u32>) -> bool {
+    workers > 1 && cpus == Some(workers)
 }
 
 /// A combination: backend and sync, and workers.
@@ -220,8 +226,7 @@ mod tests {
                     disturbed: false,
                     throttled: false,
                     contention_seconds: 0.01 * seconds,
-                    // On two CPUs.
-                    full_width: workers == 2,
+                    full_width: full_width(workers, Some(2)),
                 });
             }
         }
@@ -354,5 +359,8 @@ mod tests {
             run.contention_seconds = run.seconds.unwrap_or(0.0) * 0.2;
         }
         assert!(!of_sweep(&runs).contended(0.05, 0.35));
+        // One worker per CPU, more than one; unknown CPUs (an earlier version's runs) are not.
+        assert!(full_width(2, Some(2)) && full_width(4, Some(4)));
+        assert!(!full_width(1, Some(1)) && !full_width(2, Some(4)) && !full_width(2, None));
     }
 }

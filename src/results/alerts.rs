@@ -62,8 +62,10 @@ fn signals(runs: &[RunRecord]) -> Signals<Group> {
             throttled: r.throttled,
             contention_seconds: r.host.cpu_pressure_seconds.unwrap_or(0.0)
                 + r.host.steal_seconds.unwrap_or(0.0),
-            full_width: r.spec.workers > 1
-                && (r.measurement.as_ref()).and_then(|m| m.cpus_allowed) == Some(r.spec.workers),
+            full_width: signals::full_width(
+                r.spec.workers,
+                r.measurement.as_ref().and_then(|m| m.cpus_allowed),
+            ),
         })
         .collect();
     signals::of_sweep(&runs)
