@@ -1,12 +1,14 @@
 //! The scrape path: what a scrape costs and how fast it is answered, with 50 concurrent
-//! keep-alive clients on loopback (driven by one thread, so that the load generator takes
-//! little CPU from the daemon):
+//! keep-alive clients on loopback (driven by one thread that reads each answer in one
+//! buffer and keeps none of it, so that the load generator takes little CPU from the daemon;
+//! its CPU per request is reported):
 //!
 //! - the default configuration after its first sweep: its series, and the bytes of a scrape
 //!   plain and in gzip (Prometheus always asks for gzip);
 //! - the daemon's CPU time per scrape, plain and gzip, on that daemon between its sweeps;
 //! - latency while a sweep of 10,000-line runs keeps both CPUs busy (the metrics are rebuilt
-//!   from the run history after every run; gzip, then plain, both within the first sweep),
+//!   from the run history after every run; gzip and plain in alternating blocks, all within
+//!   the first sweep),
 //!   and on an idle daemon;
 //! - the idle daemon's resident memory.
 //!
@@ -24,6 +26,9 @@ use hyper_util::rt::TokioIo;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 50;
+/// Blocks of gzip and of plain scrapes during the sweep, alternating, so that both kinds
+/// meet the same phases of it.
+const BLOCKS: usize = 5;
 
 /// A sweep of 18 combinations at 10,000 lines that keeps both CPUs busy for a minute.
 const BUSY: &str = r#"
@@ -102,28 +107,33 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let load_start = Instant::now();
-    let compressed = sorted(load(&busy.address, requests, true));
-    let latencies = sorted(load(&busy.address, requests, false));
+    let (mut compressed, mut plain) = (Load::default(), Load::default());
+    for _ in 0..BLOCKS {
+        compressed.add(&busy.address, requests / BLOCKS, true);
+        plain.add(&busy.address, requests / BLOCKS, false);
+    }
     let wall = load_start.elapsed().as_secs_f64();
     let in_progress = value("copybench_sweeps_total") == Some(0.0);
     let busy_rss = rss_kib(busy.id());
     drop(busy);
 
+    let total = compressed.latencies.len() + plain.latencies.len();
     println!(
-        "/metrics with {CLIENTS} concurrent clients x {requests} requests during a sweep, gzip then plain"
+        "/metrics with {CLIENTS} concurrent clients x {requests} requests during a sweep, gzip and plain in {BLOCKS} alternating blocks each"
     );
     println!(
-        "  requests {} in {wall:.2} s ({:.0}/s); the first sweep still running at the end: {in_progress}",
-        latencies.len() + compressed.len(),
-        (latencies.len() + compressed.len()) as f64 / wall
+        "  requests {total} in {wall:.2} s ({:.0}/s); the first sweep still running at the end: {in_progress}",
+        total as f64 / wall
     );
-    for (name, l) in [("gzip", &compressed), ("plain", &latencies)] {
+    for (name, load) in [("gzip", compressed), ("plain", plain)] {
+        let l = sorted(load.latencies);
         println!(
-            "  {name:<5} latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            at(l, 0.5),
-            at(l, 0.9),
-            at(l, 0.99),
-            at(l, 1.0)
+            "  {name:<5} latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; the client's CPU {:.1} us per request",
+            at(&l, 0.5),
+            at(&l, 0.9),
+            at(&l, 0.99),
+            at(&l, 1.0),
+            load.client_seconds / l.len() as f64 * 1e6
         );
     }
     println!(
@@ -136,6 +146,22 @@ fn main() {
         idle_rss as f64 / 1024.0,
         busy_rss as f64 / 1024.0
     );
+}
+
+/// The latencies of one kind of scrape, gathered in blocks, and the client's CPU time for them.
+#[derive(Default)]
+struct Load {
+    latencies: Vec<f64>,
+    client_seconds: f64,
+}
+
+impl Load {
+    /// One block: [`load`] of `requests` per client, asking for gzip if `gzip`.
+    fn add(&mut self, address: &str, requests: usize, gzip: bool) {
+        let before = cpu_seconds(std::process::id());
+        self.latencies.extend(load(address, requests, gzip));
+        self.client_seconds += cpu_seconds(std::process::id()) - before;
+    }
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -171,10 +197,11 @@ fn load(address: &str, requests: usize, gzip: bool) -> Vec<f64> {
                     let stream = tokio::net::TcpStream::connect(&address)
                         .await
                         .expect("connect");
-                    let (mut sender, connection) =
-                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                            .await
-                            .expect("handshake");
+                    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+                        .read_buf_exact_size(Some(1 << 16))
+                        .handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
                     tokio::spawn(connection);
                     let mut latencies = Vec::with_capacity(requests);
                     for _ in 0..requests {
@@ -185,14 +212,13 @@ fn load(address: &str, requests: usize, gzip: bool) -> Vec<f64> {
                         let request = request.body(Empty::<Bytes>::new()).expect("request");
                         let t = Instant::now();
                         let response = sender.send_request(request).await.expect("scrape");
-                        let body = response
-                            .into_body()
-                            .collect()
-                            .await
-                            .expect("body")
-                            .to_bytes();
+                        let mut body = response.into_body();
+                        let mut length = 0;
+                        while let Some(frame) = body.frame().await {
+                            length += frame.expect("body").data_ref().map_or(0, Bytes::len);
+                        }
                         latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                        assert!(body.len() > 200, "short exposition");
+                        assert!(length > 200, "short exposition");
                     }
                     latencies
                 })
