@@ -13,15 +13,16 @@
 //!   within 5 and 10 sweeps, the median delay in sweeps and in minutes, and for a host-wide
 //!   shift how many workload or scaling alerts it raised besides the host alert. The
 //!   sequences are watched on the daemon's timeline, a scheduled sweep every 300 s (the
-//!   default interval: the persistence in minutes and the contention window count in it);
-//!   their sweeps were recorded closer together, so their noise is if anything more alike
-//!   from sweep to sweep than the daemon's. As the daemon does, a
-//!   suspected change gets up to 3 confirmation sweeps, kept to the single-worker and
-//!   suspected combinations, each the sequence's next sweep (recorded a cadence later: the
-//!   daemon runs them `confirm_interval` apart), its result a minute and a sweep's duration
-//!   per run it made after the sweep before. A recording whose sweeps were each followed by
-//!   a burst of rounds (`BURST_ROUNDS`) also measures confirmations run at once instead: the
-//!   burst's next rounds.
+//!   default interval: the persistence in minutes and the contention window count in it):
+//!   every k-th recorded sweep is a scheduled one (k = 300 s over the recording's cadence,
+//!   one stretch per phase), so the noise keeps the memory it has from one scheduled sweep to
+//!   the next and an episode of the host lasts as many minutes as it did. As the daemon does,
+//!   a suspected change gets up to 3 confirmation sweeps, kept to the
+//!   single-worker and suspected combinations: the sweeps recorded right after the scheduled
+//!   one (a cadence apart: the daemon runs them `confirm_interval` apart), each its result a
+//!   minute and a sweep's duration per run it made after the sweep before. A recording whose
+//!   sweeps were each followed by a burst of rounds (`BURST_ROUNDS`) also measures
+//!   confirmations run at once instead: the burst's next rounds.
 //! - **Per series**, one detector alone: synthetic AR(1) noise with the memory and spread of
 //!   the recordings' workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
@@ -39,7 +40,9 @@
 //! `cargo bench --bench alerts` (COPYBENCH_BENCH_TRIALS sequences per case, default 200;
 //! COPYBENCH_BENCH_SYNC, e.g. `none,ordered`, keeps only the runs of those sync modes, to
 //! measure a configuration with fewer combinations on the same recordings;
-//! COPYBENCH_BENCH_RECORDINGS, e.g. `xeon-2`, measures only those recordings).
+//! COPYBENCH_BENCH_RECORDINGS, e.g. `xeon-2`, measures only those recordings;
+//! COPYBENCH_BENCH_MAX_CONTENTION and COPYBENCH_BENCH_HOST_ALERT_AFTER (seconds) set
+//! `[analysis] max_contention` and `host_alert_after` of the daemon's detectors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -114,6 +117,9 @@ struct Sweep {
     builders: u32,
     confirmation: bool,
     burst: Option<Box<Sweep>>,
+    /// On the daemon's timeline, the sweeps recorded right after this one: its
+    /// confirmations a minute apart.
+    next: Vec<Sweep>,
 }
 
 /// A recording's sweeps and its caused events (start, end, kind).
@@ -133,6 +139,7 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             builders: row[3].parse().expect("builders_max"),
             confirmation: row.get(5) == Some("1"),
             burst: None,
+            next: Vec::new(),
         };
         sweeps.insert(row[0].parse().expect("sweep"), sweep);
     }
@@ -295,13 +302,10 @@ fn watch_sweep(
     watch: &mut Watch<Group>,
     variant: &Variant,
     time: f64,
-    seq: &[&Sweep],
-    at: &mut usize,
+    scheduled: &Sweep,
     factor: &dyn Fn(&Run<Group>) -> f64,
 ) -> Watched {
-    let scheduled = seq[*at];
     let signals = scaled(scheduled, factor);
-    *at += 1;
     let contended = variant.settings.contended(&signals);
     let mut elapsed = SWEEP_SECONDS;
     let mut alerts: Vec<(Alert<Group>, f64)> = step(watch, variant, time, &signals)
@@ -336,16 +340,16 @@ fn watch_sweep(
         });
         let runs: Vec<Run<Group>> = match (from_burst, after) {
             (Some(runs), _) => runs,
-            (None, Some(after)) if *at < seq.len() => {
+            (None, Some(after)) if n < scheduled.next.len() => {
                 elapsed += after;
-                *at += 1;
-                seq[*at - 1].runs.clone()
+                scheduled.next[n].runs.clone()
             }
             _ => break,
         };
         let kept = Sweep {
             runs: runs.into_iter().filter(|r| wanted(r)).collect(),
             burst: None,
+            next: Vec::new(),
             ..scheduled.clone()
         };
         confirmation_runs += kept.runs.len();
@@ -443,13 +447,8 @@ fn detect(
         let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
         let mut watch = Watch::new(variant.settings);
         let (mut usable, mut hit) = (0, None);
-        let seq = bootstrap(
-            rng,
-            quiet,
-            (1 + variant.confirm.sweeps) * (BEFORE_REAL + AFTER_REAL),
-        );
-        let mut at = 0;
-        for i in 0..BEFORE_REAL + AFTER_REAL {
+        let seq = bootstrap(rng, quiet, BEFORE_REAL + AFTER_REAL);
+        for (i, scheduled) in seq.into_iter().enumerate() {
             let after = i >= BEFORE_REAL;
             let factor = |r: &Run<Group>| match &target {
                 _ if !after => 1.0,
@@ -458,7 +457,7 @@ fn detect(
                 Some(_) => 1.0,
             };
             let time = i as f64 * DEFAULT_INTERVAL;
-            let watched = watch_sweep(&mut watch, variant, time, &seq, &mut at, &factor);
+            let watched = watch_sweep(&mut watch, variant, time, scheduled, &factor);
             usable += usize::from(after && !watched.contended);
             for (alert, seconds) in watched.alerts {
                 if !after || !matches!(alert.event, Event::Alarm(_)) {
@@ -494,12 +493,10 @@ fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usiz
     let (mut alarms, mut sweeps, mut runs, mut confirmation_runs) = (BTreeMap::new(), 0, 0, 0);
     for _ in 0..trials {
         let mut watch = Watch::new(variant.settings);
-        let seq = bootstrap(rng, noise.quiet, (1 + variant.confirm.sweeps) * 1_000);
-        let mut at = 0;
-        for i in 0..1_000 {
-            runs += seq[at].runs.len();
+        for (i, scheduled) in bootstrap(rng, noise.quiet, 1_000).into_iter().enumerate() {
+            runs += scheduled.runs.len();
             let time = i as f64 * DEFAULT_INTERVAL;
-            let watched = watch_sweep(&mut watch, variant, time, &seq, &mut at, &|_| 1.0);
+            let watched = watch_sweep(&mut watch, variant, time, scheduled, &|_| 1.0);
             confirmation_runs += watched.confirmation_runs;
             for (alert, _) in watched.alerts {
                 if matches!(alert.event, Event::Alarm(_)) {
@@ -813,16 +810,20 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
         first.raw.keys().cloned().collect()
     };
     let variants = ablation();
+    let stride = ((DEFAULT_INTERVAL / cadence).round() as usize).max(1);
+    let scheduled = at_daemon_cadence(&quiet, stride, confirmations().sweeps);
     let noise = Noise {
-        quiet: &quiet,
+        quiet: &scheduled,
         keys: &keys,
     };
 
     println!();
     println!(
-        "real noise at cadence: {} quiet sweeps in {} stretches, {} combinations; {trials} sequences per case",
+        "real noise at the daemon's cadence: {} quiet sweeps in {} stretches, every {stride}th a scheduled sweep ({:.0} s apart; {} stretches, one per phase), {} combinations; {trials} sequences per case",
         quiet.iter().map(Vec::len).sum::<usize>(),
         quiet.len(),
+        cadence * stride as f64,
+        scheduled.len(),
         keys.len()
     );
     let full = &variants[variants.len() - 1];
@@ -880,6 +881,34 @@ fn quiet_stretches(sweeps: &[Sweep], caused: impl Fn(f64) -> bool) -> Vec<Vec<Sw
     }
     quiet.retain(|q| q.len() >= BLOCK);
     quiet
+}
+
+/// The daemon's timeline from a recording's quiet stretches: every `stride`th sweep a
+/// scheduled one (a stretch for each phase, of at least half a bootstrap block), each
+/// carrying the `confirmations` sweeps recorded right after it, its confirmations a cadence
+/// apart. So the noise keeps the memory it has from one scheduled sweep to the next, and an
+/// episode of the host as many minutes as it lasted.
+fn at_daemon_cadence(quiet: &[Vec<Sweep>], stride: usize, confirmations: usize) -> Vec<Vec<Sweep>> {
+    let mut scheduled = Vec::new();
+    for stretch in quiet {
+        for phase in 0..stride.min(stretch.len()) {
+            let sweeps: Vec<Sweep> = (phase..stretch.len())
+                .step_by(stride)
+                .map(|i| Sweep {
+                    next: stretch[i + 1..]
+                        .iter()
+                        .take(confirmations)
+                        .cloned()
+                        .collect(),
+                    ..stretch[i].clone()
+                })
+                .collect();
+            if sweeps.len() >= BLOCK / 2 {
+                scheduled.push(sweeps);
+            }
+        }
+    }
+    scheduled
 }
 
 /// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts and a
@@ -967,6 +996,13 @@ fn ablation() -> Vec<Variant> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(defaults.max_contention),
+        host: cusum::Settings {
+            persistence_seconds: std::env::var("COPYBENCH_BENCH_HOST_ALERT_AFTER")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.host.persistence_seconds),
+            ..defaults.host
+        },
         ..defaults
     };
     let bare = Settings {
