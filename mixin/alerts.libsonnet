@@ -125,7 +125,7 @@ local fold = utils.fold;
               summary: "A node became slower at the copy benchmark's basic file operations.",
               description: fold(|||
                 The reference runs on {{ $labels.instance }} (job {{ $labels.job }}) have been
-                slower than their baseline for at least 3 sweeps and 10 minutes (unless configured), in sweeps no
+                slower than their baseline for at least 3 sweeps and 30 minutes (unless configured), in sweeps no
                 other task contended: every combination is affected alike, so this is the node
                 (a kernel or firmware update, a slower CPU or disk), not one combination.
               |||) + cause('host', combination=false),

@@ -75,13 +75,13 @@ impl Settings {
         }
     }
 
-    /// The host's own speed: 1 in 10,000 sweeps, three sweeps and 10 minutes of
+    /// The host's own speed: 1 in 10,000 sweeps, three sweeps and 30 minutes of
     /// persistence, and the alarming sweep itself still slow.
     pub fn host() -> Settings {
         Settings {
             arl: 10_000.0,
             persistence: 3,
-            persistence_seconds: 600.0,
+            persistence_seconds: 1_800.0,
             hold: 0.75,
             ..Settings::relative()
         }

@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_host_wide_slowdown_is_one_host_alert_and_one_combination_its_own() {
-        let host_wide = watch(160, |i, rng| {
+        let host_wide = watch(200, |i, rng| {
             sweep(rng, |_, _, _| if i >= 120 { 1.5 } else { 1.0 }, 0.0)
         });
         let alarms: Vec<_> = host_wide
@@ -357,9 +357,9 @@ mod tests {
             .collect();
         assert_eq!(alarms.len(), 1, "{host_wide:?}");
         assert_eq!(alarms[0].1.signal, Signal::Host);
-        // Three sweeps and ten minutes of persistence from the excursion's start (which may
-        // be a few sweeps before the change).
-        assert!((120..140).contains(&alarms[0].0), "{alarms:?}");
+        // Three sweeps and 30 minutes (30 sweeps here) of persistence from the excursion's
+        // start (which may be a few sweeps before the change).
+        assert!((145..160).contains(&alarms[0].0), "{alarms:?}");
 
         let one = watch(160, |i, rng| {
             sweep(
