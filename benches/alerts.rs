@@ -70,6 +70,7 @@ fn confirmations() -> Confirm {
     Confirm {
         sweeps: analysis.confirm_sweeps as usize,
         after: Some(analysis.confirm_interval.as_secs_f64()),
+        rounds: None,
     }
 }
 
@@ -82,6 +83,8 @@ struct Confirm {
     /// cadence later), or at once (`None`: as many rounds of the burst recorded right after
     /// the sweep).
     after: Option<f64>,
+    /// Rounds of each confirmation at once (`None`: as many as the sweep's).
+    rounds: Option<usize>,
 }
 
 impl Confirm {
@@ -89,6 +92,7 @@ impl Confirm {
     const NONE: Confirm = Confirm {
         sweeps: 0,
         after: None,
+        rounds: None,
     };
 }
 
@@ -312,8 +316,12 @@ fn watch_sweep(
         .into_iter()
         .map(|a| (a, elapsed))
         .collect();
-    let Confirm { sweeps, after } = variant.confirm;
-    let rounds = rounds_of(scheduled);
+    let Confirm {
+        sweeps,
+        after,
+        rounds,
+    } = variant.confirm;
+    let rounds = rounds.unwrap_or_else(|| rounds_of(scheduled));
     let mut confirmation_runs = 0;
     for n in 0..sweeps {
         let suspected = watch.suspected();
@@ -945,7 +953,7 @@ fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials:
 fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
     println!();
     println!(
-        "confirmations: none, a minute apart (the daemon's), or at once from the recorded bursts; at most N, each of a sweep's rounds; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
+        "confirmations: none, a minute apart (the daemon's), or at once from the recorded bursts; at most N, each of a sweep's rounds or as many as said; false alerts per node per 1,000 sweeps, the confirmations' runs per 1,000 scheduled ones; +10 % found"
     );
     println!(
         "{:<20} {:>9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
@@ -963,7 +971,12 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
         after: None,
         ..full.confirm
     };
-    for confirm in [Confirm::NONE, full.confirm, at_once] {
+    let longer = |rounds| Confirm {
+        sweeps: 1,
+        after: None,
+        rounds: Some(rounds),
+    };
+    for confirm in [Confirm::NONE, full.confirm, at_once, longer(10), longer(20)] {
         let variant = Variant { confirm, ..*full };
         let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
         let one = detect(rng, noise, &variant, 0.10, false, trials);
@@ -974,7 +987,12 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
             match (confirm.sweeps, confirm.after) {
                 (0, _) => "none".to_owned(),
                 (n, Some(_)) => format!("{n} apart"),
-                (n, None) => format!("{n} at once"),
+                (n, None) => format!(
+                    "{n} at once{}",
+                    confirm
+                        .rounds
+                        .map_or_else(String::new, |r| format!(", {r} rounds"))
+                ),
             },
             quiet_run.rate,
             quiet_run.confirmation_cost,
