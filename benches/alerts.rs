@@ -974,6 +974,20 @@ fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials:
     }
 }
 
+/// A variant's false alerts on the quiet noise, and a one-combination and a host-wide +10 %
+/// found, in that order of draws.
+fn at_ten_percent(
+    rng: &mut StdRng,
+    noise: &Noise,
+    variant: &Variant,
+    trials: usize,
+) -> (FalseAlerts, Found, Found) {
+    let quiet_run = false_alerts(rng, noise, variant, trials / 4);
+    let one = detect(rng, noise, variant, 0.10, false, trials);
+    let host = detect(rng, noise, variant, 0.10, true, trials);
+    (quiet_run, one, host)
+}
+
 /// A contended scheduled sweep run again a minute later, up to N times, until one is not
 /// contended: false alerts, what the extra sweeps and confirmations cost, and +10 % found.
 fn retry_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
@@ -991,9 +1005,7 @@ fn retry_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: usize) {
             ..full.confirm
         };
         let variant = Variant { confirm, ..*full };
-        let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
-        let one = detect(rng, noise, &variant, 0.10, false, trials);
-        let host = detect(rng, noise, &variant, 0.10, true, trials);
+        let (quiet_run, one, host) = at_ten_percent(rng, noise, &variant, trials);
         println!(
             "{retries:<10} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}%",
             quiet_run.rate,
@@ -1038,9 +1050,7 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
     };
     for confirm in [Confirm::NONE, full.confirm, at_once, longer(10), longer(20)] {
         let variant = Variant { confirm, ..*full };
-        let quiet_run = false_alerts(rng, noise, &variant, trials / 4);
-        let one = detect(rng, noise, &variant, 0.10, false, trials);
-        let host = detect(rng, noise, &variant, 0.10, true, trials);
+        let (quiet_run, one, host) = at_ten_percent(rng, noise, &variant, trials);
         let minutes = one.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
             "{:<20} {:>9.2} {:>7.0} {:>8.1}% {:>8.1}% {:>8.1}% {:>10} {:>8.1}% {:>9.1}%",
