@@ -6,10 +6,11 @@
 //! - the default configuration after its first sweep: its series, and the bytes of a scrape
 //!   plain and in gzip (Prometheus always asks for gzip);
 //! - the daemon's CPU time per scrape, plain and gzip, on that daemon between its sweeps;
-//! - latency while a sweep of 10,000-line runs keeps both CPUs busy (the metrics are rebuilt
-//!   from the run history after every run; gzip and plain in alternating blocks, all within
-//!   the first sweep),
-//!   and on an idle daemon;
+//! - latency while sweeps of 10,000-line runs keep both CPUs busy (the metrics are rebuilt
+//!   from the run history after every run; gzip and plain in alternating blocks), with each
+//!   client sending its next request as soon as the last is answered (all within the first
+//!   sweep) and with each client scraping every 50 ms (1,000 scrapes a second); and the
+//!   first load on an idle daemon;
 //! - the idle daemon's resident memory.
 //!
 //! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000;
@@ -29,12 +30,17 @@ const CLIENTS: usize = 50;
 /// Blocks of gzip and of plain scrapes during the sweep, alternating, so that both kinds
 /// meet the same phases of it.
 const BLOCKS: usize = 5;
+/// The paced load: each client one scrape every `PACE` (1,000 a second from the 50), for
+/// `PACED` scrapes per block.
+const PACE: Duration = Duration::from_millis(50);
+const PACED: usize = 40;
 
-/// A sweep of 18 combinations at 10,000 lines that keeps both CPUs busy for a minute.
+/// Sweeps of 18 combinations at 10,000 lines, one after another, that keep both CPUs busy.
 const BUSY: &str = r#"
 [schedule]
 interval = "1s"
 jitter = "0s"
+max_duty_cycle = 1.0
 [workload]
 backends = ["process", "thread"]
 sync = ["none", "lock", "ordered"]
@@ -79,7 +85,7 @@ fn main() {
     );
     let cpu = |gzip: bool| {
         let before = cpu_seconds(defaults.id());
-        let n = load(&defaults.address, requests, gzip).len();
+        let n = load(&defaults.address, requests, gzip, None).len();
         (cpu_seconds(defaults.id()) - before) / n as f64 * 1e6
     };
     let (cpu_plain, cpu_gzip) = (cpu(false), cpu(true));
@@ -92,7 +98,7 @@ fn main() {
     get(&format!("http://{}/metrics", idle.address));
     std::thread::sleep(Duration::from_secs(1));
     let idle_rss = rss_kib(idle.id());
-    let quiet = sorted(load(&idle.address, requests, true));
+    let quiet = sorted(load(&idle.address, requests, true, None));
     drop(idle);
 
     let busy = start(dir.path(), "busy", BUSY);
@@ -109,11 +115,26 @@ fn main() {
     let load_start = Instant::now();
     let (mut compressed, mut plain) = (Load::default(), Load::default());
     for _ in 0..BLOCKS {
-        compressed.add(&busy.address, requests / BLOCKS, true);
-        plain.add(&busy.address, requests / BLOCKS, false);
+        compressed.add(&busy.address, requests / BLOCKS, true, None);
+        plain.add(&busy.address, requests / BLOCKS, false, None);
     }
     let wall = load_start.elapsed().as_secs_f64();
     let in_progress = value("copybench_sweeps_total") == Some(0.0);
+    // Runs ended so far, over every combination.
+    let runs = || -> f64 {
+        (get(&metrics).lines())
+            .filter_map(|l| l.strip_prefix("copybench_runs_total{")?.rsplit_once(' '))
+            .filter_map(|(_, v)| v.parse::<f64>().ok())
+            .sum()
+    };
+    let (paced_start, runs_before) = (Instant::now(), runs());
+    let (mut paced_compressed, mut paced_plain) = (Load::default(), Load::default());
+    for _ in 0..BLOCKS {
+        paced_compressed.add(&busy.address, PACED, true, Some(PACE));
+        paced_plain.add(&busy.address, PACED, false, Some(PACE));
+    }
+    let paced_wall = paced_start.elapsed().as_secs_f64();
+    let paced_busy = (value("copybench_run_in_progress"), runs_before, runs());
     let busy_rss = rss_kib(busy.id());
     drop(busy);
 
@@ -125,17 +146,27 @@ fn main() {
         "  requests {total} in {wall:.2} s ({:.0}/s); the first sweep still running at the end: {in_progress}",
         total as f64 / wall
     );
-    for (name, load) in [("gzip", compressed), ("plain", plain)] {
-        let l = sorted(load.latencies);
-        println!(
-            "  {name:<5} latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; the client's CPU {:.1} us per request",
-            at(&l, 0.5),
-            at(&l, 0.9),
-            at(&l, 0.99),
-            at(&l, 1.0),
-            load.client_seconds / l.len() as f64 * 1e6
-        );
-    }
+    latencies(compressed, plain);
+    let paced_total = paced_compressed.latencies.len() + paced_plain.latencies.len();
+    println!(
+        "/metrics with {CLIENTS} clients each scraping every {} ms during sweeps, gzip and plain in {BLOCKS} alternating blocks each, from each request's send to its answer's end",
+        PACE.as_millis()
+    );
+    println!(
+        "  requests {paced_total} in {paced_wall:.2} s ({:.0}/s); a run in progress at the end: {:?}; runs ended before it {}, after it {}",
+        paced_total as f64 / paced_wall,
+        paced_busy.0,
+        paced_busy.1,
+        paced_busy.2
+    );
+    let slowest = (paced_compressed.latencies.iter())
+        .chain(&paced_plain.latencies)
+        .fold(0.0, |a: f64, b| a.max(*b));
+    assert!(
+        slowest < PACE.as_secs_f64() * 1e3,
+        "an answer took {slowest:.1} ms, longer than the pace: the clients fell behind it"
+    );
+    latencies(paced_compressed, paced_plain);
     println!(
         "  the same load (gzip) on an idle daemon: p50 {:.2} ms, p99 {:.2} ms",
         at(&quiet, 0.5),
@@ -148,6 +179,21 @@ fn main() {
     );
 }
 
+/// Prints the latencies of gzip and plain scrapes and the client's CPU per request.
+fn latencies(compressed: Load, plain: Load) {
+    for (name, load) in [("gzip", compressed), ("plain", plain)] {
+        let l = sorted(load.latencies);
+        println!(
+            "  {name:<5} latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; the client's CPU {:.1} us per request",
+            at(&l, 0.5),
+            at(&l, 0.9),
+            at(&l, 0.99),
+            at(&l, 1.0),
+            load.client_seconds / l.len() as f64 * 1e6
+        );
+    }
+}
+
 /// The latencies of one kind of scrape, gathered in blocks, and the client's CPU time for them.
 #[derive(Default)]
 struct Load {
@@ -156,10 +202,10 @@ struct Load {
 }
 
 impl Load {
-    /// One block: [`load`] of `requests` per client, asking for gzip if `gzip`.
-    fn add(&mut self, address: &str, requests: usize, gzip: bool) {
+    /// One block: [`load`] of `requests` per client, asking for gzip if `gzip`, at `pace`.
+    fn add(&mut self, address: &str, requests: usize, gzip: bool, pace: Option<Duration>) {
         let before = cpu_seconds(std::process::id());
-        self.latencies.extend(load(address, requests, gzip));
+        self.latencies.extend(load(address, requests, gzip, pace));
         self.client_seconds += cpu_seconds(std::process::id()) - before;
     }
 }
@@ -182,16 +228,20 @@ fn cpu_seconds(pid: u32) -> f64 {
     (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64
 }
 
-/// `CLIENTS` keep-alive connections, each sending `requests` GETs one after another, all
-/// driven by one thread, asking for gzip if `gzip`. Returns every latency in milliseconds.
-fn load(address: &str, requests: usize, gzip: bool) -> Vec<f64> {
+/// `CLIENTS` keep-alive connections, each sending `requests` GETs, all driven by one thread,
+/// asking for gzip if `gzip`: one after another (`pace` None), or each client one every
+/// `pace`, spread evenly over the clients. Returns every latency in milliseconds, from the
+/// request's send to its answer's end (with a pace, an answer later than the pace delays the
+/// next request; the caller checks that none was).
+fn load(address: &str, requests: usize, gzip: bool, pace: Option<Duration>) -> Vec<f64> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        let begin = tokio::time::Instant::now();
         let clients: Vec<_> = (0..CLIENTS)
-            .map(|_| {
+            .map(|client| {
                 let address = address.to_owned();
                 tokio::spawn(async move {
                     let stream = tokio::net::TcpStream::connect(&address)
@@ -204,7 +254,13 @@ fn load(address: &str, requests: usize, gzip: bool) -> Vec<f64> {
                         .expect("handshake");
                     tokio::spawn(connection);
                     let mut latencies = Vec::with_capacity(requests);
-                    for _ in 0..requests {
+                    for i in 0..requests {
+                        let due = pace.map(|pace| {
+                            begin + pace * i as u32 + pace * client as u32 / CLIENTS as u32
+                        });
+                        if let Some(due) = due {
+                            tokio::time::sleep_until(due).await;
+                        }
                         let mut request = hyper::Request::get("/metrics").header("host", &address);
                         if gzip {
                             request = request.header("accept-encoding", "gzip");
