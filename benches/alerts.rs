@@ -49,8 +49,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use copybench_exporter::analysis::cusum::{self, Detector, Event};
-use copybench_exporter::analysis::signals::{Run, Signals, full_width, of_sweep};
-use copybench_exporter::analysis::stats::median;
+use copybench_exporter::analysis::signals::{Key, Run, Signals, full_width, of_sweep};
+use copybench_exporter::analysis::stats::{mad, median};
 use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
 use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
 use rand::rngs::StdRng;
@@ -424,6 +424,16 @@ struct Found {
     delays: Vec<Hit>,
     others: usize,
     trials: usize,
+    /// Each trial.
+    targets: Vec<Trial>,
+}
+
+/// One trial of a shift: the combination shifted (none for host-wide), its hit if any, and
+/// its workload detector's sensitivity within 5 usable sweeps just before the shift.
+struct Trial {
+    target: Option<Key<Group>>,
+    hit: Option<Hit>,
+    sensitivity: Option<f64>,
 }
 
 impl Found {
@@ -432,6 +442,7 @@ impl Found {
             delays: Vec::new(),
             others: 0,
             trials,
+            targets: Vec::new(),
         }
     }
 
@@ -445,6 +456,65 @@ impl Found {
         pct(found, self.trials)
     }
 
+    /// Per shifted combination: its sweep-to-sweep `spread`, the median of its detector's
+    /// sensitivity within 5 usable sweeps before the shift, trials, and the share found within
+    /// 5 sweeps and within 5 usable ones; then the same over the trials whose detector was
+    /// rated to find 10 % within 5 usable sweeps, and over the others.
+    fn by_target(&self, spread: &BTreeMap<Key<Group>, f64>) -> String {
+        let mut by: BTreeMap<&Key<Group>, (Vec<f64>, [usize; 3])> = BTreeMap::new();
+        let mut classes = [[0; 3]; 2];
+        for Trial {
+            target,
+            hit,
+            sensitivity,
+        } in &self.targets
+        {
+            let Some(key) = target else { continue };
+            let n = [
+                1,
+                usize::from(hit.is_some_and(|h| h.sweeps <= 5)),
+                usize::from(hit.is_some_and(|h| h.usable <= 5)),
+            ];
+            let entry = by.entry(key).or_default();
+            entry.0.extend(sensitivity);
+            let class = &mut classes[usize::from(sensitivity.is_some_and(|r| r <= 0.10))];
+            for i in 0..3 {
+                entry.1[i] += n[i];
+                class[i] += n[i];
+            }
+        }
+        let mut rows: Vec<_> = (by.into_iter())
+            .map(|(key, (rated, n))| {
+                let sd = spread.get(key).copied().unwrap_or(f64::NAN);
+                (sd, key, median(&rated), n)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let each: Vec<String> = (rows.iter())
+            .map(|(sd, (group, workers), rated, [n, in5, us5])| {
+                let rated = rated.map_or("-".to_owned(), |r| format!("{:.0} %", r * 100.0));
+                let (in5, us5) = (pct(*in5, *n), pct(*us5, *n));
+                format!(
+                    "{group}/{workers} {:.1} % {rated} {n} {in5:.0}/{us5:.0}",
+                    sd * 100.0
+                )
+            })
+            .collect();
+        let class = |[n, in5, us5]: [usize; 3]| {
+            format!(
+                "{n} trials, {:.0} % within 5 sweeps, {:.0} % within 5 usable",
+                pct(in5, n),
+                pct(us5, n)
+            )
+        };
+        format!(
+            "  by combination (its spread from sweep to sweep; its detector's sensitivity within 5 usable sweeps; trials, % found within 5 / within 5 usable sweeps): {}\n  rated to find 10 % within 5 usable sweeps: {}; not: {}",
+            each.join(", "),
+            class(classes[1]),
+            class(classes[0])
+        )
+    }
+
     /// The median delay of those found within 10 sweeps, in `unit` of a hit.
     fn delay(&self, unit: impl Fn(&Hit) -> f64) -> Option<f64> {
         let delays: Vec<f64> = self
@@ -455,6 +525,29 @@ impl Found {
             .collect();
         median(&delays)
     }
+}
+
+/// Each combination's robust spread of its workload signal from one uncontended sweep to the
+/// next in the `quiet` stretches (1.4826 MAD of the steps over the square root of 2).
+fn spread(quiet: &[Vec<Sweep>], settings: &Settings) -> BTreeMap<Key<Group>, f64> {
+    let mut steps: BTreeMap<Key<Group>, Vec<f64>> = BTreeMap::new();
+    for stretch in quiet {
+        let signals: Vec<Signals<Group>> = (stretch.iter())
+            .filter(|s| !s.confirmation)
+            .map(|s| of_sweep(&s.runs))
+            .filter(|s| !settings.contended(s))
+            .collect();
+        for pair in signals.windows(2) {
+            for (key, after) in &pair[1].workload {
+                if let Some(before) = pair[0].workload.get(key) {
+                    steps.entry(key.clone()).or_default().push(after - before);
+                }
+            }
+        }
+    }
+    (steps.into_iter())
+        .filter_map(|(key, s)| Some((key, 1.4826 * mad(&s)? / 2f64.sqrt())))
+        .collect()
 }
 
 /// Sweeps watched after a shift in the real noise: enough for 10 usable ones.
@@ -479,10 +572,13 @@ fn detect(
     for _ in 0..trials {
         let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
         let mut watch = Watch::new(variant.settings);
-        let (mut usable, mut hit) = (0, None);
+        let (mut usable, mut hit, mut sensitivity) = (0, None, None);
         let seq = bootstrap(rng, quiet, BEFORE_REAL + AFTER_REAL);
         for (i, scheduled) in seq.into_iter().enumerate() {
             let after = i >= BEFORE_REAL;
+            if let (BEFORE_REAL, Some(key)) = (i, &target) {
+                sensitivity = watch.sensitivity(5).remove(&Signal::Workload(key.clone()));
+            }
             let factor = |r: &Run<Group>| match &target {
                 _ if !after => 1.0,
                 None => 1.0 + shift,
@@ -508,6 +604,11 @@ fn detect(
             }
         }
         found.delays.extend(hit);
+        found.targets.push(Trial {
+            target,
+            hit,
+            sensitivity,
+        });
     }
     found
 }
@@ -891,7 +992,11 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
                 },
                 shift * 100.0
             );
-            row(&label, &detect(rng, &noise, full, shift, host_wide, trials));
+            let found = detect(rng, &noise, full, shift, host_wide, trials);
+            row(&label, &found);
+            if !host_wide && shift == 0.10 {
+                println!("{}", found.by_target(&spread(&quiet, &full.settings)));
+            }
         }
     }
     ablation_table(rng, &noise, &variants, trials);

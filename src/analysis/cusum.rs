@@ -10,7 +10,8 @@
 //! persistence (sweeps and seconds), its median moved by at least the smallest slowdown worth
 //! an alert, and its latest values are not back. An excursion that falls back to zero before that is a *transient*. An
 //! alarm whose level comes back is *resolved*, and its values stay out of later baselines;
-//! one that holds for 288 sweeps becomes the new normal (*accepted*).
+//! one that holds for 288 sweeps becomes the new normal (*accepted*). [`Detector::sensitivity`]
+//! says how large a slowdown it finds within a given number of sweeps.
 
 use std::collections::VecDeque;
 
@@ -27,6 +28,8 @@ const WENT_AWAY: usize = 3;
 const ACCEPT_AFTER: usize = 288;
 /// Consecutive missing sweeps after which an excursion (not an alarm) is stale.
 const MAX_GAP: usize = 12;
+/// The overshoot Siegmund's approximation adds to a CUSUM's threshold (2 × 0.583).
+const SIEGMUND: f64 = 1.166;
 /// Values kept: enough for the baseline and for the memory estimate.
 const KEPT: usize = 288 + 8;
 /// A sum past this share of the threshold is a suspicion: worth one more look at once.
@@ -338,6 +341,23 @@ impl Detector {
         self.alarm.is_none() && self.sum >= SUSPICION * self.threshold
     }
 
+    /// The smallest slowdown (relative, 0.10 = +10 %) that, once it holds, this detector
+    /// alarms on within `sweeps` usable sweeps on average, at its baseline's spread and its
+    /// threshold now: a step of z spreads adds z - k a sweep, and the sum reaches the
+    /// threshold h after about (h + 1.166) / (z - k) sweeps (Siegmund's approximation).
+    /// Infinite when no slowdown would (the clipped gain is too small, or `sweeps` is below
+    /// the persistence); `None` while it warms up.
+    pub fn sensitivity(&self, sweeps: usize) -> Option<f64> {
+        let s = &self.settings;
+        let baseline = self.baseline().filter(|_| self.threshold.is_finite())?;
+        let z = s.k + (self.threshold + SIEGMUND) / sweeps.max(1) as f64;
+        Some(if sweeps < s.persistence || z > s.clip {
+            f64::INFINITY
+        } else {
+            (baseline.sd * z).exp_m1().max(s.min_magnitude)
+        })
+    }
+
     /// Where the detector stands.
     pub fn state(&self) -> State {
         if self.alarm.is_some() {
@@ -375,6 +395,48 @@ mod tests {
             .enumerate()
             .filter_map(|(i, &v)| Some((i, detector.step(Some(v), i as f64 * 60.0, 0.0)?)))
             .collect()
+    }
+
+    /// The share of `trials` in which `warm` (a detector after its warm-up) alarms within
+    /// `sweeps` on noise of spread `sd` shifted by `ratio`.
+    fn found_within(warm: &Detector, sd: f64, ratio: f64, sweeps: usize, trials: usize) -> f64 {
+        let mut rng = StdRng::seed_from_u64(7);
+        let found = (0..trials)
+            .filter(|_| {
+                let mut detector = warm.clone();
+                (0..sweeps).any(|i| {
+                    let y = sd * normal(&mut rng) + ratio.ln();
+                    let event = detector.step(Some(y), (200 + i) as f64 * 60.0, 0.0);
+                    matches!(event, Some(Event::Alarm(_)))
+                })
+            })
+            .count();
+        found as f64 / trials as f64
+    }
+
+    #[test]
+    fn the_sensitivity_is_the_slowdown_found_within_its_sweeps_about_half_the_time() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for sd in [0.03, 0.05] {
+            let mut warm = Detector::new(Settings::relative());
+            assert_eq!(warm.sensitivity(5), None, "warming up");
+            for i in 0..200 {
+                warm.step(Some(sd * normal(&mut rng)), i as f64 * 60.0, 0.0);
+            }
+            let r = warm.sensitivity(5).expect("warmed up");
+            // 0.75 + (6.9 + 1.2) / 5 = 2.4 spreads.
+            assert!((r.ln_1p() / sd - 2.4).abs() < 0.3, "sd {sd}: +{r:.3}");
+            let at = |f: f64| found_within(&warm, sd, 1.0 + r * f, 5, 400);
+            let (half, at_it, half_again) = (at(0.5), at(1.0), at(1.5));
+            assert!(half < 0.1, "sd {sd}: half of it found in {half}");
+            assert!((0.3..0.8).contains(&at_it), "sd {sd}: found in {at_it}");
+            assert!(half_again > 0.9, "sd {sd}: 1.5 times found in {half_again}");
+            assert_eq!(
+                warm.sensitivity(1),
+                Some(f64::INFINITY),
+                "below the persistence"
+            );
+        }
     }
 
     #[test]

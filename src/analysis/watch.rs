@@ -261,6 +261,17 @@ impl<G: Ord + Clone> Watch<G> {
         host.into_iter().chain(workload).chain(scaling).collect()
     }
 
+    /// Each workload and scaling detector's [`Detector::sensitivity`] within `sweeps`: the
+    /// slowdown of its combination it finds in that many usable sweeps (infinite when it would
+    /// find none; absent while it warms up).
+    pub fn sensitivity(&self, sweeps: usize) -> BTreeMap<Signal<G>, f64> {
+        let workload = (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
+        let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
+        (workload.chain(scaling))
+            .filter_map(|(signal, d)| Some((signal, d.sensitivity(sweeps)?)))
+            .collect()
+    }
+
     /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
     pub fn memory(&self) -> [f64; 3] {
         self.memory
@@ -388,6 +399,25 @@ mod tests {
                 && matches!(s, Signal::Workload((2, 2)) | Signal::Scaling((2, 2)))),
             "{one:?}"
         );
+    }
+
+    #[test]
+    fn a_noisier_combination_is_watched_less_sensitively() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut watch = Watch::new(Settings::default());
+        assert!(watch.sensitivity(5).is_empty(), "nothing before a sweep");
+        for i in 0..100 {
+            // Group 3's runs move together by 15 % from sweep to sweep.
+            let wobble = (0.15 * normal(&mut rng)).exp();
+            let factor = move |g, _, _| if g == 3 { wobble } else { 1.0 };
+            watch.step(i as f64 * 60.0, &sweep(&mut rng, factor, 0.0));
+        }
+        let sensitivity = watch.sensitivity(5);
+        assert_eq!(sensitivity.len(), 8 + 4, "{sensitivity:?}");
+        let quiet = sensitivity[&Signal::Workload((0, 2))];
+        let noisy = sensitivity[&Signal::Workload((3, 2))];
+        assert!((0.05..0.15).contains(&quiet), "{sensitivity:?}");
+        assert!(noisy > 2.0 * quiet, "{sensitivity:?}");
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn print(
 }
 
 /// `changes --db FILE --replay`: the alerts a node's detectors with `settings` raise over the
-/// history.
+/// history, and (in text) what they can see at its end.
 fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode, ChangesError> {
     let results = open(path)?;
     let replayed = alerts::replay(&results, settings, MAX_REPLAY_RUNS)?;
@@ -205,6 +205,10 @@ fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode
         } else {
             writeln!(out, "{}", report::alert_line(span))?;
         }
+    }
+    let sensitivity = report::sensitivity_line(&replayed.state().sensitivity);
+    if let (false, Some(line)) = (json, sensitivity) {
+        writeln!(out, "{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

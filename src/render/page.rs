@@ -299,8 +299,11 @@ fn watch_card(state: &AlertState) -> String {
         let count = state.firing.len();
         ("bad", format!("<p>{count} ALERT(S):</p><ul>{items}</ul>"))
     };
-    let body =
-        format!("{firing}<p>{transients} changes went away before they alerted.{contended}</p>");
+    let sensitivity = report::sensitivity_line(&state.sensitivity)
+        .map_or_else(String::new, |line| format!("<p>{}</p>", escape(&line)));
+    let body = format!(
+        "{firing}<p>{transients} changes went away before they alerted.{contended}</p>{sensitivity}"
+    );
     card(class, "Host, workload, scaling", &body)
 }
 
@@ -496,6 +499,8 @@ mod tests {
             }],
         });
         snapshot.alerts.contended = true;
+        let key = ((Backend::Process, SyncMode::Ordered), 1);
+        snapshot.alerts.sensitivity = [(Signal::Workload(key), 0.45)].into();
         let page = landing_page(&snapshot, &histories, 1.8e9 + 60.0);
         assert!(page.len() < 200 * 1024, "{} bytes", page.len());
         assert_eq!(
@@ -525,6 +530,7 @@ mod tests {
         );
         assert!(page.contains("<li>workload process/none workers=2  2027-01-15T08:00:00Z -&gt; firing  ratio 1.200  on the node: cpu_pressure_share 0.0100 -&gt; 0.400</li>"), "{page}");
         assert!(page.contains("The latest sweep was contended"));
+        assert!(page.contains("on 0 of 1 series; the least sensitive (process/ordered workers=1 workload) finds one of 45 %"), "{page}");
         assert!(!page.contains("<script"), "no JavaScript");
         assert!(
             !page.contains("src=\"http") && !page.contains("href=\"http"),

@@ -1,8 +1,9 @@
 //! Shows a sweep to people and programs: one row formatter serves the `run` command's aligned
 //! table and the landing page's HTML table (one row per combination: its summary and its
 //! newest run); JSON lines serve `run --json`. Change points and replayed alerts as lines for
-//! people or JSON objects serve `changes`.
+//! people or JSON objects serve `changes`; what the detectors can see, the landing page.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::analysis::attribution::{self, Cause};
@@ -11,7 +12,7 @@ use crate::analysis::signals::Key;
 use crate::analysis::usl::Fit;
 use crate::analysis::watch::Signal;
 use crate::record::RunRecord;
-use crate::results::alerts::{AlertSpan, Group};
+use crate::results::alerts::{AlertSpan, Group, SENSITIVITY_SWEEPS};
 use crate::results::{Point, Scaling};
 use crate::workload::Spec;
 
@@ -65,6 +66,26 @@ fn alert_subject(signal: &Signal<Group>) -> (&'static str, Option<&Key<Group>>) 
         Signal::Workload(key) | Signal::Scaling(key) => (signal.name(), Some(key)),
         Signal::Host | Signal::Contention => (signal.name(), None),
     }
+}
+
+/// What the workload and scaling detectors can see, in one sentence: on how many series a
+/// slowdown of 10 % is found within [`SENSITIVITY_SWEEPS`] usable sweeps, and the
+/// least sensitive one. `None` before any detector has warmed up.
+pub fn sensitivity_line(sensitivity: &BTreeMap<Signal<Group>, f64>) -> Option<String> {
+    let (least, worst) = sensitivity.iter().max_by(|a, b| a.1.total_cmp(b.1))?;
+    let within = sensitivity.values().filter(|r| **r <= 0.10).count();
+    let (signal, key) = alert_subject(least);
+    let subject = key.map_or_else(String::new, |((b, s), w)| format!("{b}/{s} workers={w} "));
+    let worst = if worst.is_finite() {
+        format!("one of {:.0} %", worst * 100.0)
+    } else {
+        "none at all".to_owned()
+    };
+    Some(format!(
+        "Within {SENSITIVITY_SWEEPS} usable sweeps the detectors find a slowdown of 10 % on \
+         {within} of {} series; the least sensitive ({subject}{signal}) finds {worst}.",
+        sensitivity.len()
+    ))
 }
 
 /// An alert as a JSON object: `signal`, `backend`, `sync` and `workers` (a combination's
@@ -327,6 +348,31 @@ pub fn table(out: &mut impl Write, points: &[Point], runs: &[RunRecord]) -> io::
 mod tests {
     use super::*;
     use crate::record::fixtures::measured;
+    use crate::workload::{Backend, SyncMode};
+
+    #[test]
+    fn the_sensitivity_line_counts_the_series_that_find_ten_percent_and_names_the_least() {
+        let key = |workers| ((Backend::Thread, SyncMode::Lock), workers);
+        let mut sensitivity = BTreeMap::from([
+            (Signal::Workload(key(1)), 0.06),
+            (Signal::Workload(key(2)), 0.10),
+            (Signal::Scaling(key(2)), 0.12),
+        ]);
+        assert_eq!(
+            sensitivity_line(&sensitivity).as_deref(),
+            Some(
+                "Within 5 usable sweeps the detectors find a slowdown of 10 % on 2 of 3 series; \
+                 the least sensitive (thread/lock workers=2 scaling) finds one of 12 %."
+            )
+        );
+        sensitivity.insert(Signal::Workload(key(3)), f64::INFINITY);
+        let line = sensitivity_line(&sensitivity).expect("a line");
+        assert!(
+            line.ends_with("on 2 of 4 series; the least sensitive (thread/lock workers=3 workload) finds none at all."),
+            "{line}"
+        );
+        assert_eq!(sensitivity_line(&BTreeMap::new()), None);
+    }
 
     fn record(workers: u32, seconds: f64) -> RunRecord {
         let mut record = measured(workers, 5.0);

@@ -84,7 +84,13 @@ pub struct AlertState {
     pub host_seconds: Option<f64>,
     /// Each combination's fastest run in the latest sweep over its host reference's.
     pub relative: BTreeMap<Key<Group>, f64>,
+    /// Each workload and scaling detector's sensitivity: the slowdown of its combination it
+    /// finds within [`SENSITIVITY_SWEEPS`] usable sweeps (infinite when none).
+    pub sensitivity: BTreeMap<Signal<Group>, f64>,
 }
+
+/// The usable sweeps [`AlertState::sensitivity`] is for.
+pub const SENSITIVITY_SWEEPS: usize = 5;
 
 /// The most alerts kept; the oldest ended ones go first.
 const MAX_SPANS: usize = 10_000;
@@ -194,6 +200,7 @@ impl Alerts {
             contended: (self.latest.as_ref()).is_some_and(|s| self.watch.settings().contended(s)),
             host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
             relative: self.latest.as_ref().map(relative).unwrap_or_default(),
+            sensitivity: self.watch.sensitivity(SENSITIVITY_SWEEPS),
         }
     }
 

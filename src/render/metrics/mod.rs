@@ -270,6 +270,7 @@ mod tests {
                 relative: [(((Backend::Thread, SyncMode::Lock), 2), 1.5)]
                     .into_iter()
                     .collect(),
+                sensitivity: std::collections::BTreeMap::new(),
             },
             host: Some(Facts {
                 kernel: Some("6.1.0-21-amd64".into()),
