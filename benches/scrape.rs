@@ -10,7 +10,8 @@
 //!   from the run history after every run; gzip and plain in alternating blocks), with each
 //!   client sending its next request as soon as the last is answered (all within the first
 //!   sweep) and with each client scraping every 50 ms (1,000 scrapes a second); and the
-//!   first load on an idle daemon;
+//!   first load on an idle daemon; and wrk's closed loop (one thread, 50 connections) during
+//!   the sweeps, if it is installed;
 //! - the idle daemon's resident memory.
 //!
 //! `cargo bench --bench scrape` (COPYBENCH_BENCH_REQUESTS per client, default 1000;
@@ -135,6 +136,11 @@ fn main() {
     }
     let paced_wall = paced_start.elapsed().as_secs_f64();
     let paced_busy = (value("copybench_run_in_progress"), runs_before, runs());
+    // The closed loop again, driven by wrk instead of this benchmark's client.
+    let wrk: Option<Vec<(bool, Wrk)>> = (0..BLOCKS)
+        .flat_map(|_| [true, false])
+        .map(|gzip| Some((gzip, wrk(&busy.address, gzip)?)))
+        .collect();
     let busy_rss = rss_kib(busy.id());
     drop(busy);
 
@@ -172,11 +178,71 @@ fn main() {
         at(&quiet, 0.5),
         at(&quiet, 0.99)
     );
+    match wrk {
+        Some(blocks) => {
+            println!(
+                "wrk -t1 -c50 during sweeps, {BLOCKS} blocks of {WRK_SECONDS} s each, gzip and plain alternating: p50 / p99 ms (requests/s)"
+            );
+            for gzip in [true, false] {
+                let each: Vec<String> = (blocks.iter().filter(|b| b.0 == gzip))
+                    .map(|(_, w)| format!("{:.2} / {:.2} ({:.0})", w.p50, w.p99, w.rate))
+                    .collect();
+                let name = if gzip { "gzip" } else { "plain" };
+                println!("  {name:<5} {}", each.join(", "));
+            }
+        }
+        None => println!("wrk: not installed (Debian package wrk); its closed loop left out"),
+    }
     println!(
         "resident memory: idle {:.1} MiB, after the load {:.1} MiB",
         idle_rss as f64 / 1024.0,
         busy_rss as f64 / 1024.0
     );
+}
+
+/// Seconds of each wrk block.
+const WRK_SECONDS: u32 = 2;
+
+/// What one wrk block measured: latency p50 and p99 (ms), requests per second.
+struct Wrk {
+    p50: f64,
+    p99: f64,
+    rate: f64,
+}
+
+/// One block of wrk's closed loop (one thread, 50 connections) on `/metrics` at `address`,
+/// asking for gzip if `gzip`; `None` when wrk is not installed.
+fn wrk(address: &str, gzip: bool) -> Option<Wrk> {
+    let mut command = std::process::Command::new("wrk");
+    command.args(["-t1", "-c50", &format!("-d{WRK_SECONDS}s"), "--latency"]);
+    if gzip {
+        command.args(["-H", "Accept-Encoding: gzip"]);
+    }
+    let output = command
+        .arg(format!("http://{address}/metrics"))
+        .output()
+        .ok()?;
+    assert!(output.status.success(), "wrk: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        (text.lines())
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {prefix} in wrk's output: {text}"))
+    };
+    // "749.00us", "3.04ms", "1.20s" in milliseconds.
+    let ms = |v: &str| {
+        let (number, scale) = [("us", 1e-3), ("ms", 1.0), ("s", 1e3)]
+            .into_iter()
+            .find_map(|(unit, scale)| Some((v.strip_suffix(unit)?, scale)))
+            .unwrap_or_else(|| panic!("a latency without its unit: {v}"));
+        number.parse::<f64>().expect("a latency") * scale
+    };
+    Some(Wrk {
+        p50: ms(field("50%")),
+        p99: ms(field("99%")),
+        rate: field("Requests/sec:").parse().expect("requests/s"),
+    })
 }
 
 /// Prints the latencies of gzip and plain scrapes and the client's CPU per request.
