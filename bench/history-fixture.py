@@ -2,7 +2,8 @@
 """A recording of bench/record-cadence.sh as a small test fixture.
 
 Writes to OUT: runs.csv.gz (one row per run: its sweep, its round, seconds since the first
-sweep's start, the combination, and what the detectors read of it), sweeps.csv (each sweep's
+sweep's start, the combination, what the detectors read of it, and its workers' wait for a
+CPU where the history has it), sweeps.csv (each sweep's
 start, calibration, what else the host was running meanwhile, from load.csv, and whether it
 was a confirmation sweep) and
 events.csv (the caused events, in seconds since the first sweep's start).
@@ -68,24 +69,26 @@ with open(f"{out}/events.csv", "w", newline="") as f, open(f"{recording}/events.
 
 with gzip.open(f"{out}/runs.csv.gz", "wt", newline="", compresslevel=9) as f:
     w = csv.writer(f)
-    w.writerow(["sweep", "round", "t"] + COLUMNS)
+    w.writerow(["sweep", "round", "t"] + COLUMNS + ["wait_seconds"])
     for db, sweeps, offset in histories:
         # Histories from before the runs kept their round: rounds counted in the order they ran.
-        has_round = any(c[1] == "round" for c in db.execute("PRAGMA table_info(runs)"))
-        round_column = "round" if has_round else "NULL"
+        columns = {c[1] for c in db.execute("PRAGMA table_info(runs)")}
+        round_column = "round" if "round" in columns else "NULL"
+        # Histories from before the runs kept their workers' wait for a CPU: empty.
+        wait_column = "wait_seconds" if "wait_seconds" in columns else "NULL"
         for sweep, *_ in sweeps:
             runs = db.execute(
-                f"SELECT finished_at, {round_column}, {', '.join(COLUMNS)} FROM runs "
+                f"SELECT finished_at, {round_column}, {', '.join(COLUMNS)}, {wait_column} FROM runs "
                 "WHERE sweep_id = ? AND probe = 0 ORDER BY id", (sweep,)).fetchall()
             measured = [r for r in runs if not r[5]]
             per_round = len({r[2:5] for r in measured})
             seen = 0
             for finished, stored_round, backend, sync, workers, warmup, success, duration, \
-                    disturbed, throttled, pressure, steal in runs:
+                    disturbed, throttled, pressure, steal, wait in runs:
                 counted = seen // per_round if stored_round is None else stored_round
                 rnd = "" if warmup else counted
                 seen += 0 if warmup else 1
                 fmt = lambda v, d: "" if v is None else f"{v:.{d}f}"
                 w.writerow([sweep + offset, rnd, f"{finished - origin:.2f}", backend, sync,
                             workers, warmup, success, fmt(duration, 5), disturbed, throttled,
-                            fmt(pressure, 4), fmt(steal, 4)])
+                            fmt(pressure, 4), fmt(steal, 4), fmt(wait, 4)])

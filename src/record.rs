@@ -79,6 +79,11 @@ pub struct Measurement {
     /// it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus_allowed: Option<u32>,
+    /// Time its workers waited on a run queue for a CPU, summed (schedstat run_delay): what
+    /// other tasks, or its own workers beyond the CPUs, took from it. `None` where the kernel
+    /// keeps no schedstat, and in records from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_seconds: Option<f64>,
 }
 
 /// The record of one run: its parameters, when it ran, and its outcome.
@@ -246,6 +251,9 @@ fn measurement(
         involuntary_ctx_switches: sum(|w| w.involuntary_ctx_switches),
         cpu_seconds: sum(|w| w.cpu_ns) as f64 / 1e9,
         cpus_allowed: Some(cpus_allowed),
+        wait_seconds: (raw.workers.iter().map(|w| w.wait_ns))
+            .sum::<Option<u64>>()
+            .map(|ns| ns as f64 / 1e9),
     }
 }
 

@@ -127,6 +127,9 @@ pub struct WorkerStats {
     pub involuntary_ctx_switches: u64,
     /// CPU time the worker used, user and system, in nanoseconds (getrusage).
     pub cpu_ns: u64,
+    /// Time the worker waited on a run queue for a CPU during its tasks, in nanoseconds
+    /// (schedstat run_delay); `None` where the kernel keeps no schedstat.
+    pub wait_ns: Option<u64>,
 }
 
 /// The raw result of a completed run, before verification.

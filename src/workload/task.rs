@@ -48,6 +48,7 @@ pub(crate) fn work(
     // processes.
     let lock = File::open(&files.lock).map_err(|e| context(e, "open lock file", &files.lock))?;
     let mut stats = WorkerStats::default();
+    let waited = run_delay_ns();
     loop {
         if sync == SyncMode::Lock {
             lock.lock().map_err(|e| context(e, "lock", &files.lock))?;
@@ -83,7 +84,19 @@ pub(crate) fn work(
             .unwrap_or(0)
     };
     stats.cpu_ns = nanos(usage.user_time()) + nanos(usage.system_time());
+    stats.wait_ns = waited.zip(run_delay_ns()).map(|(a, b)| b.saturating_sub(a));
     Ok(stats)
+}
+
+/// Nanoseconds the calling thread has waited on a run queue for a CPU (schedstat run_delay);
+/// `None` where the kernel keeps no schedstat.
+fn run_delay_ns() -> Option<u64> {
+    let tid = nix::unistd::gettid().as_raw();
+    let task = procfs::process::Process::myself()
+        .ok()?
+        .task_from_tid(tid)
+        .ok()?;
+    task.schedstat().ok().map(|s| s.run_delay)
 }
 
 /// Nanoseconds on the machine-wide monotonic clock, comparable between processes.
@@ -308,6 +321,37 @@ pub(crate) fn context(err: io::Error, what: &str, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_thread_that_shares_its_cpu_with_a_busy_one_waits_for_it() {
+        let allowed = sched_getaffinity(Pid::from_raw(0)).expect("affinity");
+        let cpu = (0..CpuSet::count())
+            .find(|c| allowed.is_set(*c).unwrap_or(false))
+            .expect("a CPU");
+        let pin = move || {
+            let mut one = CpuSet::new();
+            one.set(cpu).expect("cpu");
+            sched_setaffinity(Pid::from_raw(0), &one).expect("pin");
+        };
+        let spin = |wall: Duration| {
+            let start = Instant::now();
+            while start.elapsed() < wall {}
+        };
+        let busy = std::thread::spawn(move || {
+            pin();
+            spin(Duration::from_millis(400));
+        });
+        pin();
+        let before = run_delay_ns().expect("schedstat");
+        spin(Duration::from_millis(200));
+        let waited = run_delay_ns().expect("schedstat") - before;
+        busy.join().expect("busy thread");
+        // Two busy threads on one CPU: each runs about half the time.
+        assert!(waited > 40_000_000, "waited {waited} ns in 200 ms");
+    }
 
     #[test]
     fn the_thread_count_agrees_with_procfs_and_survives_odd_command_names() {

@@ -129,8 +129,11 @@ pub fn main(args: &WorkerArgs) -> io::Result<()> {
         parent: Pid::from_raw(args.parent),
     };
     let stats = task::work(&mut queue, &files, args.sync, args.reread)?;
+    let wait = stats
+        .wait_ns
+        .map_or_else(|| "-".to_owned(), |w| w.to_string());
     queue.send(format_args!(
-        "stats {} {} {} {} {} {} {}",
+        "stats {} {} {} {} {} {} {} {wait}",
         stats.tasks,
         stats.first_task_ns,
         stats.last_done_ns,
@@ -289,7 +292,9 @@ pub(crate) fn serve(
     }
 }
 
+/// A worker's `stats` fields: seven numbers, then its wait or `-`.
 fn parse_stats(fields: &str) -> Option<WorkerStats> {
+    let (fields, wait) = fields.rsplit_once(' ')?;
     let mut numbers = fields.split(' ').map(|n| n.parse::<u64>().ok());
     let stats = WorkerStats {
         tasks: numbers.next()??,
@@ -299,6 +304,10 @@ fn parse_stats(fields: &str) -> Option<WorkerStats> {
         voluntary_ctx_switches: numbers.next()??,
         involuntary_ctx_switches: numbers.next()??,
         cpu_ns: numbers.next()??,
+        wait_ns: match wait {
+            "-" => None,
+            wait => Some(wait.parse().ok()?),
+        },
     };
     numbers.next().is_none().then_some(stats)
 }
@@ -325,7 +334,7 @@ mod tests {
     #[test]
     fn serve_answers_turns_and_returns_the_stats() {
         let coordinator = Coordinator::new(2);
-        let script = "turn 1\ndone 1\nturn 2\ndone 2\nstats 2 10 20 1 5 3 700\n";
+        let script = "turn 1\ndone 1\nturn 2\ndone 2\nstats 2 10 20 1 5 3 700 40\n";
         let mut replies = Vec::new();
         let stats = serve(script.as_bytes(), Some(&mut replies), &coordinator).expect("stats");
         assert_eq!(String::from_utf8(replies).expect("utf8"), "go\ngo\n");
@@ -337,8 +346,13 @@ mod tests {
             voluntary_ctx_switches: 5,
             involuntary_ctx_switches: 3,
             cpu_ns: 700,
+            wait_ns: Some(40),
         };
         assert_eq!(stats, expected);
+        // A kernel without schedstat: no wait.
+        let script = "stats 2 10 20 1 5 3 700 -\n";
+        let stats = serve(script.as_bytes(), Some(Vec::new()), &coordinator).expect("stats");
+        assert_eq!(stats.wait_ns, None);
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn history_of_version_4(path: &std::path::Path) {
         .collect();
     db.execute_batch(&format!(
         "ALTER TABLE runs DROP COLUMN round; ALTER TABLE runs DROP COLUMN cpus_allowed; \
+         ALTER TABLE runs DROP COLUMN wait_seconds; \
          {drops} PRAGMA user_version = 4;"
     ))
     .expect("back to version 4");

@@ -64,6 +64,7 @@ fn one_worker_copies_every_line_in_order_with_both_backends() {
     for r in &records {
         assert_eq!(r["success"], true, "{r}");
         assert!(r["cpu_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+        assert!(r["wait_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
         assert!(r["steal_seconds"].as_f64().is_some(), "{r}");
         assert!(
             r["throttled"].is_boolean() && r.get("total_periods").is_some(),

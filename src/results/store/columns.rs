@@ -415,6 +415,15 @@ pub(super) const COLUMNS: &[Column] = &[
             Ok(())
         },
     ),
+    measured(
+        "wait_seconds",
+        "REAL",
+        |m| put::opt_real(m.wait_seconds),
+        |m, c| {
+            m.wait_seconds = get::opt_real(c)?;
+            Ok(())
+        },
+    ),
 ];
 
 /// Whether the `runs` table of `conn` has exactly the columns of the table, in order, with
@@ -607,10 +616,7 @@ mod tests {
             .execute_batch("ALTER TABLE runs ADD COLUMN extra REAL")
             .expect("alter");
         let error = check(&store.conn).expect_err("an extra column");
-        assert!(
-            error.contains("cpus_allowed INTEGER, extra REAL"),
-            "{error}"
-        );
+        assert!(error.contains("wait_seconds REAL, extra REAL"), "{error}");
     }
 
     #[test]

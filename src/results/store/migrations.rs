@@ -83,4 +83,8 @@ ALTER TABLE sweeps ADD COLUMN memory_pressure REAL;
     r#"
 ALTER TABLE runs ADD COLUMN cpus_allowed INTEGER;
 "#,
+    // The time a run's workers waited for a CPU.
+    r#"
+ALTER TABLE runs ADD COLUMN wait_seconds REAL;
+"#,
 ];
