@@ -9,6 +9,8 @@ use crate::host::Disturbance;
 use crate::record::{Failure, Measurement, RunRecord};
 use crate::workload::{Backend, Spec, SyncMode};
 
+use super::values::{get, put};
+
 /// How a column's value comes from a record and goes back into one.
 enum Access {
     /// A value of the record itself.
@@ -512,94 +514,6 @@ fn blank() -> RunRecord {
         throttled: false,
         disturbed: false,
     }
-}
-
-/// Reading a column's value; the caller names the column in errors.
-mod get {
-    use rusqlite::types::ValueRef;
-
-    pub(super) fn opt_i64(v: ValueRef<'_>) -> Result<Option<i64>, String> {
-        match v {
-            ValueRef::Integer(n) => Ok(Some(n)),
-            ValueRef::Null => Ok(None),
-            other => Err(format!("expected an integer, found {other:?}")),
-        }
-    }
-
-    pub(super) fn opt_int(v: ValueRef<'_>) -> Result<Option<u64>, String> {
-        opt_i64(v)?
-            .map(|n| u64::try_from(n).map_err(|e| e.to_string()))
-            .transpose()
-    }
-
-    pub(super) fn int(v: ValueRef<'_>) -> Result<u64, String> {
-        opt_int(v)?.ok_or_else(|| "is empty".to_owned())
-    }
-
-    pub(super) fn flag(v: ValueRef<'_>) -> Result<bool, String> {
-        Ok(int(v)? != 0)
-    }
-
-    pub(super) fn opt_real(v: ValueRef<'_>) -> Result<Option<f64>, String> {
-        match v {
-            ValueRef::Real(x) => Ok(Some(x)),
-            ValueRef::Integer(n) => Ok(Some(n as f64)),
-            ValueRef::Null => Ok(None),
-            other => Err(format!("expected a number, found {other:?}")),
-        }
-    }
-
-    pub(super) fn real(v: ValueRef<'_>) -> Result<f64, String> {
-        opt_real(v)?.ok_or_else(|| "is empty".to_owned())
-    }
-
-    pub(super) fn opt_text(v: ValueRef<'_>) -> Result<Option<&str>, String> {
-        match v {
-            ValueRef::Text(bytes) => std::str::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            ValueRef::Null => Ok(None),
-            other => Err(format!("expected text, found {other:?}")),
-        }
-    }
-
-    pub(super) fn text(v: ValueRef<'_>) -> Result<&str, String> {
-        opt_text(v)?.ok_or_else(|| "is empty".to_owned())
-    }
-}
-
-/// A record's value as its column's.
-mod put {
-    use rusqlite::types::Value;
-
-    use super::saturating_i64;
-
-    pub(super) fn int(n: impl Into<u64>) -> Value {
-        Value::Integer(saturating_i64(n.into()))
-    }
-
-    pub(super) fn opt_int<N: Into<i128>>(n: Option<N>) -> Value {
-        n.map_or(Value::Null, |n| {
-            Value::Integer(i64::try_from(n.into()).unwrap_or(i64::MAX))
-        })
-    }
-
-    pub(super) fn opt_real(x: Option<f64>) -> Value {
-        x.map_or(Value::Null, Value::Real)
-    }
-
-    pub(super) fn flag(b: bool) -> Value {
-        Value::Integer(b.into())
-    }
-
-    pub(super) fn text(s: &str) -> Value {
-        Value::Text(s.to_owned())
-    }
-}
-
-/// `n` as SQLite's integer, saturating.
-pub(super) fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

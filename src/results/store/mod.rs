@@ -23,8 +23,9 @@ mod columns;
 mod facts;
 mod migrations;
 mod open;
+mod values;
 
-use columns::saturating_i64;
+use values::saturating_i64;
 
 use super::RunFilter;
 use crate::record::RunRecord;
