@@ -418,18 +418,16 @@ impl Hit {
     }
 }
 
-/// Detection of shifts: the trials that found it within their horizon, and other alarms per
-/// trial.
+/// Detection of shifts: each trial, and the other alarms of them all.
+#[derive(Default)]
 struct Found {
-    delays: Vec<Hit>,
+    trials: Vec<Trial>,
     others: usize,
-    trials: usize,
-    /// Each trial.
-    targets: Vec<Trial>,
 }
 
-/// One trial of a shift: the combination shifted (none for host-wide), its hit if any, and
-/// its workload detector's sensitivity within 5 usable sweeps just before the shift.
+/// One trial of a shift: the combination shifted (none for host-wide or a single series), its
+/// hit if any, and its workload detector's sensitivity within 5 usable sweeps just before the
+/// shift.
 struct Trial {
     target: Option<Key<Group>>,
     hit: Option<Hit>,
@@ -437,23 +435,17 @@ struct Trial {
 }
 
 impl Found {
-    fn new(trials: usize) -> Found {
-        Found {
-            delays: Vec::new(),
-            others: 0,
-            trials,
-            targets: Vec::new(),
-        }
+    /// The hits of the trials that found their shift within their horizon.
+    fn hits(&self) -> impl Iterator<Item = &Hit> {
+        self.trials.iter().filter_map(|t| t.hit.as_ref())
     }
 
     /// The share of trials found within `n` sweeps (`usable`: within `n` usable sweeps).
     fn within(&self, n: usize, usable: bool) -> f64 {
-        let found = self
-            .delays
-            .iter()
+        let found = (self.hits())
             .filter(|d| if usable { d.usable } else { d.sweeps } <= n)
             .count();
-        pct(found, self.trials)
+        pct(found, self.trials.len())
     }
 
     /// Per shifted combination: its sweep-to-sweep `spread`, the median of its detector's
@@ -467,7 +459,7 @@ impl Found {
             target,
             hit,
             sensitivity,
-        } in &self.targets
+        } in &self.trials
         {
             let Some(key) = target else { continue };
             let n = [
@@ -518,8 +510,7 @@ impl Found {
     /// The median delay of those found within 10 sweeps, in `unit` of a hit.
     fn delay(&self, unit: impl Fn(&Hit) -> f64) -> Option<f64> {
         let delays: Vec<f64> = self
-            .delays
-            .iter()
+            .hits()
             .filter(|d| d.sweeps <= AFTER)
             .map(unit)
             .collect();
@@ -568,7 +559,7 @@ fn detect(
     trials: usize,
 ) -> Found {
     let (quiet, keys) = (noise.quiet, noise.keys);
-    let mut found = Found::new(trials);
+    let mut found = Found::default();
     for _ in 0..trials {
         let target = (!host_wide).then(|| keys[rng.random_range(0..keys.len())].clone());
         let mut watch = Watch::new(variant.settings);
@@ -603,8 +594,7 @@ fn detect(
                 }
             }
         }
-        found.delays.extend(hit);
-        found.targets.push(Trial {
+        found.trials.push(Trial {
             target,
             hit,
             sensitivity,
@@ -667,7 +657,7 @@ fn row(label: &str, f: &Found) {
         f.within(10, true),
         show(f.delay(|h| h.sweeps as f64)),
         show(f.delay(|h| h.minutes(DEFAULT_INTERVAL))),
-        f.others as f64 / f.trials as f64
+        f.others as f64 / f.trials.len() as f64
     );
 }
 
@@ -1435,7 +1425,7 @@ fn series_detect(
     shift: f64,
     (trials, arl): (usize, f64),
 ) -> Found {
-    let mut found = Found::new(trials);
+    let mut found = Found::default();
     for _ in 0..trials {
         let mut values = make(rng);
         for v in values.iter_mut().skip(BEFORE) {
@@ -1447,11 +1437,16 @@ fn series_detect(
                 hit = hit.or(Some(i + 1 - BEFORE));
             }
         });
-        found.delays.extend(hit.map(|sweeps| Hit {
+        let hit = hit.map(|sweeps| Hit {
             sweeps,
             usable: sweeps,
             seconds: SWEEP_SECONDS,
-        }));
+        });
+        found.trials.push(Trial {
+            target: None,
+            hit,
+            sensitivity: None,
+        });
     }
     found
 }
