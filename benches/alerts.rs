@@ -178,6 +178,7 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             throttled: &row[10] == "1",
             contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
             full_width: full_width(workers, Some(RECORDED_CPUS)),
+            wait_seconds: row.get(13).and_then(|w| w.parse().ok()),
         };
         let sweep = sweeps
             .get_mut(&row[0].parse().expect("sweep"))
@@ -231,14 +232,22 @@ fn rounds_of(sweep: &Sweep) -> usize {
 /// The CPUs of every recording's VM (their READMEs), which their runs were allowed.
 const RECORDED_CPUS: u32 = 2;
 
-/// A sweep's runs with `factor` applied to each run's time.
-fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64) -> Signals<Group> {
+/// A sweep's runs with `factor` applied to each run's time (a single-worker run's recorded
+/// wait for a CPU apart: a slower node does not lengthen it), their waits forgotten unless
+/// `waits`.
+fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64, waits: bool) -> Signals<Group> {
     let runs: Vec<Run<Group>> = sweep
         .runs
         .iter()
-        .map(|r| Run {
-            seconds: r.seconds.map(|s| s * factor(r)),
-            ..r.clone()
+        .map(|r| {
+            let wait = r.wait_seconds.filter(|_| r.workers == 1).unwrap_or(0.0);
+            Run {
+                seconds: r
+                    .seconds
+                    .map(|s| wait.min(s) + (s - wait.min(s)) * factor(r)),
+                wait_seconds: r.wait_seconds.filter(|_| waits),
+                ..r.clone()
+            }
         })
         .collect();
     of_sweep(&runs)
@@ -275,6 +284,8 @@ struct Variant {
     raw: bool,
     /// Confirmation sweeps while a change is suspected.
     confirm: Confirm,
+    /// The single-worker runs' recorded waits for a CPU are left out of their times.
+    waits: bool,
 }
 
 fn step(
@@ -295,10 +306,12 @@ fn step(
 
 /// What one scheduled sweep and its confirmations raised: each alert with the seconds from the
 /// scheduled sweep's start to the end of the sweep that raised it; whether the scheduled
-/// sweep was contended; and the confirmations' runs.
+/// sweep was contended, and whether the host and single-worker detectors skipped it; and the
+/// confirmations' runs.
 struct Watched {
     alerts: Vec<(Alert<Group>, f64)>,
     contended: bool,
+    single_contended: bool,
     confirmation_runs: usize,
 }
 
@@ -315,8 +328,9 @@ fn watch_sweep(
     scheduled: &Sweep,
     factor: &dyn Fn(&Run<Group>) -> f64,
 ) -> Watched {
-    let signals = scaled(scheduled, factor);
+    let signals = scaled(scheduled, factor, variant.waits);
     let mut contended = variant.settings.contended(&signals);
+    let single_contended = variant.settings.single_contended(&signals);
     let mut elapsed = SWEEP_SECONDS;
     let mut alerts: Vec<(Alert<Group>, f64)> = step(watch, variant, time, &signals)
         .into_iter()
@@ -336,7 +350,7 @@ fn watch_sweep(
             break;
         };
         elapsed += after + SWEEP_SECONDS;
-        let signals = scaled(retry, factor);
+        let signals = scaled(retry, factor, variant.waits);
         contended = variant.settings.contended(&signals);
         confirmation_runs += retry.runs.len();
         alerts.extend(
@@ -387,7 +401,7 @@ fn watch_sweep(
         };
         confirmation_runs += kept.runs.len();
         elapsed += SWEEP_SECONDS * kept.runs.len() as f64 / scheduled.runs.len().max(1) as f64;
-        let confirmation = scaled(&kept, factor);
+        let confirmation = scaled(&kept, factor, variant.waits);
         alerts.extend(
             step(watch, variant, time + elapsed, &confirmation)
                 .into_iter()
@@ -397,6 +411,7 @@ fn watch_sweep(
     Watched {
         alerts,
         contended,
+        single_contended,
         confirmation_runs,
     }
 }
@@ -518,20 +533,26 @@ impl Found {
     }
 }
 
-/// Each combination's robust spread of its workload signal from one uncontended sweep to the
-/// next in the `quiet` stretches (1.4826 MAD of the steps over the square root of 2).
+/// Each combination's robust spread of its workload signal from one sweep its detector uses
+/// to the next in the `quiet` stretches (1.4826 MAD of the steps over the square root of 2).
 fn spread(quiet: &[Vec<Sweep>], settings: &Settings) -> BTreeMap<Key<Group>, f64> {
     let mut steps: BTreeMap<Key<Group>, Vec<f64>> = BTreeMap::new();
     for stretch in quiet {
-        let signals: Vec<Signals<Group>> = (stretch.iter())
+        let mut last: BTreeMap<Key<Group>, f64> = BTreeMap::new();
+        for signals in (stretch.iter())
             .filter(|s| !s.confirmation)
             .map(|s| of_sweep(&s.runs))
-            .filter(|s| !settings.contended(s))
-            .collect();
-        for pair in signals.windows(2) {
-            for (key, after) in &pair[1].workload {
-                if let Some(before) = pair[0].workload.get(key) {
-                    steps.entry(key.clone()).or_default().push(after - before);
+        {
+            let skipped = [
+                settings.single_contended(&signals),
+                settings.contended(&signals),
+            ];
+            for (key, value) in signals.workload {
+                if skipped[usize::from(key.1 > 1)] {
+                    continue;
+                }
+                if let Some(before) = last.insert(key.clone(), value) {
+                    steps.entry(key).or_default().push(value - before);
                 }
             }
         }
@@ -578,7 +599,11 @@ fn detect(
             };
             let time = i as f64 * DEFAULT_INTERVAL;
             let watched = watch_sweep(&mut watch, variant, time, scheduled, &factor);
-            usable += usize::from(after && !watched.contended);
+            let skipped = match &target {
+                Some((_, workers)) if *workers > 1 => watched.contended,
+                _ => watched.single_contended,
+            };
+            usable += usize::from(after && !skipped);
             for (alert, seconds) in watched.alerts {
                 if !after || !matches!(alert.event, Event::Alarm(_)) {
                     continue;
@@ -1222,42 +1247,56 @@ fn ablation() -> Vec<Variant> {
             settings: bare,
             raw: true,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
             settings: bare,
             raw: false,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
             name: "+ contended sweeps skipped (1-worker runs' waits)",
             settings: gated,
             raw: false,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
             name: "+ and the full-width runs' waits",
             settings: gated_wide,
             raw: false,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
             name: "+ thresholds for the measured memory",
             settings: memory,
             raw: false,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
             name: "+ persistence",
             settings: full,
             raw: false,
             confirm: Confirm::NONE,
+            waits: false,
         },
         Variant {
-            name: "+ confirmation sweeps (the daemon's detectors)",
+            name: "+ confirmation sweeps",
             settings: full,
             raw: false,
             confirm: confirmations(),
+            waits: false,
+        },
+        Variant {
+            name: "+ 1-worker waits left out (the daemon's)",
+            settings: full,
+            raw: false,
+            confirm: confirmations(),
+            waits: true,
         },
     ]
 }
