@@ -27,9 +27,10 @@
 //!   the recordings' workload signals, independent noise at CV 3, 5 and 10 % (to compare
 //!   with `cargo bench --bench changepoints`), and the older back-to-back recordings
 //!   (`tests/fixtures/noise-*.csv`).
-//! - **Ablation** on the real noise: what each part adds (normalization by the sweep's
-//!   single-worker runs, thresholds for the measured memory, skipping contended sweeps,
-//!   persistence, confirmation sweeps).
+//! - **Ablation** on the real noise, every row on the same draws: what each part adds
+//!   (normalization by the sweep's single-worker runs, thresholds for the measured memory,
+//!   skipping contended sweeps, persistence, confirmation sweeps, the 1-worker runs' waits
+//!   for a CPU left out of the single-worker signals and then the host's).
 //!
 //! First, why the host reference is the workload itself at one thread: across the calm sweeps
 //! (no caused event, no build beside them) the correlation of each combination's fastest run
@@ -284,8 +285,11 @@ struct Variant {
     raw: bool,
     /// Confirmation sweeps while a change is suspected.
     confirm: Confirm,
-    /// The single-worker runs' recorded waits for a CPU are left out of their times.
+    /// The single-worker runs' recorded waits for a CPU are left out of their times...
     waits: bool,
+    /// ...and the host detector counts contended sweeps too (not only the single-worker
+    /// workload detectors).
+    host_waits: bool,
 }
 
 fn step(
@@ -300,6 +304,13 @@ fn step(
             ..signals.clone()
         };
         return watch.step(time, &raw);
+    }
+    if !variant.host_waits && variant.settings.contended(signals) {
+        let skipped = Signals {
+            host: None,
+            ..signals.clone()
+        };
+        return watch.step(time, &skipped);
     }
     watch.step(time, signals)
 }
@@ -1014,7 +1025,7 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
             }
         }
     }
-    ablation_table(rng, &noise, &variants, trials);
+    ablation_table(&noise, &variants, trials);
     // Its own draws, so that the tables after it read the same noise as without it.
     retry_table(&mut StdRng::seed_from_u64(21), &noise, full, trials);
     if bursts > 0 {
@@ -1068,28 +1079,33 @@ fn at_daemon_cadence(quiet: &[Vec<Sweep>], stride: usize, confirmations: usize) 
 
 /// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts and a
 /// one-combination +10 % found, for each of `variants`.
-fn ablation_table(rng: &mut StdRng, noise: &Noise, variants: &[Variant], trials: usize) {
+/// Each variant on the same draws (its own generator, seeded alike), so that the rows differ
+/// by what the variants do, not by the sequences they drew.
+fn ablation_table(noise: &Noise, variants: &[Variant], trials: usize) {
     println!();
     println!(
-        "ablation on the real noise: false alerts per node per 1,000 sweeps; one combination +10 %"
+        "ablation on the real noise, every row on the same draws: false alerts per node per 1,000 sweeps; one combination +10 %; host-wide +10 % within 10 sweeps"
     );
     println!(
-        "{:<52} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
-        "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@300s"
+        "{:<52} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>8}",
+        "", "false/1k", "within 5", "within 10", "5 usable", "10 usable", "min@300s", "host 10"
     );
     for variant in variants {
+        let rng = &mut StdRng::seed_from_u64(22);
         let quiet_run = false_alerts(rng, noise, variant, trials / 4);
         let f = detect(rng, noise, variant, 0.10, false, trials);
+        let host = detect(rng, noise, variant, 0.10, true, trials);
         let minutes = f.delay(|h| h.minutes(DEFAULT_INTERVAL));
         println!(
-            "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9}",
+            "{:<52} {:>9.2} {:>8.1}% {:>8.1}% {:>9.1}% {:>9.1}% {:>9} {:>7.1}%",
             variant.name,
             quiet_run.rate,
             f.within(5, false),
             f.within(10, false),
             f.within(5, true),
             f.within(10, true),
-            minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
+            minutes.map_or_else(|| "-".to_owned(), |m| format!("{m:.1}")),
+            host.within(10, false)
         );
     }
 }
@@ -1248,6 +1264,7 @@ fn ablation() -> Vec<Variant> {
             raw: true,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
@@ -1255,6 +1272,7 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ contended sweeps skipped (1-worker runs' waits)",
@@ -1262,6 +1280,7 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ and the full-width runs' waits",
@@ -1269,6 +1288,7 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ thresholds for the measured memory",
@@ -1276,6 +1296,7 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ persistence",
@@ -1283,6 +1304,7 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: Confirm::NONE,
             waits: false,
+            host_waits: false,
         },
         Variant {
             name: "+ confirmation sweeps",
@@ -1290,13 +1312,23 @@ fn ablation() -> Vec<Variant> {
             raw: false,
             confirm: confirmations(),
             waits: false,
+            host_waits: false,
         },
         Variant {
-            name: "+ 1-worker waits left out (the daemon's)",
+            name: "+ 1-worker waits left out, workload signals",
             settings: full,
             raw: false,
             confirm: confirmations(),
             waits: true,
+            host_waits: false,
+        },
+        Variant {
+            name: "+ and the host's (the daemon's)",
+            settings: full,
+            raw: false,
+            confirm: confirmations(),
+            waits: true,
+            host_waits: true,
         },
     ]
 }
