@@ -29,8 +29,7 @@
 //!   (`tests/fixtures/noise-*.csv`).
 //! - **Ablation** on the real noise, every row on the same draws: what each part adds
 //!   (normalization by the sweep's single-worker runs, thresholds for the measured memory,
-//!   skipping contended sweeps, persistence, confirmation sweeps, the 1-worker runs' waits
-//!   for a CPU left out of the single-worker signals and then the host's).
+//!   skipping contended sweeps, persistence, confirmation sweeps).
 //!
 //! First, why the host reference is the workload itself at one thread: across the calm sweeps
 //! (no caused event, no build beside them) the correlation of each combination's fastest run
@@ -179,7 +178,6 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
             throttled: &row[10] == "1",
             contention_seconds: number(11).unwrap_or(0.0) + number(12).unwrap_or(0.0),
             full_width: full_width(workers, Some(RECORDED_CPUS)),
-            wait_seconds: row.get(13).and_then(|w| w.parse().ok()),
         };
         let sweep = sweeps
             .get_mut(&row[0].parse().expect("sweep"))
@@ -233,22 +231,14 @@ fn rounds_of(sweep: &Sweep) -> usize {
 /// The CPUs of every recording's VM (their READMEs), which their runs were allowed.
 const RECORDED_CPUS: u32 = 2;
 
-/// A sweep's runs with `factor` applied to each run's time (a single-worker run's recorded
-/// wait for a CPU apart: a slower node does not lengthen it), their waits forgotten unless
-/// `waits`.
-fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64, waits: bool) -> Signals<Group> {
+/// A sweep's runs with `factor` applied to each run's time.
+fn scaled(sweep: &Sweep, factor: impl Fn(&Run<Group>) -> f64) -> Signals<Group> {
     let runs: Vec<Run<Group>> = sweep
         .runs
         .iter()
-        .map(|r| {
-            let wait = r.wait_seconds.filter(|_| r.workers == 1).unwrap_or(0.0);
-            Run {
-                seconds: r
-                    .seconds
-                    .map(|s| wait.min(s) + (s - wait.min(s)) * factor(r)),
-                wait_seconds: r.wait_seconds.filter(|_| waits),
-                ..r.clone()
-            }
+        .map(|r| Run {
+            seconds: r.seconds.map(|s| s * factor(r)),
+            ..r.clone()
         })
         .collect();
     of_sweep(&runs)
@@ -285,11 +275,6 @@ struct Variant {
     raw: bool,
     /// Confirmation sweeps while a change is suspected.
     confirm: Confirm,
-    /// The single-worker runs' recorded waits for a CPU are left out of their times...
-    waits: bool,
-    /// ...and the host detector counts contended sweeps too (not only the single-worker
-    /// workload detectors).
-    host_waits: bool,
 }
 
 fn step(
@@ -305,24 +290,15 @@ fn step(
         };
         return watch.step(time, &raw);
     }
-    if !variant.host_waits && variant.settings.contended(signals) {
-        let skipped = Signals {
-            host: None,
-            ..signals.clone()
-        };
-        return watch.step(time, &skipped);
-    }
     watch.step(time, signals)
 }
 
 /// What one scheduled sweep and its confirmations raised: each alert with the seconds from the
 /// scheduled sweep's start to the end of the sweep that raised it; whether the scheduled
-/// sweep was contended, and whether the host and single-worker detectors skipped it; and the
-/// confirmations' runs.
+/// sweep was contended; and the confirmations' runs.
 struct Watched {
     alerts: Vec<(Alert<Group>, f64)>,
     contended: bool,
-    single_contended: bool,
     confirmation_runs: usize,
 }
 
@@ -339,9 +315,8 @@ fn watch_sweep(
     scheduled: &Sweep,
     factor: &dyn Fn(&Run<Group>) -> f64,
 ) -> Watched {
-    let signals = scaled(scheduled, factor, variant.waits);
+    let signals = scaled(scheduled, factor);
     let mut contended = variant.settings.contended(&signals);
-    let single_contended = variant.settings.single_contended(&signals);
     let mut elapsed = SWEEP_SECONDS;
     let mut alerts: Vec<(Alert<Group>, f64)> = step(watch, variant, time, &signals)
         .into_iter()
@@ -361,7 +336,7 @@ fn watch_sweep(
             break;
         };
         elapsed += after + SWEEP_SECONDS;
-        let signals = scaled(retry, factor, variant.waits);
+        let signals = scaled(retry, factor);
         contended = variant.settings.contended(&signals);
         confirmation_runs += retry.runs.len();
         alerts.extend(
@@ -412,7 +387,7 @@ fn watch_sweep(
         };
         confirmation_runs += kept.runs.len();
         elapsed += SWEEP_SECONDS * kept.runs.len() as f64 / scheduled.runs.len().max(1) as f64;
-        let confirmation = scaled(&kept, factor, variant.waits);
+        let confirmation = scaled(&kept, factor);
         alerts.extend(
             step(watch, variant, time + elapsed, &confirmation)
                 .into_iter()
@@ -422,7 +397,6 @@ fn watch_sweep(
     Watched {
         alerts,
         contended,
-        single_contended,
         confirmation_runs,
     }
 }
@@ -544,26 +518,20 @@ impl Found {
     }
 }
 
-/// Each combination's robust spread of its workload signal from one sweep its detector uses
-/// to the next in the `quiet` stretches (1.4826 MAD of the steps over the square root of 2).
+/// Each combination's robust spread of its workload signal from one uncontended sweep to the
+/// next in the `quiet` stretches (1.4826 MAD of the steps over the square root of 2).
 fn spread(quiet: &[Vec<Sweep>], settings: &Settings) -> BTreeMap<Key<Group>, f64> {
     let mut steps: BTreeMap<Key<Group>, Vec<f64>> = BTreeMap::new();
     for stretch in quiet {
-        let mut last: BTreeMap<Key<Group>, f64> = BTreeMap::new();
-        for signals in (stretch.iter())
+        let signals: Vec<Signals<Group>> = (stretch.iter())
             .filter(|s| !s.confirmation)
             .map(|s| of_sweep(&s.runs))
-        {
-            let skipped = [
-                settings.single_contended(&signals),
-                settings.contended(&signals),
-            ];
-            for (key, value) in signals.workload {
-                if skipped[usize::from(key.1 > 1)] {
-                    continue;
-                }
-                if let Some(before) = last.insert(key.clone(), value) {
-                    steps.entry(key).or_default().push(value - before);
+            .filter(|s| !settings.contended(s))
+            .collect();
+        for pair in signals.windows(2) {
+            for (key, after) in &pair[1].workload {
+                if let Some(before) = pair[0].workload.get(key) {
+                    steps.entry(key.clone()).or_default().push(after - before);
                 }
             }
         }
@@ -610,11 +578,7 @@ fn detect(
             };
             let time = i as f64 * DEFAULT_INTERVAL;
             let watched = watch_sweep(&mut watch, variant, time, scheduled, &factor);
-            let skipped = match &target {
-                Some((_, workers)) if *workers > 1 => watched.contended,
-                _ => watched.single_contended,
-            };
-            usable += usize::from(after && !skipped);
+            usable += usize::from(after && !watched.contended);
             for (alert, seconds) in watched.alerts {
                 if !after || !matches!(alert.event, Event::Alarm(_)) {
                     continue;
@@ -1077,10 +1041,10 @@ fn at_daemon_cadence(quiet: &[Vec<Sweep>], stride: usize, confirmations: usize) 
     scheduled
 }
 
-/// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts and a
-/// one-combination +10 % found, for each of `variants`.
-/// Each variant on the same draws (its own generator, seeded alike), so that the rows differ
-/// by what the variants do, not by the sequences they drew.
+/// What each part of the watch adds, on bootstrap sequences of `quiet`: false alerts, and a
+/// one-combination and a host-wide +10 % found, for each of `variants`. Every variant on the
+/// same draws (its own generator, seeded alike), so that the rows differ by what the variants
+/// do, not by the sequences they drew.
 fn ablation_table(noise: &Noise, variants: &[Variant], trials: usize) {
     println!();
     println!(
@@ -1263,72 +1227,42 @@ fn ablation() -> Vec<Variant> {
             settings: bare,
             raw: true,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
             name: "+ normalized by the sweep's single-worker runs",
             settings: bare,
             raw: false,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
             name: "+ contended sweeps skipped (1-worker runs' waits)",
             settings: gated,
             raw: false,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
             name: "+ and the full-width runs' waits",
             settings: gated_wide,
             raw: false,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
             name: "+ thresholds for the measured memory",
             settings: memory,
             raw: false,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
             name: "+ persistence",
             settings: full,
             raw: false,
             confirm: Confirm::NONE,
-            waits: false,
-            host_waits: false,
         },
         Variant {
-            name: "+ confirmation sweeps",
+            name: "+ confirmation sweeps (the daemon's detectors)",
             settings: full,
             raw: false,
             confirm: confirmations(),
-            waits: false,
-            host_waits: false,
-        },
-        Variant {
-            name: "+ 1-worker waits left out, workload signals",
-            settings: full,
-            raw: false,
-            confirm: confirmations(),
-            waits: true,
-            host_waits: false,
-        },
-        Variant {
-            name: "+ and the host's (the daemon's)",
-            settings: full,
-            raw: false,
-            confirm: confirmations(),
-            waits: true,
-            host_waits: true,
         },
     ]
 }

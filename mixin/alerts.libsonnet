@@ -149,9 +149,8 @@ local fold = utils.fold;
                 Most sweeps of the exporter's contention window (30 minutes unless
                 configured) on {{ $labels.instance }}
                 (job {{ $labels.job }}) ran beside other tasks wanting the CPUs, or under a
-                CPU quota that throttled them; the multi-worker regression detectors skip
-                such sweeps meanwhile (the host and single-worker ones leave the runs' own
-                waits for a CPU out, and skip throttled sweeps). A neighbour that stayed, or a quota: see copybench_run_throttled
+                CPU quota that throttled them; the regression detectors skip such sweeps
+                meanwhile. A neighbour that stayed, or a quota: see copybench_run_throttled
                 and the dashboard's Throttling and steal row.
               |||) + cause('contention', combination=false),
             },

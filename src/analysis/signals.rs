@@ -22,11 +22,6 @@
 //! skip contended sweeps and the contention is reported on its own. (Something that keeps one
 //! of two CPUs busy leaves the 1-worker runs a CPU of their own: on the recordings their
 //! full-width runs waited 0.02-0.2 of their time on a calm host and about 0.5 then.)
-//!
-//! Where the single-worker runs recorded their own wait for a CPU (their run delay), the host
-//! and single-worker signals leave it out of their times: other tasks wanting the CPUs do not
-//! lengthen what is left, so those detectors keep counting contended sweeps, and only the
-//! multi-worker ones (whose workers' waits overlap each other's running) skip them.
 
 use std::collections::BTreeMap;
 
@@ -58,25 +53,12 @@ pub struct Run<G> {
     pub contention_seconds: f64,
     /// It was [`full_width`].
     pub full_width: bool,
-    /// Seconds its workers waited for a CPU (their run delay), if it was recorded.
-    pub wait_seconds: Option<f64>,
 }
 
 impl<G> Run<G> {
     /// Its duration if it counts in a median: successful and undisturbed.
     fn usable(&self) -> Option<f64> {
         self.seconds.filter(|s| *s > 0.0 && !self.disturbed)
-    }
-
-    /// A usable single-worker run's duration less its wait for a CPU, where that was
-    /// recorded: the time it ran or waited on its files, which other tasks wanting the CPUs do
-    /// not lengthen.
-    fn own(&self) -> Option<f64> {
-        let seconds = self.usable()?;
-        Some(match self.wait_seconds {
-            Some(wait) if self.workers == 1 && wait < seconds => seconds - wait,
-            _ => seconds,
-        })
     }
 }
 
@@ -99,10 +81,6 @@ pub struct Signals<G: Ord> {
     pub full_width_contention: Option<f64>,
     /// Some run was throttled by the CPU quota.
     pub throttled: bool,
-    /// Every usable single-worker run (the reference's too) had its wait for a CPU recorded,
-    /// and the host and single-worker signals leave it out: other tasks wanting the CPUs do
-    /// not move them.
-    pub waits_left_out: bool,
     /// The host signal.
     pub host: Option<f64>,
     /// Each combination's fastest time (log seconds), before any normalization.
@@ -138,7 +116,7 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
     };
     let mut times: BTreeMap<Key<G>, Vec<f64>> = BTreeMap::new();
     for run in runs.iter().filter(|r| !r.reference) {
-        if let Some(seconds) = run.own() {
+        if let Some(seconds) = run.usable() {
             times
                 .entry((run.group.clone(), run.workers))
                 .or_default()
@@ -152,18 +130,13 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
     let host = log_fastest(
         runs.iter()
             .filter(|r| r.reference)
-            .filter_map(Run::own)
+            .filter_map(Run::usable)
             .collect(),
     );
-    let single = || {
-        runs.iter()
-            .filter(|r| r.workers == 1 && r.usable().is_some())
-    };
     Signals {
         contention: shares(|r| r.workers == 1),
         full_width_contention: shares(|r| r.full_width),
         throttled: runs.iter().any(|r| r.throttled),
-        waits_left_out: single().next().is_some() && single().all(|r| r.wait_seconds.is_some()),
         host,
         workload: workload(&raw, host),
         scaling: scaling(runs),
@@ -254,7 +227,6 @@ mod tests {
                     throttled: false,
                     contention_seconds: 0.01 * seconds,
                     full_width: full_width(workers, Some(2)),
-                    wait_seconds: None,
                 });
             }
         }
@@ -368,32 +340,6 @@ mod tests {
             run.throttled = false;
         }
         assert!(of_sweep(&runs).contended(0.05, 0.35));
-    }
-
-    #[test]
-    fn single_worker_runs_waits_for_a_cpu_are_left_out_of_their_signals() {
-        let calm = of_sweep(&sweep(1.0, |_, _| 1.0));
-        assert!(!calm.waits_left_out, "no wait recorded");
-        // Others want the CPUs: every run waits 30 % more of its time, and says so where it
-        // is a single worker's.
-        let mut runs = sweep(1.0, |_, _| 1.3);
-        for run in &mut runs {
-            run.contention_seconds = run.seconds.unwrap_or(0.0) * 0.3;
-            if run.workers == 1 {
-                run.wait_seconds = run.seconds.map(|s| s * 0.3 / 1.3);
-            }
-        }
-        let contended = of_sweep(&runs);
-        assert!(contended.waits_left_out && contended.contended(0.05, 0.35));
-        assert!((contended.host.unwrap() - calm.host.unwrap()).abs() < 1e-9);
-        for (key, value) in contended.workload.iter().filter(|(k, _)| k.1 == 1) {
-            assert!((value - calm.workload[key]).abs() < 1e-9, "{key:?}");
-        }
-        // The multi-worker runs' waits overlap their workers' running: theirs stay in.
-        assert!((contended.raw[&("a", 2)] - calm.raw[&("a", 2)] - 1.3f64.ln()).abs() < 1e-9);
-        // A single-worker run without its wait: none is left out.
-        runs[0].wait_seconds = None;
-        assert!(!of_sweep(&runs).waits_left_out);
     }
 
     #[test]

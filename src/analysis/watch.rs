@@ -4,10 +4,8 @@
 //! [`Watch::step`], so they raise the same alerts from the same history.
 //!
 //! Contended sweeps (pressure or steal beyond `max_contention` in the 1-worker runs or beyond
-//! `max_full_width_contention` in the full-width ones, or a throttled run) are skipped by
-//! the multi-worker detectors, and by the host and single-worker ones too unless their runs'
-//! waits for a CPU were left out of their times and none was throttled
-//! ([`Settings::single_contended`]); and counted: contention over at least
+//! `max_full_width_contention` in the full-width ones, or a throttled run) are
+//! skipped by every detector, and counted instead: contention over at least
 //! `contention_share` of the sweeps of the last `contention_window` seconds is one alert for
 //! the node; a contended stretch of two sweeps or more that ends before that is a transient.
 
@@ -64,12 +62,6 @@ impl Settings {
     /// Whether the detectors skip the sweep of `signals`.
     pub fn contended<G: Ord>(&self, signals: &Signals<G>) -> bool {
         signals.contended(self.max_contention, self.max_full_width_contention)
-    }
-
-    /// Whether the host and single-worker workload detectors skip it: a run was throttled,
-    /// or it was contended and their runs' waits for a CPU were not left out.
-    pub fn single_contended<G: Ord>(&self, signals: &Signals<G>) -> bool {
-        signals.throttled || (!signals.waits_left_out && self.contended(signals))
     }
 }
 
@@ -202,14 +194,6 @@ impl<G: Ord + Clone> Watch<G> {
     pub fn step(&mut self, time: f64, signals: &Signals<G>) -> Vec<Alert<G>> {
         let settings = self.settings;
         let contended = settings.contended(signals);
-        let single_contended = settings.single_contended(signals);
-        let skipped = |workers: u32| {
-            if workers == 1 {
-                single_contended
-            } else {
-                contended
-            }
-        };
         let mut alerts = Vec::new();
         let mut push = |signal: Signal<G>, event: Option<Event>| {
             alerts.extend(event.map(|event| Alert { signal, event }));
@@ -217,7 +201,7 @@ impl<G: Ord + Clone> Watch<G> {
         push(
             Signal::Host,
             self.host
-                .step(signals.host.filter(|_| !skipped(1)), time, self.memory[0]),
+                .step(signals.host.filter(|_| !contended), time, self.memory[0]),
         );
         push(
             Signal::Contention,
@@ -243,7 +227,7 @@ impl<G: Ord + Clone> Watch<G> {
                     .or_insert_with(|| Detector::new(settings.relative));
             }
             for (key, detector) in detectors.iter_mut() {
-                let value = values.get(key).copied().filter(|_| !skipped(key.1));
+                let value = values.get(key).copied().filter(|_| !contended);
                 push(kind(key.clone()), detector.step(value, time, phi));
             }
         }
@@ -329,15 +313,6 @@ mod tests {
         factor: impl Fn(u32, u32, bool) -> f64,
         contention: f64,
     ) -> Signals<u32> {
-        of_sweep(&sweep_runs(rng, factor, contention))
-    }
-
-    /// The runs of [`sweep`].
-    fn sweep_runs(
-        rng: &mut StdRng,
-        factor: impl Fn(u32, u32, bool) -> f64,
-        contention: f64,
-    ) -> Vec<Run<u32>> {
         let host = (0.08 * normal(rng)).exp();
         let mut runs = Vec::new();
         for round in 0..5 {
@@ -356,11 +331,10 @@ mod tests {
                     throttled: false,
                     contention_seconds: contention * seconds,
                     full_width: false,
-                    wait_seconds: None,
                 });
             }
         }
-        runs
+        of_sweep(&runs)
     }
 
     /// Runs `sweeps` sweeps a minute apart; the alarms and contention events with their
@@ -530,39 +504,5 @@ mod tests {
             }),
             "{broken:?}"
         );
-    }
-
-    #[test]
-    fn with_their_waits_left_out_contended_sweeps_still_count_for_the_host() {
-        // From sweep 80 on, other tasks keep the CPUs busy: every run takes 1.4 times as long,
-        // the single-worker ones waiting that for a CPU; from 120 on, the node is 30 % slower.
-        let alarms = |waits: bool| {
-            let events = watch(200, |i, rng| {
-                let (busy, slow) = (
-                    if i >= 80 { 1.4 } else { 1.0 },
-                    if i >= 120 { 1.3 } else { 1.0 },
-                );
-                let mut runs = sweep_runs(rng, |_, _, _| busy * slow, (busy - 1.0) / busy);
-                for run in runs.iter_mut().filter(|r| waits && r.workers == 1) {
-                    run.wait_seconds = run.seconds.map(|s| s * (busy - 1.0) / busy);
-                }
-                of_sweep(&runs)
-            });
-            (events.into_iter())
-                .filter(|(_, a)| matches!(a.event, Event::Alarm(_)))
-                .map(|(i, a)| (i, a.signal))
-                .collect::<Vec<_>>()
-        };
-        // Without the waits, the detectors skip every contended sweep: contention only.
-        let skipped = alarms(false);
-        assert_eq!(skipped.len(), 1, "{skipped:?}");
-        assert_eq!(skipped[0].1, Signal::Contention);
-        // With them, the host's detector keeps watching, finds the slowdown after its
-        // persistence (30 minutes), and the single-worker combinations stay where they were.
-        let watched = alarms(true);
-        assert_eq!(watched.len(), 2, "{watched:?}");
-        assert_eq!(watched[0].1, Signal::Contention);
-        assert_eq!(watched[1].1, Signal::Host);
-        assert!((145..165).contains(&watched[1].0), "{watched:?}");
     }
 }

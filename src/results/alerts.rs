@@ -66,7 +66,6 @@ fn signals(runs: &[RunRecord]) -> Signals<Group> {
                 r.spec.workers,
                 r.measurement.as_ref().and_then(|m| m.cpus_allowed),
             ),
-            wait_seconds: r.measurement.as_ref().and_then(|m| m.wait_seconds),
         })
         .collect();
     signals::of_sweep(&runs)
@@ -79,11 +78,8 @@ pub struct AlertState {
     pub firing: Vec<AlertSpan>,
     /// Changes that passed a threshold and went away before they alerted, by signal kind.
     pub transients: BTreeMap<&'static str, u64>,
-    /// Whether the latest sweep was contended (the multi-worker detectors skipped it)...
+    /// Whether the latest sweep was contended (the detectors skipped it).
     pub contended: bool,
-    /// ...and the host and single-worker ones too (their runs' waits for a CPU unrecorded, or
-    /// a run throttled).
-    pub single_contended: bool,
     /// The latest sweep's host reference: its fastest run, in seconds.
     pub host_seconds: Option<f64>,
     /// Each combination's fastest run in the latest sweep over its host reference's.
@@ -202,8 +198,6 @@ impl Alerts {
                 .collect(),
             transients: self.transients.clone(),
             contended: (self.latest.as_ref()).is_some_and(|s| self.watch.settings().contended(s)),
-            single_contended: (self.latest.as_ref())
-                .is_some_and(|s| self.watch.settings().single_contended(s)),
             host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
             relative: self.latest.as_ref().map(relative).unwrap_or_default(),
             sensitivity: self.watch.sensitivity(SENSITIVITY_SWEEPS),

@@ -71,7 +71,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         ),
         Family::single(
             "copybench_sweep_contended",
-            "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above [analysis] max_contention of their time, in its full-width runs above max_full_width_contention, or a throttled run): the multi-worker detectors skipped it, and the host and single-worker ones unless its single-worker runs' waits for a CPU were recorded and none was throttled.",
+            "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above [analysis] max_contention of their time, in its full-width runs above max_full_width_contention, or a throttled run): the detectors skipped it.",
             f64::from(state.contended),
         ),
         relative,

@@ -266,7 +266,6 @@ mod tests {
                 }],
                 transients: [("host", 2)].into_iter().collect(),
                 contended: true,
-                single_contended: true,
                 host_seconds: Some(0.01),
                 relative: [(((Backend::Thread, SyncMode::Lock), 2), 1.5)]
                     .into_iter()
