@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::cusum::{Change, Detector, Event, Settings as Cusum};
+use super::cusum::{Change, Detector, Event, Settings as Cusum, State};
 use super::signals::{Key, Signals};
 use super::threshold::{long_run_ratio, phi_eff};
 
@@ -272,6 +272,16 @@ impl<G: Ord + Clone> Watch<G> {
             .collect()
     }
 
+    /// The host, workload and scaling detectors still building their baselines: none of
+    /// them can alert yet.
+    pub fn warming(&self) -> usize {
+        (std::iter::once(&self.host))
+            .chain(self.workload.values())
+            .chain(self.scaling.values())
+            .filter(|d| d.state() == State::Warmup)
+            .count()
+    }
+
     /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
     pub fn memory(&self) -> [f64; 3] {
         self.memory
@@ -418,6 +428,29 @@ mod tests {
         let noisy = sensitivity[&Signal::Workload((3, 2))];
         assert!((0.05..0.15).contains(&quiet), "{sensitivity:?}");
         assert!(noisy > 2.0 * quiet, "{sensitivity:?}");
+    }
+
+    #[test]
+    fn the_detectors_warm_up_on_uncontended_sweeps_only() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut watch = Watch::new(Settings::default());
+        assert_eq!(watch.warming(), 1, "the host's before a sweep");
+        let warm = |watch: &Watch<u32>| watch.sensitivity(5).len();
+        // 8 workload and 4 scaling detectors beside the host's, none armed by contended sweeps.
+        for i in 0..100 {
+            watch.step(i as f64 * 60.0, &sweep(&mut rng, |_, _, _| 1.0, 0.5));
+        }
+        assert_eq!((watch.warming(), warm(&watch)), (1 + 8 + 4, 0));
+        let mut armed = None;
+        for i in 100..200 {
+            watch.step(i as f64 * 60.0, &sweep(&mut rng, |_, _, _| 1.0, 0.0));
+            if watch.warming() == 0 {
+                armed = armed.or(Some(i - 100 + 1));
+            }
+        }
+        // The 24 values of the shortest baseline and a guard of 8 before the first it judges.
+        assert_eq!(armed, Some(24 + 8 + 1), "uncontended sweeps to arm them");
+        assert_eq!(warm(&watch), 8 + 4);
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct AlertState {
     /// Each workload and scaling detector's sensitivity: the slowdown of its combination it
     /// finds within [`SENSITIVITY_SWEEPS`] usable sweeps (infinite when none).
     pub sensitivity: BTreeMap<Signal<Group>, f64>,
+    /// The host, workload and scaling detectors still building their baselines.
+    pub warming: usize,
 }
 
 /// The usable sweeps [`AlertState::sensitivity`] is for.
@@ -201,6 +203,7 @@ impl Alerts {
             host_seconds: self.latest.as_ref().and_then(|s| s.host).map(f64::exp),
             relative: self.latest.as_ref().map(relative).unwrap_or_default(),
             sensitivity: self.watch.sensitivity(SENSITIVITY_SWEEPS),
+            warming: self.watch.warming(),
         }
     }
 
@@ -350,7 +353,12 @@ mod tests {
         assert!(!said.firing.is_empty(), "{said:?}");
         drop(running);
         let restarted = Results::open(Some(&path), std::time::Duration::MAX).expect("reopen");
-        assert_eq!(restarted.alert_state(), AlertState::default());
+        // Before the history is watched: nothing but the host's detector, warming up.
+        let fresh = AlertState {
+            warming: 1,
+            ..AlertState::default()
+        };
+        assert_eq!(restarted.alert_state(), fresh);
         restarted.rewatch(Settings::default()).expect("rewatch");
         assert_eq!(restarted.alert_state(), said);
     }

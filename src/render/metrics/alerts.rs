@@ -74,6 +74,11 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
             "1 if the latest sweep was contended (CPU pressure and steal in its 1-worker runs above [analysis] max_contention of their time, in its full-width runs above max_full_width_contention, or a throttled run): the detectors skipped it.",
             f64::from(state.contended),
         ),
+        Family::single(
+            "copybench_watch_warming_detectors",
+            "Host, workload and scaling detectors still building their baselines from usable (uncontended) sweeps: none of them can alert until it is 0.",
+            state.warming as f64,
+        ),
         relative,
         workload,
         scaling,
