@@ -307,7 +307,15 @@ function(config) {
       t('max by (instance) (copybench_contention_alert{%(inst)s})', '{{instance}} contention'),
       t('max by (instance, backend, sync, workers) (copybench_workload_alert{%(all)s})', '{{instance}} workload {{backend}}/{{sync}} workers={{workers}}'),
       t('max by (instance, backend, sync, workers) (copybench_scaling_alert{%(all)s})', '{{instance}} scaling {{backend}}/{{sync}} workers={{workers}}'),
-    ], 24, 8, 'red', ['quiet', 'alert']),
+    ], 20, 8, 'red', ['quiet', 'alert']),
+    p.stat(64, 'Detectors warming up', 'none', fold(|||
+      Host, workload and scaling detectors of each node still building their baselines from
+      uncontended sweeps (copybench_watch_warming_detectors): until it is 0 their alerts cannot
+      fire. 33 sweeps each, 2.75 hours at the default interval on a calm node; a restart keeps
+      them, rebuilt from the history.
+    |||), [
+      t('copybench_watch_warming_detectors{%(inst)s}', instance),
+    ], w=4, h=8, thresholds=th([['green'], ['orange', 1]]), textMode='value_and_name'),
 
     row(40, 'Measurement quality: repeats and intervals'),
     ts(41, 'Median duration with its interval', 's', fold(|||

@@ -56,6 +56,7 @@ PER_TARGET_METRICS = {
     "copybench_host_alert",
     "copybench_contention_alert",
     "copybench_sweep_contended",
+    "copybench_watch_warming_detectors",
     "copybench_host_info",
     "copybench_node_cpu_records",
     "copybench_run_failure_reasons_total",
