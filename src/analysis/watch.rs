@@ -272,14 +272,18 @@ impl<G: Ord + Clone> Watch<G> {
             .collect()
     }
 
-    /// The host, workload and scaling detectors still building their baselines: none of
-    /// them can alert yet.
-    pub fn warming(&self) -> usize {
-        (std::iter::once(&self.host))
-            .chain(self.workload.values())
-            .chain(self.scaling.values())
-            .filter(|d| d.state() == State::Warmup)
-            .count()
+    /// The host, workload and scaling signals whose detectors are still building their
+    /// baselines: none of them can alert yet.
+    pub fn warming(&self) -> Vec<Signal<G>> {
+        let host = (self.host.state() == State::Warmup).then_some(Signal::Host);
+        let warming = |d: &&Detector| d.state() == State::Warmup;
+        let workload = (self.workload.iter())
+            .filter(|(_, d)| warming(d))
+            .map(|(key, _)| Signal::Workload(key.clone()));
+        let scaling = (self.scaling.iter())
+            .filter(|(_, d)| warming(d))
+            .map(|(key, _)| Signal::Scaling(key.clone()));
+        host.into_iter().chain(workload).chain(scaling).collect()
     }
 
     /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
@@ -434,17 +438,17 @@ mod tests {
     fn the_detectors_warm_up_on_uncontended_sweeps_only() {
         let mut rng = StdRng::seed_from_u64(3);
         let mut watch = Watch::new(Settings::default());
-        assert_eq!(watch.warming(), 1, "the host's before a sweep");
+        assert_eq!(watch.warming(), [Signal::Host], "the host's before a sweep");
         let warm = |watch: &Watch<u32>| watch.sensitivity(5).len();
         // 8 workload and 4 scaling detectors beside the host's, none armed by contended sweeps.
         for i in 0..100 {
             watch.step(i as f64 * 60.0, &sweep(&mut rng, |_, _, _| 1.0, 0.5));
         }
-        assert_eq!((watch.warming(), warm(&watch)), (1 + 8 + 4, 0));
+        assert_eq!((watch.warming().len(), warm(&watch)), (1 + 8 + 4, 0));
         let mut armed = None;
         for i in 100..200 {
             watch.step(i as f64 * 60.0, &sweep(&mut rng, |_, _, _| 1.0, 0.0));
-            if watch.warming() == 0 {
+            if watch.warming().is_empty() {
                 armed = armed.or(Some(i - 100 + 1));
             }
         }

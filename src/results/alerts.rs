@@ -87,8 +87,9 @@ pub struct AlertState {
     /// Each workload and scaling detector's sensitivity: the slowdown of its combination it
     /// finds within [`SENSITIVITY_SWEEPS`] usable sweeps (infinite when none).
     pub sensitivity: BTreeMap<Signal<Group>, f64>,
-    /// The host, workload and scaling detectors still building their baselines.
-    pub warming: usize,
+    /// The host, workload and scaling signals whose detectors are still building their
+    /// baselines.
+    pub warming: Vec<Signal<Group>>,
 }
 
 /// The usable sweeps [`AlertState::sensitivity`] is for.
@@ -355,7 +356,7 @@ mod tests {
         let restarted = Results::open(Some(&path), std::time::Duration::MAX).expect("reopen");
         // Before the history is watched: nothing but the host's detector, warming up.
         let fresh = AlertState {
-            warming: 1,
+            warming: vec![Signal::Host],
             ..AlertState::default()
         };
         assert_eq!(restarted.alert_state(), fresh);

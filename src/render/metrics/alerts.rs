@@ -77,7 +77,9 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         Family::single(
             "copybench_watch_warming_detectors",
             "Host, workload and scaling detectors still building their baselines from usable (uncontended) sweeps: none of them can alert until it is 0.",
-            state.warming as f64,
+            (state.warming.iter())
+                .filter(|s| s.key().is_none_or(|key| configured(sources, key)))
+                .count() as f64,
         ),
         relative,
         workload,
@@ -117,14 +119,10 @@ fn causes(sources: &Sources) -> Family {
         Some((backend, sync, workers.to_string()))
     };
     // As the alert gauges: the node's own signals, and the configured combinations'.
-    let configured = |((backend, sync), workers): &Key<Group>| {
-        (sources.snapshot.series.iter())
-            .any(|s| (s.spec.backend, s.spec.sync, s.spec.workers) == (*backend, *sync, *workers))
-    };
     for span in &sources.snapshot.alerts.firing {
         match span.signal.key() {
             None => add(span.signal.name(), None, &span.causes),
-            Some(key) if configured(key) => {
+            Some(key) if configured(sources, key) => {
                 let ((backend, sync), workers) = *key;
                 add(
                     span.signal.name(),
@@ -155,4 +153,11 @@ fn causes(sources: &Sources) -> Family {
         }
     }
     family
+}
+
+/// Whether `key` is one of the configured combinations (the watch also holds those of the
+/// history that a reload left out).
+fn configured(sources: &Sources, ((backend, sync), workers): &Key<Group>) -> bool {
+    (sources.snapshot.series.iter())
+        .any(|s| (s.spec.backend, s.spec.sync, s.spec.workers) == (*backend, *sync, *workers))
 }

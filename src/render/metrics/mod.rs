@@ -271,7 +271,11 @@ mod tests {
                     .into_iter()
                     .collect(),
                 sensitivity: std::collections::BTreeMap::new(),
-                warming: 3,
+                // The host's, and a combination's that is not configured (not counted).
+                warming: vec![
+                    Signal::Host,
+                    Signal::Workload(((Backend::Process, SyncMode::Ordered), 3)),
+                ],
             },
             host: Some(Facts {
                 kernel: Some("6.1.0-21-amd64".into()),
@@ -439,7 +443,7 @@ mod tests {
             "copybench_host_alert 0",
             "copybench_contention_alert 0",
             "copybench_sweep_contended 1",
-            "copybench_watch_warming_detectors 3",
+            "copybench_watch_warming_detectors 1",
             r#"copybench_alert_transients_total{signal="host"} 2"#,
             r#"copybench_alert_transients_total{signal="scaling"} 0"#,
         ] {
