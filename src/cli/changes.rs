@@ -206,8 +206,10 @@ fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode
             writeln!(out, "{}", report::alert_line(span))?;
         }
     }
-    let sensitivity = report::sensitivity_line(&replayed.state().sensitivity);
-    if let (false, Some(line)) = (json, sensitivity) {
+    for line in report::watch_lines(&replayed.state())
+        .iter()
+        .filter(|_| !json)
+    {
         writeln!(out, "{line}")?;
     }
     Ok(ExitCode::SUCCESS)

@@ -299,10 +299,11 @@ fn watch_card(state: &AlertState) -> String {
         let count = state.firing.len();
         ("bad", format!("<p>{count} ALERT(S):</p><ul>{items}</ul>"))
     };
-    let sensitivity = report::sensitivity_line(&state.sensitivity)
-        .map_or_else(String::new, |line| format!("<p>{}</p>", escape(&line)));
+    let notes: String = (report::watch_lines(state).iter())
+        .map(|line| format!("<p>{}</p>", escape(line)))
+        .collect();
     let body = format!(
-        "{firing}<p>{transients} changes went away before they alerted.{contended}</p>{sensitivity}"
+        "{firing}<p>{transients} changes went away before they alerted.{contended}</p>{notes}"
     );
     card(class, "Host, workload, scaling", &body)
 }
@@ -501,6 +502,7 @@ mod tests {
         snapshot.alerts.contended = true;
         let key = ((Backend::Process, SyncMode::Ordered), 1);
         snapshot.alerts.sensitivity = [(Signal::Workload(key), 0.45)].into();
+        snapshot.alerts.warming = vec![Signal::Workload(key)];
         let page = landing_page(&snapshot, &histories, 1.8e9 + 60.0);
         assert!(page.len() < 200 * 1024, "{} bytes", page.len());
         assert_eq!(
@@ -529,7 +531,7 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("<li>workload process/none workers=2  2027-01-15T08:00:00Z -&gt; firing  ratio 1.200  on the node: cpu_pressure_share 0.0100 -&gt; 0.400</li>"), "{page}");
-        assert!(page.contains("The latest sweep was contended"));
+        assert!(page.contains("The latest sweep was contended") && page.contains("alert yet: 1."));
         assert!(page.contains("on 0 of 1 series; the least sensitive (process/ordered workers=1 workload) finds one of 45 %"), "{page}");
         assert!(!page.contains("<script"), "no JavaScript");
         assert!(

@@ -12,7 +12,7 @@ use crate::analysis::signals::Key;
 use crate::analysis::usl::Fit;
 use crate::analysis::watch::Signal;
 use crate::record::RunRecord;
-use crate::results::alerts::{AlertSpan, Group, SENSITIVITY_SWEEPS};
+use crate::results::alerts::{AlertSpan, AlertState, Group, SENSITIVITY_SWEEPS};
 use crate::results::{Point, Scaling};
 use crate::workload::Spec;
 
@@ -68,10 +68,22 @@ fn alert_subject(signal: &Signal<Group>) -> (&'static str, Option<&Key<Group>>) 
     }
 }
 
+/// What the node's watch can see, beside its alerts: what its detectors find
+/// ([`sensitivity_line`]) and which cannot alert yet ([`warming_line`]), a sentence each.
+pub fn watch_lines(state: &AlertState) -> Vec<String> {
+    [
+        sensitivity_line(&state.sensitivity),
+        warming_line(&state.warming),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// What the workload and scaling detectors can see, in one sentence: on how many series a
 /// slowdown of 10 % is found within [`SENSITIVITY_SWEEPS`] usable sweeps, and the
 /// least sensitive one. `None` before any detector has warmed up.
-pub fn sensitivity_line(sensitivity: &BTreeMap<Signal<Group>, f64>) -> Option<String> {
+fn sensitivity_line(sensitivity: &BTreeMap<Signal<Group>, f64>) -> Option<String> {
     let (least, worst) = sensitivity.iter().max_by(|a, b| a.1.total_cmp(b.1))?;
     let within = sensitivity.values().filter(|r| **r <= 0.10).count();
     let (signal, key) = alert_subject(least);
@@ -86,6 +98,23 @@ pub fn sensitivity_line(sensitivity: &BTreeMap<Signal<Group>, f64>) -> Option<St
          {within} of {} series; the least sensitive ({subject}{signal}) finds {worst}.",
         sensitivity.len()
     ))
+}
+
+/// How many detectors are still building their baselines, and so cannot alert yet, and
+/// whether the host's is among them; `None` once every one has its baseline.
+fn warming_line(warming: &[Signal<Group>]) -> Option<String> {
+    let host = if warming.contains(&Signal::Host) {
+        " (the host signal's among them)"
+    } else {
+        ""
+    };
+    (!warming.is_empty()).then(|| {
+        format!(
+            "Detectors still building their baselines from uncontended sweeps, which cannot \
+             alert yet: {}{host}.",
+            warming.len()
+        )
+    })
 }
 
 /// An alert as a JSON object: `signal`, `backend`, `sync` and `workers` (a combination's
@@ -349,6 +378,23 @@ mod tests {
     use super::*;
     use crate::record::fixtures::measured;
     use crate::workload::{Backend, SyncMode};
+
+    #[test]
+    fn the_warming_line_counts_the_detectors_that_cannot_alert_yet() {
+        let mut state = AlertState::default();
+        assert!(watch_lines(&state).is_empty());
+        let key = ((Backend::Thread, SyncMode::Lock), 2);
+        state.warming = vec![Signal::Host, Signal::Scaling(key)];
+        assert_eq!(
+            watch_lines(&state),
+            [
+                "Detectors still building their baselines from uncontended sweeps, which cannot \
+              alert yet: 2 (the host signal's among them)."
+            ]
+        );
+        state.warming = vec![Signal::Scaling(key)];
+        assert!(watch_lines(&state)[0].ends_with("cannot alert yet: 1."));
+    }
 
     #[test]
     fn the_sensitivity_line_counts_the_series_that_find_ten_percent_and_names_the_least() {

@@ -489,4 +489,17 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
         "{change}"
     );
     assert_eq!(change["time"], "1800009000");
+    // Replayed through the node's watch it raises nothing, and says why: without single-worker
+    // runs the host's detector has nothing to build its baseline from.
+    let replay = util::command()
+        .args(["changes", "--replay", "--db"])
+        .arg(&db)
+        .output()
+        .expect("changes --replay");
+    assert!(replay.status.success(), "{replay:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&replay.stdout).trim(),
+        "Detectors still building their baselines from uncontended sweeps, which cannot alert \
+         yet: 1 (the host signal's among them)."
+    );
 }
