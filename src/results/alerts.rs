@@ -365,6 +365,32 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_counts_the_warming_detectors_of_the_configured_combinations_only() {
+        let results = Results::open(None, std::time::Duration::MAX).expect("results");
+        results.rewatch(Settings::default()).expect("watch");
+        for i in 0..5 {
+            let handle = results.begin_sweep(&Facts::default());
+            for mut run in sweep(60.0 * f64::from(i), |_, _| 1.0) {
+                run.sweep_id = handle.id;
+                results.record(&run);
+            }
+            results.finish_sweep(handle, 0.0);
+        }
+        let key = ((Backend::Thread, SyncMode::Lock), 2);
+        assert!(results.alert_state().warming.len() > 3);
+        let spec = sweep(0.0, |_, _| 1.0)
+            .into_iter()
+            .map(|r| r.spec)
+            .find(|s| ((s.backend, s.sync), s.workers) == key)
+            .expect("thread/lock/2");
+        let snapshot = results.snapshot(&[spec], 0.1, 1).expect("snapshot");
+        assert_eq!(
+            snapshot.alerts.warming,
+            [Signal::Host, Signal::Workload(key), Signal::Scaling(key)]
+        );
+    }
+
+    #[test]
     fn sweeps_without_rounds_are_numbered_by_their_place() {
         let mut runs = sweep(0.0, |_, round| 1.0 + 0.1 * f64::from(round));
         for run in &mut runs {

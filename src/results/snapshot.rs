@@ -72,7 +72,14 @@ impl Results {
         drop(detections);
         let unsaved_runs = self.unsaved().runs() as u64;
         // Attributing the alerts reads the history: before the counters are held.
-        let alerts = self.alert_state();
+        let mut alerts = self.alert_state();
+        // The watch also holds the combinations of the history a reload left out.
+        alerts.warming.retain(|signal| {
+            signal.key().is_none_or(|((backend, sync), workers)| {
+                (specs.iter())
+                    .any(|s| (s.backend, s.sync, s.workers) == (*backend, *sync, *workers))
+            })
+        });
         let counters = self.counters();
         for state in &mut series {
             state.tally = counters.tally(&state.spec);

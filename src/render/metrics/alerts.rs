@@ -77,9 +77,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
         Family::single(
             "copybench_watch_warming_detectors",
             "Host, workload and scaling detectors still building their baselines from usable (uncontended) sweeps: none of them can alert until it is 0.",
-            (state.warming.iter())
-                .filter(|s| s.key().is_none_or(|key| configured(sources, key)))
-                .count() as f64,
+            state.warming.len() as f64,
         ),
         relative,
         workload,

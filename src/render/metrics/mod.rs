@@ -271,11 +271,7 @@ mod tests {
                     .into_iter()
                     .collect(),
                 sensitivity: std::collections::BTreeMap::new(),
-                // The host's, and a combination's that is not configured (not counted).
-                warming: vec![
-                    Signal::Host,
-                    Signal::Workload(((Backend::Process, SyncMode::Ordered), 3)),
-                ],
+                warming: vec![Signal::Host],
             },
             host: Some(Facts {
                 kernel: Some("6.1.0-21-amd64".into()),
