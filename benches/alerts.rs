@@ -49,7 +49,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use copybench_exporter::analysis::cusum::{self, Detector, Event};
-use copybench_exporter::analysis::signals::{Key, Run, Signals, full_width, of_sweep};
+use copybench_exporter::analysis::signals::{
+    Key, Run, Signals, full_width, of_sweep, paired_rounds,
+};
 use copybench_exporter::analysis::stats::{mad, median};
 use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
 use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
@@ -726,44 +728,6 @@ fn reference_correlation(calm: &[&Sweep]) {
     );
 }
 
-/// Each combination's rounds in `sweep` (log time less the mean log time of the other
-/// single-worker series in the same round), for those with at least 3; the reference has none.
-fn paired_rounds(sweep: &Sweep) -> Vec<((Group, u32), Vec<f64>)> {
-    let mut times: BTreeMap<(Group, u32, u32), f64> = BTreeMap::new();
-    for run in &sweep.runs {
-        if let Some(seconds) = run.seconds.filter(|s| *s > 0.0 && !run.disturbed) {
-            times.insert((run.group.clone(), run.workers, run.round), seconds.ln());
-        }
-    }
-    let singles: BTreeSet<&Group> = times.keys().filter(|k| k.1 == 1).map(|k| &k.0).collect();
-    let combinations: BTreeSet<(&Group, u32)> = times.keys().map(|k| (&k.0, k.1)).collect();
-    let mut paired = Vec::new();
-    for (group, workers) in combinations {
-        if (group.as_str(), workers) == ("thread/none", 1) {
-            continue; // the reference
-        }
-        let others: Vec<&&Group> = singles
-            .iter()
-            .filter(|g| workers != 1 || **g != group)
-            .collect();
-        let rounds: Vec<f64> = times
-            .iter()
-            .filter(|(k, _)| k.0 == *group && k.1 == workers)
-            .filter_map(|(k, t)| {
-                let of_others: Vec<f64> = others
-                    .iter()
-                    .map(|g| times.get(&((**g).clone(), 1, k.2)).copied())
-                    .collect::<Option<_>>()?;
-                Some(t - median(&of_others)?)
-            })
-            .collect();
-        if rounds.len() >= 3 {
-            paired.push(((group.clone(), workers), rounds));
-        }
-    }
-    paired
-}
-
 /// Where the workload signal's noise comes from, over the uncontended sweeps of `quiet`: each
 /// round's time of a combination against the median of the other single-worker series in
 /// the same round (as the signal takes them), split into what varies from round to round
@@ -777,7 +741,10 @@ fn noise_floor(quiet: &[Vec<Sweep>]) {
     let mut rounds: BTreeMap<(Group, u32), Vec<Vec<f64>>> = BTreeMap::new();
     for sweep in quiet.iter().flatten() {
         if !settings.contended(&of_sweep(&sweep.runs)) {
-            for (key, paired) in paired_rounds(sweep) {
+            for (key, paired) in paired_rounds(&sweep.runs) {
+                if paired.len() < 3 {
+                    continue;
+                }
                 rounds.entry(key).or_default().push(paired);
             }
         }

@@ -5,11 +5,15 @@
 //!   basic work just then. Everything on the node moves it: a kernel, a slower CPU, a
 //!   neighbour. (Interference only ever adds time, so a sweep's fastest run is steadier from
 //!   sweep to sweep than its median: 8.3 % against 9.6 % on the recorded noise.)
-//! - **workload** of a combination: its fastest time less the median of the other single-worker
-//!   series of the same sweep (the reference's included). The sweep's shared state of the
-//!   host cancels; what is left moved for this combination alone. The median, not the mean:
-//!   the single-worker series run at nearly one level but for one wild one (the slower,
-//!   bimodal `ordered` process series), which a mean would pass on to every other.
+//! - **workload** of a combination: the median over the sweep's rounds of its time less the
+//!   median of the same round's other single-worker runs (the reference's included). The
+//!   host's state of that moment, shared by the round's runs, cancels; what is left moved for
+//!   this combination alone. Round by round, not a sweep's fastest runs against each other's:
+//!   those come from different rounds, so the host's state during each is not shared (on the
+//!   recording of today's defaults, `xeon-3`, a series varies 3.5-6.8 % from sweep to sweep
+//!   against 7.5-14.9 %). The medians, not means: the single-worker runs are at nearly one
+//!   level but for one wild series (the slower, bimodal `ordered` process one), which a mean
+//!   would pass on to every other.
 //! - **scaling** of a combination with N > 1 workers: the median, over the sweep's rounds,
 //!   of its time over the same round's 1-worker run of its backend and sync. It grows when
 //!   parallel runs lose what a single worker does not (a tighter CPU limit, a smaller cpuset,
@@ -138,35 +142,58 @@ pub fn of_sweep<G: Ord + Clone>(runs: &[Run<G>]) -> Signals<G> {
         full_width_contention: shares(|r| r.full_width),
         throttled: runs.iter().any(|r| r.throttled),
         host,
-        workload: workload(&raw, host),
+        workload: workload(runs),
         scaling: scaling(runs),
         raw,
     }
 }
 
-/// Each combination against the other single-worker series of the sweep.
-fn workload<G: Ord + Clone>(
-    raw: &BTreeMap<Key<G>, f64>,
-    host: Option<f64>,
-) -> BTreeMap<Key<G>, f64> {
-    let pool: Vec<(Option<&Key<G>>, f64)> = raw
-        .iter()
-        .filter(|(key, _)| key.1 == 1)
-        .map(|(key, v)| (Some(key), *v))
-        .chain(host.map(|h| (None, h)))
-        .collect();
-    raw.iter()
-        .filter_map(|(key, value)| {
-            let others: Vec<f64> = pool
-                .iter()
-                .filter(|(k, _)| *k != Some(key))
-                .map(|(_, v)| *v)
+/// Each combination's rounds of a sweep's `runs`, each its log time less the median of the
+/// same round's other single-worker runs (the reference's included; at least 3 of them).
+/// The reference has none.
+pub fn paired_rounds<G: Ord + Clone>(runs: &[Run<G>]) -> BTreeMap<Key<G>, Vec<f64>> {
+    // Each round's log times by combination; `None` is the reference.
+    let mut rounds: BTreeMap<u32, BTreeMap<Option<Key<G>>, f64>> = BTreeMap::new();
+    for run in runs {
+        if let Some(seconds) = run.usable() {
+            let key = (!run.reference).then(|| (run.group.clone(), run.workers));
+            let time = rounds
+                .entry(run.round)
+                .or_default()
+                .entry(key)
+                .or_insert(f64::INFINITY);
+            *time = time.min(seconds.ln());
+        }
+    }
+    let mut paired: BTreeMap<Key<G>, Vec<f64>> = BTreeMap::new();
+    for times in rounds.values() {
+        let singles: Vec<(&Option<Key<G>>, f64)> = (times.iter())
+            .filter(|(key, _)| key.as_ref().is_none_or(|k| k.1 == 1))
+            .map(|(key, t)| (key, *t))
+            .collect();
+        for (key, time) in times.iter().filter_map(|(k, t)| Some((k.as_ref()?, t))) {
+            let others: Vec<f64> = (singles.iter())
+                .filter(|(k, _)| k.as_ref() != Some(key))
+                .map(|(_, t)| *t)
                 .collect();
-            if others.len() < MIN_POOL {
-                return None;
+            if others.len() >= MIN_POOL
+                && let Some(pool) = median(&others)
+            {
+                paired.entry(key.clone()).or_default().push(time - pool);
             }
-            Some((key.clone(), value - median(&others)?))
-        })
+        }
+    }
+    paired
+}
+
+/// Each combination against the other single-worker series of the sweep, round by round: the
+/// median of its [`paired_rounds`]. A round's runs share the host's state of that moment,
+/// which a sweep's fastest runs, taken from different rounds, do not.
+fn workload<G: Ord + Clone>(runs: &[Run<G>]) -> BTreeMap<Key<G>, f64> {
+    paired_rounds(runs)
+        .into_iter()
+        .filter(|(_, p)| p.len() >= MIN_RUNS)
+        .filter_map(|(key, p)| Some((key, median(&p)?)))
         .collect()
 }
 
@@ -292,6 +319,32 @@ mod tests {
         assert_eq!(workload.len(), 1, "{workload:?}");
         assert_eq!(workload[0].0, ("b", 1));
         assert!((workload[0].1 - 3f64.ln()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_host_that_changes_speed_between_rounds_moves_no_workload_signal() {
+        // The host is a third slower from round 2 on, and a's 2-worker runs of rounds 0 and 1
+        // were disturbed: its usable runs are all slow ones. Against the same rounds' single
+        // workers nothing moved; its fastest run against theirs (from the fast rounds) would
+        // have made it 1.35 times slower.
+        let before = of_sweep(&sweep(1.0, |_, _| 1.0));
+        let mut runs = sweep(1.0, |_, _| 1.0);
+        for run in &mut runs {
+            if run.round >= 2 {
+                run.seconds = run.seconds.map(|s| s * 1.35);
+            } else if (run.group, run.workers) == ("a", 2) {
+                run.disturbed = true;
+            }
+        }
+        let after = of_sweep(&runs);
+        assert_eq!(after.workload.len(), before.workload.len());
+        for (key, value) in &after.workload {
+            assert!(
+                (value - before.workload[key]).abs() < 0.02,
+                "{key:?}: {value} against {}",
+                before.workload[key]
+            );
+        }
     }
 
     #[test]
