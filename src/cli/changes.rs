@@ -206,11 +206,10 @@ fn replay(path: &Path, settings: watch::Settings, json: bool) -> Result<ExitCode
             writeln!(out, "{}", report::alert_line(span))?;
         }
     }
-    for line in report::watch_lines(&replayed.state())
-        .iter()
-        .filter(|_| !json)
-    {
-        writeln!(out, "{line}")?;
+    if !json {
+        for line in report::watch_lines(&replayed.state()) {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

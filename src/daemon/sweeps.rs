@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::Daemon;
 use crate::config::Schedule;
 use crate::record::RunRecord;
+use crate::results::alerts::key_of;
 use crate::schedule::{self, Setup, Swept};
 
 /// The interval in force (after the CPU budget stretched it, jitter aside), in seconds.
@@ -192,8 +193,7 @@ fn confirming(daemon: &Daemon) -> Option<(Setup, Vec<String>)> {
         return None;
     }
     let confirming = setup.confirming(|spec| {
-        let key = ((spec.backend, spec.sync), spec.workers);
-        spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key))
+        spec.workers == 1 || suspected.iter().any(|s| s.key() == Some(&key_of(spec)))
     });
     Some((
         confirming,

@@ -21,6 +21,11 @@ use super::{Results, RunFilter, StoreError};
 /// A combination's backend and sync.
 pub type Group = (Backend, SyncMode);
 
+/// The watch's key of a combination: its backend and sync, and workers.
+pub fn key_of(spec: &Spec) -> Key<Group> {
+    ((spec.backend, spec.sync), spec.workers)
+}
+
 /// An alert, from the first sweep of its change until it went away.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertSpan {
@@ -381,7 +386,7 @@ mod tests {
         let spec = sweep(0.0, |_, _| 1.0)
             .into_iter()
             .map(|r| r.spec)
-            .find(|s| ((s.backend, s.sync), s.workers) == key)
+            .find(|s| key_of(s) == key)
             .expect("thread/lock/2");
         let snapshot = results.snapshot(&[spec], 0.1, 1).expect("snapshot");
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The state of every configured combination at one moment, as the metrics and the landing
 //! page publish it: newest run, last success, latest sweep's summary, detections and counts.
 
-use super::alerts::AlertState;
+use super::alerts::{AlertState, key_of};
 use super::counters::{Tally, Totals};
 use super::history::History;
 use super::point::{self, Point, Scaling};
@@ -75,10 +75,7 @@ impl Results {
         let mut alerts = self.alert_state();
         // The watch also holds the combinations of the history a reload left out.
         alerts.warming.retain(|signal| {
-            signal.key().is_none_or(|((backend, sync), workers)| {
-                (specs.iter())
-                    .any(|s| (s.backend, s.sync, s.workers) == (*backend, *sync, *workers))
-            })
+            (signal.key()).is_none_or(|key| specs.iter().any(|s| key_of(s) == *key))
         });
         let counters = self.counters();
         for state in &mut series {

@@ -387,12 +387,7 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
     }
     let path = dir.path().join("series.csv");
     std::fs::write(&path, csv).expect("write");
-    let output = util::command()
-        .args(["changes", "--json", "--csv"])
-        .arg(&path)
-        .output()
-        .expect("changes");
-    assert!(output.status.success(), "{output:?}");
+    let output = util::succeeds(&["changes", "--json", "--csv"], &path);
     let (changes, _) = util::json_lines(&output.stdout);
     let found: Vec<(u64, &str)> = changes
         .iter()
@@ -466,12 +461,7 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
             .expect("run");
         }
     }
-    let history = util::command()
-        .args(["changes", "--json", "--db"])
-        .arg(&db)
-        .output()
-        .expect("changes");
-    assert!(history.status.success(), "{history:?}");
+    let history = util::succeeds(&["changes", "--json", "--db"], &db);
     let (found, _) = util::json_lines(&history.stdout);
     let [change] = &found[..] else {
         panic!("one change point expected: {found:?}")
@@ -491,12 +481,7 @@ fn the_changes_command_finds_change_points_in_a_csv_series_and_a_history() {
     assert_eq!(change["time"], "1800009000");
     // Replayed through the node's watch it raises nothing, and says why: without single-worker
     // runs the host's detector has nothing to build its baseline from.
-    let replay = util::command()
-        .args(["changes", "--replay", "--db"])
-        .arg(&db)
-        .output()
-        .expect("changes --replay");
-    assert!(replay.status.success(), "{replay:?}");
+    let replay = util::succeeds(&["changes", "--replay", "--db"], &db);
     assert_eq!(
         String::from_utf8_lossy(&replay.stdout).trim(),
         "Detectors still building their baselines from uncontended sweeps, which cannot alert \

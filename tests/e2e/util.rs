@@ -102,6 +102,14 @@ pub fn clean_environment(command: &mut Command) {
     }
 }
 
+/// Runs `copybench_exporter ARGS ...FILE` (an offline command on one file) and returns its
+/// output, which must be a success.
+pub fn succeeds(args: &[&str], file: &Path) -> Output {
+    let output = command().args(args).arg(file).output().expect("start");
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    output
+}
+
 /// Runs `copybench_exporter run --json ARGS` in `workdir` and returns its output, its run
 /// records and its point summaries.
 pub fn run_json(

@@ -8,7 +8,7 @@ use super::family::{Family, SeriesLabels};
 use crate::analysis::attribution::{self, Cause};
 use crate::analysis::signals::Key;
 use crate::analysis::watch::{SIGNALS, Signal};
-use crate::results::alerts::Group;
+use crate::results::alerts::{Group, key_of};
 use crate::workload::{Backend, Spec, SyncMode};
 
 /// The longest `cause` label, in bytes: a line of the most likely causes.
@@ -33,7 +33,7 @@ pub(super) fn collect(sources: &Sources) -> Vec<Family> {
     );
     for series in &sources.snapshot.series {
         let spec = series.spec;
-        let key = ((spec.backend, spec.sync), spec.workers);
+        let key = key_of(&spec);
         let labels = SeriesLabels::of(&spec);
         if !spec.is_reference() {
             let ratio = state.relative.get(&key).copied();
@@ -155,7 +155,6 @@ fn causes(sources: &Sources) -> Family {
 
 /// Whether `key` is one of the configured combinations (the watch also holds those of the
 /// history that a reload left out).
-fn configured(sources: &Sources, ((backend, sync), workers): &Key<Group>) -> bool {
-    (sources.snapshot.series.iter())
-        .any(|s| (s.spec.backend, s.spec.sync, s.spec.workers) == (*backend, *sync, *workers))
+fn configured(sources: &Sources, key: &Key<Group>) -> bool {
+    (sources.snapshot.series.iter()).any(|s| key_of(&s.spec) == *key)
 }
