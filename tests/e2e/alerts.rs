@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::alertmanager::Alertmanager;
 use crate::cgroup::Cgroup;
-use crate::quota::QuotaGroup;
+use crate::cgroup::QuotaGroup;
 use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for, why};
 
 /// Two backends, no sync, 1 and 2 workers: the reference (thread/none/1) and the scaling of

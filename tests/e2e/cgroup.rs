@@ -1,11 +1,13 @@
 //! A child group of a cgroup v1 controller (`cpu`, `pids`, `cpuset`), the test's own: made
 //! fresh, its processes moved back to the controller's root and the group removed when dropped.
 //! Needs root and the controller mounted under `/sys/fs/cgroup`; fails (never skips) without.
+//! A [`QuotaGroup`] is such a group of the `cpu` controller with a CPU quota.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use crate::util::wait_for;
+use crate::util::{self, wait_for};
 
 /// A child cgroup of one v1 controller.
 pub struct Cgroup {
@@ -69,5 +71,44 @@ impl Drop for Cgroup {
         let _ = wait_for(Duration::from_secs(5), || {
             std::fs::remove_dir(&self.dir).is_ok()
         });
+    }
+}
+
+/// A child cgroup of the `cpu` hierarchy with a CPU quota, removed when dropped.
+pub struct QuotaGroup {
+    group: Cgroup,
+}
+
+impl QuotaGroup {
+    /// Makes the group with a quota of `cores` CPUs in every 10 ms period, so that even a
+    /// run of a few milliseconds (a release build's) is held back. Needs root and the v1
+    /// `cpu` controller; fails (never skips) without them.
+    pub fn new(cores: f64) -> QuotaGroup {
+        const PERIOD_US: u64 = 10_000;
+        let group = Cgroup::new("cpu");
+        group.write("cpu.cfs_period_us", &PERIOD_US.to_string());
+        group.write(
+            "cpu.cfs_quota_us",
+            &((cores * PERIOD_US as f64) as u64).to_string(),
+        );
+        QuotaGroup { group }
+    }
+
+    /// Moves the process `pid` (all its threads) into the group.
+    pub fn enter(&self, pid: u32) {
+        self.group.enter(pid);
+    }
+
+    /// `copybench_exporter ARGS` started inside the group from its first instruction.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
+            .arg(self.group.dir())
+            .arg(util::BIN)
+            .args(args);
+        util::clean_environment(&mut command);
+        command
     }
 }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::cgroup::QuotaGroup;
 use crate::daemon::IDLE;
-use crate::quota::QuotaGroup;
 use crate::util::{self, TestConfig, start_daemon, wait_for};
 
 #[test]

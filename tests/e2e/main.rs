@@ -12,7 +12,6 @@ mod offline;
 mod prometheus;
 mod quota;
 mod readme;
-mod regression;
 mod run_command;
 mod series;
 mod tls;

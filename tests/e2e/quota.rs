@@ -2,50 +2,9 @@
 //! this runs on) with 0.3 of a CPU. Runs made inside it are marked throttled, with the time
 //! the quota held them back; the same runs outside it are not.
 
-use std::process::Command;
-
-use crate::cgroup::Cgroup;
+use crate::cgroup::QuotaGroup;
 use crate::daemon::IDLE;
 use crate::util::{self, TestConfig, start_daemon};
-
-/// A child cgroup of the `cpu` hierarchy with a CPU quota, removed when dropped.
-pub struct QuotaGroup {
-    group: Cgroup,
-}
-
-impl QuotaGroup {
-    /// Makes the group with a quota of `cores` CPUs in every 10 ms period, so that even a
-    /// run of a few milliseconds (a release build's) is held back. Needs root and the v1
-    /// `cpu` controller; fails (never skips) without them.
-    pub fn new(cores: f64) -> QuotaGroup {
-        const PERIOD_US: u64 = 10_000;
-        let group = Cgroup::new("cpu");
-        group.write("cpu.cfs_period_us", &PERIOD_US.to_string());
-        group.write(
-            "cpu.cfs_quota_us",
-            &((cores * PERIOD_US as f64) as u64).to_string(),
-        );
-        QuotaGroup { group }
-    }
-
-    /// Moves the process `pid` (all its threads) into the group.
-    pub fn enter(&self, pid: u32) {
-        self.group.enter(pid);
-    }
-
-    /// `copybench_exporter ARGS` started inside the group from its first instruction.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
-            .arg(self.group.dir())
-            .arg(util::BIN)
-            .args(args);
-        util::clean_environment(&mut command);
-        command
-    }
-}
 
 const RUN: [&str; 16] = [
     "run",

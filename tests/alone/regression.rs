@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use crate::quota::QuotaGroup;
+use crate::cgroup::QuotaGroup;
 use crate::util::{self, Daemon, Neighbour, TestConfig, start_daemon, wait_for, why};
 
 /// One small combination, swept back to back; the CPU budget and the noise flag are relaxed
-/// so that neither gets in the way of the test. Other tests running beside these slow the
+/// so that neither gets in the way of the test. Other work on a shared machine can slow the
 /// host by up to a third for tens of seconds, a real change the default 5 % magnitude would
 /// report; only changes of more than 40 % of the mean count here, well below the slowdowns under
 /// test (the neighbour: 1.9 to 2.6 times; the quota: about 4.5 times).
@@ -35,8 +35,7 @@ min_magnitude = 0.4
 const SERIES: &str = r#"{backend="thread",sync="none",workers="1"}"#;
 
 /// Waits until the daemon has completed `n` sweeps. A sweep of the quota test's runs takes
-/// about 4 s of a debug build, more while the tests beside it load both CPUs, or under a
-/// quota: the history is a precondition, so its deadline (300 s) is generous.
+/// about 4 s of a debug build, more while other work loads both CPUs, or under a quota: the history is a precondition, so its deadline (300 s) is generous.
 fn wait_sweeps(daemon: &Daemon, n: f64) -> bool {
     wait_for(Duration::from_secs(300), || {
         daemon
@@ -52,8 +51,8 @@ fn a_noisy_neighbour_is_detected_as_a_regression_and_the_alert_goes_pending() {
     let prometheus = util::start_prometheus_with_rules(&daemon.address, true);
     assert!(wait_sweeps(&daemon, 25.0), "no history built");
     let detected = format!("copybench_regression_detected{SERIES}");
-    // Tests beside this one can slow the host by more than the magnitude for a while: a real
-    // change the detector reports. The neighbour comes only once the latest segment is quiet.
+    // Other work on the machine can slow the host by more than the magnitude for a while: a
+    // real change the detector reports. The neighbour comes only once the latest segment is quiet.
     assert!(
         wait_for(Duration::from_secs(120), || daemon.sample(&detected)
             == Some(0.0)),
