@@ -4,7 +4,7 @@
 # wall seconds (the `run` process and its children) appended to DIR/rREPEATS-LINES.time.
 # One every INTERVAL (default 45 s); with FOLLOW=URL (a daemon's /metrics), one right after
 # each of that daemon's sweeps instead, so that neither waits on the other and the daemon's
-# own recording stays uncontended. Then `bench/rounds-spread.py DIR` compares them.
+# own recording stays uncontended. Then `cargo bench --bench rounds -- DIR` compares them.
 #
 # Usage: bench/rounds-side-by-side.sh DIR MINUTES SETTING...
 #   e.g. bench/rounds-side-by-side.sh target/rounds 60 "5 3000" "10 1500"

@@ -52,12 +52,14 @@ use copybench_exporter::analysis::cusum::{self, Detector, Event};
 use copybench_exporter::analysis::signals::{
     Key, Run, Signals, full_width, of_sweep, paired_rounds,
 };
-use copybench_exporter::analysis::stats::{mad, median};
+use copybench_exporter::analysis::stats::median;
 use copybench_exporter::analysis::threshold::{long_run_ratio, phi_eff};
 use copybench_exporter::analysis::watch::{Alert, Settings, Signal, Watch};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use statrs::distribution::{ContinuousCDF, Normal};
+
+mod recording;
 
 /// The recordings at cadence, one folder each.
 const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cadence");
@@ -187,18 +189,7 @@ fn load(dir: &Path) -> (Vec<Sweep>, Vec<(f64, f64, String)>) {
         sweep.end = sweep.end.max(number(2).expect("t"));
         sweep.runs.push(run);
     }
-    let mut starts = BTreeMap::new();
-    let mut events = Vec::new();
-    let mut reader = csv::Reader::from_path(dir.join("events.csv")).expect("events");
-    for row in reader.records().map(|r| r.expect("event")) {
-        let (t, what): (f64, &str) = (row[0].parse().expect("t"), &row[1]);
-        let kind = what.split(':').next().unwrap_or_default().to_owned();
-        if what.contains("started") || what.contains(" set ") {
-            starts.insert(kind, t);
-        } else if let Some(start) = starts.remove(&kind) {
-            events.push((start, t, kind));
-        }
-    }
+    let events = recording::caused(&dir.join("events.csv"));
     (with_bursts(sweeps.into_values().collect()), events)
 }
 
@@ -539,7 +530,7 @@ fn spread(quiet: &[Vec<Sweep>], settings: &Settings) -> BTreeMap<Key<Group>, f64
         }
     }
     (steps.into_iter())
-        .filter_map(|(key, s)| Some((key, 1.4826 * mad(&s)? / 2f64.sqrt())))
+        .filter_map(|(key, s)| Some((key, recording::step_spread(&s)?)))
         .collect()
 }
 

@@ -43,8 +43,9 @@ pub struct AlertSpan {
 }
 
 /// The signals of one sweep's `runs`, in the order they ran (warm-ups and probes are left
-/// out). Runs of histories without rounds are numbered by their place in the sweep.
-fn signals(runs: &[RunRecord]) -> Signals<Group> {
+/// out), as the node's watch takes them. Runs of histories without rounds are numbered by
+/// their place in the sweep.
+pub fn signals(runs: &[RunRecord]) -> Signals<Group> {
     let measured: Vec<&RunRecord> = runs.iter().filter(|r| !r.warmup && !r.probe).collect();
     let per_round = {
         let mut specs: Vec<Spec> = measured.iter().map(|r| r.spec).collect();
