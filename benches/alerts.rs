@@ -41,8 +41,10 @@
 //! COPYBENCH_BENCH_SYNC, e.g. `none,ordered`, keeps only the runs of those sync modes, to
 //! measure a configuration with fewer combinations on the same recordings;
 //! COPYBENCH_BENCH_RECORDINGS, e.g. `xeon-2`, measures only those recordings;
-//! COPYBENCH_BENCH_MAX_CONTENTION and COPYBENCH_BENCH_HOST_ALERT_AFTER (seconds) set
-//! `[analysis] max_contention` and `host_alert_after` of the daemon's detectors).
+//! COPYBENCH_BENCH_BRIEF=1 stops at each recording's false alerts and detection table;
+//! COPYBENCH_BENCH_MAX_CONTENTION, COPYBENCH_BENCH_ALERT_AFTER and
+//! COPYBENCH_BENCH_HOST_ALERT_AFTER (seconds) set `[analysis] max_contention`, `alert_after`
+//! and `host_alert_after` of the daemon's detectors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -604,10 +606,14 @@ struct FalseAlerts {
     by_kind: BTreeMap<&'static str, usize>,
     /// The confirmations' runs per 1,000 scheduled sweeps' runs.
     confirmation_cost: f64,
+    /// The series whose thresholds were for their own memory, longer than their kind's, at
+    /// the end of a sequence: in how many sequences.
+    own_memory: BTreeMap<String, usize>,
 }
 
 fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usize) -> FalseAlerts {
     let (mut alarms, mut sweeps, mut runs, mut confirmation_runs) = (BTreeMap::new(), 0, 0, 0);
+    let mut own_memory = BTreeMap::new();
     for _ in 0..trials {
         let mut watch = Watch::new(variant.settings);
         for (i, scheduled) in bootstrap(rng, noise.quiet, 1_000).into_iter().enumerate() {
@@ -622,6 +628,18 @@ fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usiz
             }
             sweeps += 1;
         }
+        let [_, workload, scaling] = watch.memory();
+        for (group, workers) in noise.keys {
+            for (signal, kind) in [
+                (Signal::Workload((group.clone(), *workers)), workload),
+                (Signal::Scaling((group.clone(), *workers)), scaling),
+            ] {
+                if watch.memory_of(&signal).is_some_and(|own| own > kind) {
+                    let name = format!("{} {group}/{workers}", signal.name());
+                    *own_memory.entry(name).or_insert(0) += 1;
+                }
+            }
+        }
     }
     // Contention alerts are not false: the recording's quiet stretches had builds beside them.
     let total: usize = alarms
@@ -633,6 +651,7 @@ fn false_alerts(rng: &mut StdRng, noise: &Noise, variant: &Variant, trials: usiz
         rate: total as f64 * 1_000.0 / sweeps as f64,
         by_kind: alarms,
         confirmation_cost: confirmation_runs as f64 * 1_000.0 / runs.max(1) as f64,
+        own_memory,
     }
 }
 
@@ -840,7 +859,15 @@ fn main() {
     for dir in &dirs {
         quiet.push(recording(&mut rng, dir, trials));
     }
-    per_series(&mut rng, &quiet, trials);
+    if !brief() {
+        per_series(&mut rng, &quiet, trials);
+    }
+}
+
+/// Whether COPYBENCH_BENCH_BRIEF asks for each recording's false alerts and detection table
+/// only (no ablation, retries, confirmation table or per-series cases).
+fn brief() -> bool {
+    std::env::var_os("COPYBENCH_BENCH_BRIEF").is_some()
 }
 
 /// One recording at cadence: the reference's correlation, the replay, then false alerts,
@@ -923,6 +950,11 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
         quiet_run.confirmation_cost
     );
     println!(
+        "  thresholds for a series' own memory, longer than its kind's, at the end of a sequence (of {}): {:?}",
+        trials / 4,
+        quiet_run.own_memory
+    );
+    println!(
         "found within 5 and 10 sweeps, and within 5 and 10 usable (uncontended) sweeps; median delay of those found within 10 sweeps, in sweeps and in minutes (a sweep every 300 s, confirmations a minute apart); other alerts per trial"
     );
     println!(
@@ -946,6 +978,9 @@ fn recording(rng: &mut StdRng, dir: &Path, trials: usize) -> Vec<Vec<Sweep>> {
                 println!("{}", found.by_target(&spread(&quiet, &full.settings)));
             }
         }
+    }
+    if brief() {
+        return quiet;
     }
     ablation_table(&noise, &variants, trials);
     // Its own draws, so that the tables after it read the same noise as without it.
@@ -1137,17 +1172,27 @@ fn confirmation_table(rng: &mut StdRng, noise: &Noise, full: &Variant, trials: u
 /// The ablation's variants, each adding one part to the one before; the last is the daemon's.
 fn ablation() -> Vec<Variant> {
     let defaults = Settings::default();
-    let full = Settings {
-        max_contention: std::env::var("COPYBENCH_BENCH_MAX_CONTENTION")
+    let knob = |name: &str, default: f64| {
+        std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(defaults.max_contention),
+            .unwrap_or(default)
+    };
+    let full = Settings {
+        max_contention: knob("COPYBENCH_BENCH_MAX_CONTENTION", defaults.max_contention),
         host: cusum::Settings {
-            persistence_seconds: std::env::var("COPYBENCH_BENCH_HOST_ALERT_AFTER")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(defaults.host.persistence_seconds),
+            persistence_seconds: knob(
+                "COPYBENCH_BENCH_HOST_ALERT_AFTER",
+                defaults.host.persistence_seconds,
+            ),
             ..defaults.host
+        },
+        relative: cusum::Settings {
+            persistence_seconds: knob(
+                "COPYBENCH_BENCH_ALERT_AFTER",
+                defaults.relative.persistence_seconds,
+            ),
+            ..defaults.relative
         },
         ..defaults
     };

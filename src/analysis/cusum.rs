@@ -312,8 +312,7 @@ impl Detector {
     /// The baseline from the values before the guard, `None` while there are too few.
     fn baseline(&self) -> Option<Baseline> {
         let s = &self.settings;
-        let kept: Vec<f64> = self.values.iter().filter(|v| !v.1).map(|v| v.0).collect();
-        let before_guard = &kept[..kept.len().saturating_sub(s.guard)];
+        let before_guard = self.history();
         let window = &before_guard[before_guard.len().saturating_sub(s.window)..];
         if window.len() < s.min_window.max(2) {
             return None;
@@ -371,9 +370,13 @@ impl Detector {
         }
     }
 
-    /// The values that may enter a baseline, oldest first (for the noise's memory).
+    /// The values that may enter a baseline, oldest first, less the latest `guard` of them
+    /// (a change may already be there): what the baseline and the noise's memory are
+    /// estimated from, so that a change does not raise its own threshold either.
     pub fn history(&self) -> Vec<f64> {
-        self.values.iter().filter(|v| !v.1).map(|v| v.0).collect()
+        let kept: Vec<f64> = self.values.iter().filter(|v| !v.1).map(|v| v.0).collect();
+        let guard = kept.len().saturating_sub(self.settings.guard);
+        kept[..guard].to_vec()
     }
 }
 

@@ -1,7 +1,8 @@
 //! A node's alerts from its sweeps: one CUSUM detector per signal ([`super::signals`]), the
-//! host's one per node, each with a threshold for its kind's measured memory, and the
-//! contention rule beside them. The daemon and the offline replay both feed sweeps through
-//! [`Watch::step`], so they raise the same alerts from the same history.
+//! host's one per node, each with a threshold for the measured memory of its kind or, where
+//! that is longer, of its own series, and the contention rule beside them. The daemon and the
+//! offline replay both feed sweeps through [`Watch::step`], so they raise the same alerts
+//! from the same history.
 //!
 //! Contended sweeps (pressure or steal beyond `max_contention` in the 1-worker runs or beyond
 //! `max_full_width_contention` in the full-width ones, or a throttled run) are
@@ -24,6 +25,10 @@ const MEMORY_VALUES: usize = 288;
 /// ...once a series has this many; before, this prior.
 const MEMORY_MIN_VALUES: usize = 48;
 const MEMORY_PRIOR: f64 = 0.3;
+/// A series' own memory counts once it has this many values: one series' estimate varies
+/// more than the median of a kind's (its standard error on independent noise is about
+/// 3.2/√n in the long-run ratio, 0.26 at this many).
+const OWN_MEMORY_MIN_VALUES: usize = 144;
 
 /// How a node is watched.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -172,6 +177,8 @@ pub struct Watch<G: Ord> {
     contention: Contention,
     /// The effective AR(1) coefficient of the host, workload and scaling series.
     memory: [f64; 3],
+    /// Each workload and scaling series' own, once it has enough values.
+    own_memory: BTreeMap<Signal<G>, f64>,
     sweeps: usize,
 }
 
@@ -186,6 +193,7 @@ impl<G: Ord + Clone> Watch<G> {
             scaling: BTreeMap::new(),
             contention: Contention::default(),
             memory: [prior; 3],
+            own_memory: BTreeMap::new(),
             sweeps: 0,
         }
     }
@@ -228,7 +236,9 @@ impl<G: Ord + Clone> Watch<G> {
             }
             for (key, detector) in detectors.iter_mut() {
                 let value = values.get(key).copied().filter(|_| !contended);
-                push(kind(key.clone()), detector.step(value, time, phi));
+                let signal = kind(key.clone());
+                let phi = at_least(phi, self.own_memory.get(&signal));
+                push(signal, detector.step(value, time, phi));
             }
         }
         self.sweeps += 1;
@@ -238,6 +248,13 @@ impl<G: Ord + Clone> Watch<G> {
                 pooled_memory(self.workload.values()),
                 pooled_memory(self.scaling.values()),
             ];
+            let workload =
+                (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
+            let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
+            self.own_memory = (workload.chain(scaling))
+                .filter(|(_, d)| d.history().len() >= OWN_MEMORY_MIN_VALUES)
+                .filter_map(|(signal, d)| Some((signal, phi_eff(long_run(d)?))))
+                .collect();
         }
         alerts
     }
@@ -286,25 +303,49 @@ impl<G: Ord + Clone> Watch<G> {
         host.into_iter().chain(workload).chain(scaling).collect()
     }
 
-    /// The effective AR(1) coefficients the host, workload and scaling thresholds are for.
+    /// The effective AR(1) coefficients of the host, workload and scaling series: a kind's
+    /// thresholds are for at least this memory.
     pub fn memory(&self) -> [f64; 3] {
         self.memory
     }
+
+    /// The effective AR(1) coefficient the threshold of `signal`'s detector is for: its kind's
+    /// memory, or its own series' where that is longer (a series whose noise wanders for
+    /// longer than its kind's, e.g. as the host's single-thread speed changes).
+    /// `None` for contention, which has no threshold.
+    pub fn memory_of(&self, signal: &Signal<G>) -> Option<f64> {
+        let kind = match signal {
+            Signal::Host => self.memory[0],
+            Signal::Workload(_) => self.memory[1],
+            Signal::Scaling(_) => self.memory[2],
+            Signal::Contention => return None,
+        };
+        Some(at_least(kind, self.own_memory.get(signal)))
+    }
+}
+
+/// The memory a threshold is for: its kind's, or its own series' where that is longer. The
+/// own estimate is noisier (one series, not the median of a kind's), and here it only ever
+/// raises a threshold.
+fn at_least(kind: f64, own: Option<&f64>) -> f64 {
+    own.map_or(kind, |own| own.max(kind))
 }
 
 /// The effective AR(1) coefficient of a kind: the median long-run variance ratio of its
 /// series' latest values, the prior while they are too few.
 fn pooled_memory<'a>(detectors: impl Iterator<Item = &'a Detector>) -> f64 {
-    let ratios: Vec<f64> = detectors
-        .filter_map(|d| {
-            let history = d.history();
-            let latest = &history[history.len().saturating_sub(MEMORY_VALUES)..];
-            (latest.len() >= MEMORY_MIN_VALUES)
-                .then(|| long_run_ratio(latest, LAGS))
-                .flatten()
-        })
-        .collect();
+    let ratios: Vec<f64> = detectors.filter_map(long_run).collect();
     super::stats::median(&ratios).map_or(MEMORY_PRIOR, phi_eff)
+}
+
+/// The long-run variance ratio of a detector's latest values (before its guard), once it has
+/// enough of them.
+fn long_run(detector: &Detector) -> Option<f64> {
+    let history = detector.history();
+    let latest = &history[history.len().saturating_sub(MEMORY_VALUES)..];
+    (latest.len() >= MEMORY_MIN_VALUES)
+        .then(|| long_run_ratio(latest, LAGS))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -369,6 +410,39 @@ mod tests {
             })
             .filter(|(_, a)| !matches!(a.event, Event::Suspect))
             .collect()
+    }
+
+    #[test]
+    fn a_series_that_wanders_longer_than_its_kind_gets_a_threshold_for_its_own_memory() {
+        // Group 0's 2-worker runs wander slowly (AR(1), 0.9) beside independent noise in the
+        // rest: its workload and scaling thresholds are for its memory.
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut watch = Watch::new(Settings::default());
+        let mut wander = 0.0;
+        for i in 0..300 {
+            wander = 0.9 * wander + 0.1 * (1.0 - 0.81f64).sqrt() * normal(&mut rng);
+            let slow = wander.exp();
+            let signals = sweep(
+                &mut rng,
+                |g, w, _| if (g, w) == (0, 2) { slow } else { 1.0 },
+                0.0,
+            );
+            watch.step(f64::from(i) * 300.0, &signals);
+        }
+        let [_, workload, scaling] = watch.memory();
+        assert!(workload < 0.3 && scaling < 0.3, "{:?}", watch.memory());
+        for signal in [Signal::Workload((0, 2)), Signal::Scaling((0, 2))] {
+            let own = watch.memory_of(&signal).expect("a threshold");
+            assert!(own > 0.5, "{signal:?}: {own}");
+        }
+        // The others' thresholds stay near their kind's, which the one series does not move.
+        for group in 1..4 {
+            for signal in [Signal::Workload((group, 2)), Signal::Scaling((group, 2))] {
+                let memory = watch.memory_of(&signal).expect("a threshold");
+                assert!(memory < 0.3, "{signal:?}: {memory}");
+            }
+        }
+        assert_eq!(watch.memory_of(&Signal::Contention), None);
     }
 
     #[test]
