@@ -5,29 +5,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::util::{
-    self, TINY, TestConfig, children_of, entries, exists, sample, start_daemon, start_daemon_in,
-    wait_for,
+    self, IDLE, TINY, TestConfig, children_of, entries, exists, sample, start_daemon,
+    start_daemon_in, wait_for,
 };
-
-/// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
-pub const IDLE: &str = r#"
-[schedule]
-interval = "1h"
-jitter = "0s"
-run_at_start = false
-[workload]
-backends = ["thread"]
-sync = ["none"]
-workers = [1]
-lines = 300
-repeats = 1
-warmup = false
-[probe]
-max_lines = 200000
-min_interval = "0s"
-[web]
-enable_reload = true
-"#;
 
 /// A probe that runs until the scrape timeout it is given stops it.
 const SLOW_PROBE: &str = "/probe?backend=thread&workers=1&lines=200000";

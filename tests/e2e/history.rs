@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::daemon::{IDLE, SERIES};
+use crate::daemon::SERIES;
 use crate::util::{
-    self, Daemon, TINY, TestConfig, entries, start_daemon, start_daemon_in, wait_for,
+    self, Daemon, IDLE, TINY, TestConfig, entries, start_daemon, start_daemon_in, wait_for,
 };
 
 /// Starts a daemon in `dir` whose state directory is `dir/state`.

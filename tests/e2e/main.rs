@@ -6,7 +6,6 @@ mod alerts;
 mod cgroup;
 mod daemon;
 mod faults;
-mod fleet;
 mod history;
 mod offline;
 mod prometheus;

@@ -3,7 +3,7 @@
 //! the quota held them back; the same runs outside it are not.
 
 use crate::cgroup::QuotaGroup;
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, TestConfig, start_daemon};
 
 const RUN: [&str; 16] = [

@@ -10,7 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, Daemon, wait_for};
 
 /// A certificate authority, a server certificate for 127.0.0.1 and a client certificate, as

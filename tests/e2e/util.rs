@@ -19,6 +19,26 @@ repeats = 1
 warmup = false
 "#;
 
+/// A daemon that only runs what it is asked to (no scheduled sweep for an hour).
+pub const IDLE: &str = r#"
+[schedule]
+interval = "1h"
+jitter = "0s"
+run_at_start = false
+[workload]
+backends = ["thread"]
+sync = ["none"]
+workers = [1]
+lines = 300
+repeats = 1
+warmup = false
+[probe]
+max_lines = 200000
+min_interval = "0s"
+[web]
+enable_reload = true
+"#;
+
 /// A test configuration: a TOML text changed key by key. Each change names a `section.key`
 /// and the result must load as the daemon loads it, so a renamed key or a changed fixture
 /// fails the test at once instead of letting it test something else.

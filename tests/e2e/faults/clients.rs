@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::{Watch, at_rest, cpu_seconds, fds, rss_mib, threads};
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, TestConfig, children_of, entries, sample, start_daemon, wait_for};
 
 /// A connection to `address` with a 4 KiB receive buffer that sends `request` `times` times

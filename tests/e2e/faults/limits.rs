@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 
 use super::{Tmpfs, Watch, at_rest};
 use crate::cgroup::Cgroup;
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, TestConfig, sample, wait_for};
 
 #[test]

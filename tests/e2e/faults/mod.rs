@@ -16,7 +16,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, Daemon, TestConfig, children_of, entries, sample, start_daemon, wait_for};
 
 /// A probe that runs for minutes unless something stops it.

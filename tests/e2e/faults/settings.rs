@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{Watch, rss_mib};
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, sample, start_daemon};
 
 /// Makes a FIFO at `path`.

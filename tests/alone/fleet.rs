@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::cgroup::QuotaGroup;
-use crate::daemon::IDLE;
+use crate::util::IDLE;
 use crate::util::{self, TestConfig, start_daemon, wait_for};
 
 #[test]
