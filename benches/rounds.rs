@@ -21,7 +21,7 @@ use copybench_exporter::analysis::stats::median;
 use copybench_exporter::analysis::watch::Settings;
 use copybench_exporter::record::RunRecord;
 use copybench_exporter::results::alerts::{Group, signals};
-use copybench_exporter::results::{Results, RunFilter, filter::MAX_LIMIT};
+use copybench_exporter::results::{Results, RunFilter};
 
 mod recording;
 
@@ -70,15 +70,10 @@ fn sweeps(path: &Path, args: &Args) -> Vec<Vec<RunRecord>> {
     let filter = RunFilter {
         probe: Some(false),
         finished_sweeps: true,
-        limit: MAX_LIMIT,
+        limit: usize::MAX,
         ..RunFilter::default()
     };
     let mut runs = results.runs(&filter).expect("its runs");
-    assert!(
-        runs.len() < MAX_LIMIT,
-        "{}: more runs than one read",
-        path.display()
-    );
     runs.retain(|r| r.sweep_id.is_some());
     runs.sort_by(|a, b| {
         (a.sweep_id, a.started_at)

@@ -374,9 +374,9 @@ impl Detector {
     /// (a change may already be there): what the baseline and the noise's memory are
     /// estimated from, so that a change does not raise its own threshold either.
     pub fn history(&self) -> Vec<f64> {
-        let kept: Vec<f64> = self.values.iter().filter(|v| !v.1).map(|v| v.0).collect();
-        let guard = kept.len().saturating_sub(self.settings.guard);
-        kept[..guard].to_vec()
+        let mut kept: Vec<f64> = self.values.iter().filter(|v| !v.1).map(|v| v.0).collect();
+        kept.truncate(kept.len().saturating_sub(self.settings.guard));
+        kept
     }
 }
 

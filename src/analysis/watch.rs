@@ -252,8 +252,9 @@ impl<G: Ord + Clone> Watch<G> {
                 (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
             let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
             self.own_memory = (workload.chain(scaling))
-                .filter(|(_, d)| d.history().len() >= OWN_MEMORY_MIN_VALUES)
-                .filter_map(|(signal, d)| Some((signal, phi_eff(long_run(d)?))))
+                .filter_map(|(signal, d)| {
+                    Some((signal, phi_eff(long_run(d, OWN_MEMORY_MIN_VALUES)?)))
+                })
                 .collect();
         }
         alerts
@@ -334,16 +335,18 @@ fn at_least(kind: f64, own: Option<&f64>) -> f64 {
 /// The effective AR(1) coefficient of a kind: the median long-run variance ratio of its
 /// series' latest values, the prior while they are too few.
 fn pooled_memory<'a>(detectors: impl Iterator<Item = &'a Detector>) -> f64 {
-    let ratios: Vec<f64> = detectors.filter_map(long_run).collect();
+    let ratios: Vec<f64> = detectors
+        .filter_map(|d| long_run(d, MEMORY_MIN_VALUES))
+        .collect();
     super::stats::median(&ratios).map_or(MEMORY_PRIOR, phi_eff)
 }
 
 /// The long-run variance ratio of a detector's latest values (before its guard), once it has
-/// enough of them.
-fn long_run(detector: &Detector) -> Option<f64> {
+/// `min_values` of them.
+fn long_run(detector: &Detector, min_values: usize) -> Option<f64> {
     let history = detector.history();
     let latest = &history[history.len().saturating_sub(MEMORY_VALUES)..];
-    (latest.len() >= MEMORY_MIN_VALUES)
+    (history.len() >= min_values && latest.len() >= MEMORY_MIN_VALUES)
         .then(|| long_run_ratio(latest, LAGS))
         .flatten()
 }
