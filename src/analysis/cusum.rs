@@ -8,7 +8,9 @@
 //! it, less k, to the sum. When the sum passes the threshold for the noise's memory
 //! ([`super::threshold`]) the excursion is *suspect*; it *alarms* once it has lasted the
 //! persistence (sweeps and seconds), its median moved by at least the smallest slowdown worth
-//! an alert, and its latest values are not back. An excursion that falls back to zero before that is a *transient*. An
+//! an alert, its latest values are not back, and, with a persistence in seconds, the change
+//! held over all of it (its values of the first half of those seconds and of the second half
+//! both moved). An excursion that falls back to zero before that is a *transient*. An
 //! alarm whose level comes back is *resolved*, and its values stay out of later baselines;
 //! one that holds for 288 sweeps becomes the new normal (*accepted*). [`Detector::sensitivity`]
 //! says how large a slowdown it finds within a given number of sweeps.
@@ -148,8 +150,25 @@ pub enum State {
 #[derive(Clone, Debug)]
 struct Excursion {
     onset: f64,
+    /// Its values, and when each was measured.
     values: Vec<f64>,
+    times: Vec<f64>,
     reached: bool,
+}
+
+impl Excursion {
+    /// Whether it held over the `persistence` seconds before `now`: the median of its values
+    /// of the first half of them, and of the second half, both at least `bar`. So the
+    /// persistence is the change's own, not that of a small drift the excursion began with
+    /// before a short episode. A first half with no values is the latest value before it.
+    fn held(&self, now: f64, persistence: f64, bar: f64) -> bool {
+        let (from, split) = (now - persistence, now - persistence / 2.0);
+        let at = self.times.partition_point(|t| *t <= split);
+        let start = self.times.partition_point(|t| *t < from);
+        let first = &self.values[start.min(at.saturating_sub(1))..at];
+        let second = &self.values[at..];
+        median(first).is_some_and(|m| m >= bar) && median(second).is_none_or(|m| m >= bar)
+    }
 }
 
 /// A standing alarm: its baseline is frozen.
@@ -234,9 +253,11 @@ impl Detector {
         let excursion = self.excursion.get_or_insert(Excursion {
             onset: time,
             values: Vec::new(),
+            times: Vec::new(),
             reached: false,
         });
         excursion.values.push(y);
+        excursion.times.push(time);
         if self.sum < self.threshold {
             return None;
         }
@@ -250,12 +271,14 @@ impl Detector {
         // alarm's resolution looks at) is not yet back. A sum still high from a change that
         // already went away does not alarm.
         let floor = s.min_magnitude.ln_1p();
+        let bar = baseline.mean + floor.max(change.shift / 2.0);
         let latest = &excursion.values[excursion.values.len().saturating_sub(WENT_AWAY)..];
         let persistent = excursion.values.len() >= s.persistence
             && time - excursion.onset >= s.persistence_seconds
             && z >= s.hold
             && change.shift >= floor
-            && median(latest).is_some_and(|m| m - baseline.mean >= floor.max(change.shift / 2.0));
+            && median(latest).is_some_and(|m| m >= bar)
+            && (s.persistence_seconds <= 0.0 || excursion.held(time, s.persistence_seconds, bar));
         if persistent {
             self.alarm = Some(Alarm {
                 baseline,
@@ -492,6 +515,44 @@ mod tests {
             "{events:?}"
         );
         assert!(!events.iter().any(|(_, e)| matches!(e, Event::Alarm(_))));
+    }
+
+    #[test]
+    fn persistence_in_seconds_is_the_change_s_own_not_a_small_drift_s_before_it() {
+        // Host settings (30 minutes), a sweep every 5 minutes, noise of spread 0.03: a drift
+        // of 1.5 spreads for 20 minutes starts the excursion, then +12 % for 20 minutes. At
+        // the episode's fourth sweep the excursion is 35 minutes old, its median past +5 %
+        // and its latest values too, but the change itself held 20 minutes: a transient, not
+        // an alarm.
+        let series = |level: &dyn Fn(usize) -> Option<f64>| -> Vec<(usize, Event)> {
+            let mut detector = Detector::new(Settings::host());
+            (0..140)
+                .filter_map(|i| {
+                    let y = level(i).unwrap_or(if i % 2 == 0 { 0.03 } else { -0.03 });
+                    Some((i, detector.step(Some(y), i as f64 * 300.0, 0.0)?))
+                })
+                .collect()
+        };
+        let episode = series(&|i| match i {
+            100..104 => Some(0.045),
+            104..108 => Some(0.12),
+            _ => None,
+        });
+        let alarmed = |events: &[(usize, Event)]| {
+            (events.iter()).find_map(|(i, e)| matches!(e, Event::Alarm(_)).then_some(*i))
+        };
+        assert_eq!(alarmed(&episode), None, "{episode:?}");
+        assert!(
+            episode.iter().any(|(_, e)| *e == Event::Suspect),
+            "{episode:?}"
+        );
+        assert!(
+            (episode.iter()).any(|(_, e)| matches!(e, Event::Transient(_))),
+            "{episode:?}"
+        );
+        // The same +12 % for good alarms once it has held 30 minutes.
+        let step = series(&|i| (i >= 100).then_some(0.12));
+        assert_eq!(alarmed(&step), Some(106), "{step:?}");
     }
 
     #[test]

@@ -459,8 +459,9 @@ mod tests {
             .collect();
         assert_eq!(alarms.len(), 1, "{host_wide:?}");
         assert_eq!(alarms[0].1.signal, Signal::Host);
-        // Three sweeps and 30 minutes (30 sweeps here) of persistence from the excursion's
-        // start (which may be a few sweeps before the change).
+        // Three sweeps and 30 minutes (30 sweeps here) of persistence, over which the change
+        // held: its excursion may start a few sweeps before it, its values of the first 15
+        // minutes must have moved as well.
         assert!((145..160).contains(&alarms[0].0), "{alarms:?}");
 
         let one = watch(160, |i, rng| {
