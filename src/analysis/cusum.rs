@@ -150,8 +150,9 @@ pub enum State {
 #[derive(Clone, Debug)]
 struct Excursion {
     onset: f64,
-    /// Its values, and when each was measured.
+    /// Its values...
     values: Vec<f64>,
+    /// ...and when each was measured.
     times: Vec<f64>,
     reached: bool,
 }
