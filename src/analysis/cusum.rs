@@ -147,9 +147,8 @@ pub enum State {
 }
 
 /// An excursion of the sum above zero.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Excursion {
-    onset: f64,
     /// Its values...
     values: Vec<f64>,
     /// ...and when each was measured.
@@ -158,11 +157,20 @@ struct Excursion {
 }
 
 impl Excursion {
+    /// When its first value was measured.
+    fn onset(&self) -> f64 {
+        self.times[0]
+    }
+
     /// Whether it held over the `persistence` seconds before `now`: the median of its values
     /// of the first half of them, and of the second half, both at least `bar`. So the
     /// persistence is the change's own, not that of a small drift the excursion began with
-    /// before a short episode. A first half with no values is the latest value before it.
+    /// before a short episode. A first half with no values is the latest value before it; no
+    /// persistence in seconds holds at once.
     fn held(&self, now: f64, persistence: f64, bar: f64) -> bool {
+        if persistence <= 0.0 {
+            return true;
+        }
         let (from, split) = (now - persistence, now - persistence / 2.0);
         let at = self.times.partition_point(|t| *t <= split);
         let start = self.times.partition_point(|t| *t < from);
@@ -246,17 +254,12 @@ impl Detector {
             let ended = self.excursion.take()?;
             return ended.reached.then(|| {
                 Event::Transient(Change {
-                    onset: ended.onset,
+                    onset: ended.onset(),
                     shift: median(&ended.values).unwrap_or(y) - baseline.mean,
                 })
             });
         }
-        let excursion = self.excursion.get_or_insert(Excursion {
-            onset: time,
-            values: Vec::new(),
-            times: Vec::new(),
-            reached: false,
-        });
+        let excursion = self.excursion.get_or_insert_with(Excursion::default);
         excursion.values.push(y);
         excursion.times.push(time);
         if self.sum < self.threshold {
@@ -265,7 +268,7 @@ impl Detector {
         let first = !excursion.reached;
         excursion.reached = true;
         let change = Change {
-            onset: excursion.onset,
+            onset: excursion.onset(),
             shift: median(&excursion.values).unwrap_or(y) - baseline.mean,
         };
         // Held long enough, and still there: the median of its latest values (as many as an
@@ -275,11 +278,11 @@ impl Detector {
         let bar = baseline.mean + floor.max(change.shift / 2.0);
         let latest = &excursion.values[excursion.values.len().saturating_sub(WENT_AWAY)..];
         let persistent = excursion.values.len() >= s.persistence
-            && time - excursion.onset >= s.persistence_seconds
+            && time - excursion.onset() >= s.persistence_seconds
             && z >= s.hold
             && change.shift >= floor
             && median(latest).is_some_and(|m| m >= bar)
-            && (s.persistence_seconds <= 0.0 || excursion.held(time, s.persistence_seconds, bar));
+            && excursion.held(time, s.persistence_seconds, bar);
         if persistent {
             self.alarm = Some(Alarm {
                 baseline,

@@ -248,10 +248,7 @@ impl<G: Ord + Clone> Watch<G> {
                 pooled_memory(self.workload.values()),
                 pooled_memory(self.scaling.values()),
             ];
-            let workload =
-                (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
-            let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
-            self.own_memory = (workload.chain(scaling))
+            self.own_memory = (self.relative())
                 .filter_map(|(signal, d)| {
                     Some((signal, phi_eff(long_run(d, OWN_MEMORY_MIN_VALUES)?)))
                 })
@@ -269,23 +266,17 @@ impl<G: Ord + Clone> Watch<G> {
     /// not alerting: what one more sweep now would confirm or dismiss sooner than the next
     /// scheduled one.
     pub fn suspected(&self) -> Vec<Signal<G>> {
-        let host = self.host.suspicious().then_some(Signal::Host);
-        let workload = (self.workload.iter())
+        (self.detectors())
             .filter(|(_, d)| d.suspicious())
-            .map(|(key, _)| Signal::Workload(key.clone()));
-        let scaling = (self.scaling.iter())
-            .filter(|(_, d)| d.suspicious())
-            .map(|(key, _)| Signal::Scaling(key.clone()));
-        host.into_iter().chain(workload).chain(scaling).collect()
+            .map(|(signal, _)| signal)
+            .collect()
     }
 
     /// Each workload and scaling detector's [`Detector::sensitivity`] within `sweeps`: the
     /// slowdown of its combination it finds in that many usable sweeps (infinite when it would
     /// find none; absent while it warms up).
     pub fn sensitivity(&self, sweeps: usize) -> BTreeMap<Signal<G>, f64> {
-        let workload = (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
-        let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
-        (workload.chain(scaling))
+        (self.relative())
             .filter_map(|(signal, d)| Some((signal, d.sensitivity(sweeps)?)))
             .collect()
     }
@@ -293,15 +284,22 @@ impl<G: Ord + Clone> Watch<G> {
     /// The host, workload and scaling signals whose detectors are still building their
     /// baselines: none of them can alert yet.
     pub fn warming(&self) -> Vec<Signal<G>> {
-        let host = (self.host.state() == State::Warmup).then_some(Signal::Host);
-        let warming = |d: &&Detector| d.state() == State::Warmup;
-        let workload = (self.workload.iter())
-            .filter(|(_, d)| warming(d))
-            .map(|(key, _)| Signal::Workload(key.clone()));
-        let scaling = (self.scaling.iter())
-            .filter(|(_, d)| warming(d))
-            .map(|(key, _)| Signal::Scaling(key.clone()));
-        host.into_iter().chain(workload).chain(scaling).collect()
+        (self.detectors())
+            .filter(|(_, d)| d.state() == State::Warmup)
+            .map(|(signal, _)| signal)
+            .collect()
+    }
+
+    /// The host detector, then each workload and scaling one, with its signal.
+    fn detectors(&self) -> impl Iterator<Item = (Signal<G>, &Detector)> {
+        std::iter::once((Signal::Host, &self.host)).chain(self.relative())
+    }
+
+    /// Each workload and scaling detector, with its signal.
+    fn relative(&self) -> impl Iterator<Item = (Signal<G>, &Detector)> {
+        let workload = (self.workload.iter()).map(|(key, d)| (Signal::Workload(key.clone()), d));
+        let scaling = (self.scaling.iter()).map(|(key, d)| (Signal::Scaling(key.clone()), d));
+        workload.chain(scaling)
     }
 
     /// The effective AR(1) coefficients of the host, workload and scaling series: a kind's

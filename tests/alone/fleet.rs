@@ -27,11 +27,16 @@ fn the_slow_node_of_three_is_ranked_first_and_its_outlier_alert_goes_pending() {
     let targets: Vec<&str> = fleet.iter().map(|d| d.address.as_str()).collect();
     let prometheus = util::start_prometheus_with(&targets, true, "");
 
+    // Whether the slow instance is among the first `top` series of `query`.
+    let among = |query: &str, top: usize| {
+        (prometheus.vector(query).iter().take(top))
+            .any(|s| s["metric"]["instance"] == slow.as_str())
+    };
     let ranked_first = wait_for(Duration::from_secs(180), || {
-        prometheus
-            .vector("topk(1, instance:copybench_fleet_duration_robust_z:median)")
-            .first()
-            .is_some_and(|s| s["metric"]["instance"] == slow.as_str())
+        among(
+            "topk(1, instance:copybench_fleet_duration_robust_z:median)",
+            1,
+        )
     });
     assert!(
         ranked_first,
@@ -39,10 +44,7 @@ fn the_slow_node_of_three_is_ranked_first_and_its_outlier_alert_goes_pending() {
         prometheus.vector("instance:copybench_fleet_duration_robust_z:median")
     );
     let pending = wait_for(Duration::from_secs(120), || {
-        prometheus
-            .vector("ALERTS{alertname=\"CopybenchNodeOutlier\"}")
-            .iter()
-            .any(|a| a["metric"]["instance"] == slow.as_str())
+        among("ALERTS{alertname=\"CopybenchNodeOutlier\"}", usize::MAX)
     });
     assert!(
         pending,
