@@ -29,7 +29,8 @@
 //!   (`tests/fixtures/noise-*.csv`).
 //! - **Ablation** on the real noise, every row on the same draws: what each part adds
 //!   (normalization by the sweep's single-worker runs, thresholds for the measured memory,
-//!   skipping contended sweeps, persistence, confirmation sweeps).
+//!   skipping contended sweeps, persistence, a ratio's combination itself slower,
+//!   confirmation sweeps).
 //!
 //! First, why the host reference is the workload itself at one thread: across the calm sweeps
 //! (no caused event, no build beside them) the correlation of each combination's fastest run
@@ -1210,6 +1211,7 @@ fn ablation() -> Vec<Variant> {
         max_contention: f64::INFINITY,
         max_full_width_contention: f64::INFINITY,
         memory: false,
+        slower_itself: false,
         ..full
     };
     let gated = Settings {
@@ -1257,6 +1259,15 @@ fn ablation() -> Vec<Variant> {
         },
         Variant {
             name: "+ persistence",
+            settings: Settings {
+                slower_itself: false,
+                ..full
+            },
+            raw: false,
+            confirm: Confirm::NONE,
+        },
+        Variant {
+            name: "+ a ratio's combination itself slower",
             settings: full,
             raw: false,
             confirm: Confirm::NONE,

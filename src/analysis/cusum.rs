@@ -10,7 +10,8 @@
 //! persistence (sweeps and seconds), its median moved by at least the smallest slowdown worth
 //! an alert, its latest values are not back, and, with a persistence in seconds, the change
 //! held over all of it (its values of the first half of those seconds and of the second half
-//! both moved). An excursion that falls back to zero before that is a *transient*. An
+//! both moved), and whatever its caller asks besides ([`Detector::step_gated`]). An excursion
+//! that falls back to zero before that is a *transient*. An
 //! alarm whose level comes back is *resolved*, and its values stay out of later baselines;
 //! one that holds for 288 sweeps becomes the new normal (*accepted*). [`Detector::sensitivity`]
 //! says how large a slowdown it finds within a given number of sweeps.
@@ -33,7 +34,7 @@ const MAX_GAP: usize = 12;
 /// The overshoot Siegmund's approximation adds to a CUSUM's threshold (2 × 0.583).
 const SIEGMUND: f64 = 1.166;
 /// Values kept: enough for the baseline and for the memory estimate.
-const KEPT: usize = 288 + 8;
+pub const KEPT: usize = 288 + 8;
 /// A sum past this share of the threshold is a suspicion: worth one more look at once.
 const SUSPICION: f64 = 0.5;
 
@@ -221,6 +222,18 @@ impl Detector {
     /// usable value this sweep: nothing changes then), with the threshold for noise of
     /// effective AR(1) coefficient `phi`.
     pub fn step(&mut self, value: Option<f64>, time: f64, phi: f64) -> Option<Event> {
+        self.step_gated(value, time, phi, |_| true)
+    }
+
+    /// [`Detector::step`] with one more condition for an alarm, asked once all the others
+    /// hold: `gate(change)`.
+    pub fn step_gated(
+        &mut self,
+        value: Option<f64>,
+        time: f64,
+        phi: f64,
+        gate: impl Fn(&Change) -> bool,
+    ) -> Option<Event> {
         let Some(y) = value.filter(|v| v.is_finite()) else {
             self.gap += 1;
             if self.gap >= MAX_GAP && self.alarm.is_none() {
@@ -242,11 +255,17 @@ impl Detector {
         if self.alarm.is_some() {
             return self.watch_alarm(baseline);
         }
-        self.accumulate(y, time, baseline)
+        self.accumulate(y, time, baseline, gate)
     }
 
     /// The CUSUM step outside an alarm.
-    fn accumulate(&mut self, y: f64, time: f64, baseline: Baseline) -> Option<Event> {
+    fn accumulate(
+        &mut self,
+        y: f64,
+        time: f64,
+        baseline: Baseline,
+        gate: impl Fn(&Change) -> bool,
+    ) -> Option<Event> {
         let s = &self.settings;
         let z = ((y - baseline.mean) / baseline.sd).min(s.clip);
         self.sum = (self.sum + z - s.k).max(0.0);
@@ -282,7 +301,8 @@ impl Detector {
             && z >= s.hold
             && change.shift >= floor
             && median(latest).is_some_and(|m| m >= bar)
-            && excursion.held(time, s.persistence_seconds, bar);
+            && excursion.held(time, s.persistence_seconds, bar)
+            && gate(&change);
         if persistent {
             self.alarm = Some(Alarm {
                 baseline,

@@ -9,11 +9,17 @@
 //! skipped by every detector, and counted instead: contention over at least
 //! `contention_share` of the sweeps of the last `contention_window` seconds is one alert for
 //! the node; a contended stretch of two sweeps or more that ends before that is a transient.
+//!
+//! A workload or scaling alarm also needs the combination itself to have got slower: its own
+//! time (its fastest run) since the change began above what it was before. A ratio also grows
+//! when its reference gets faster (a VM's single thread that switches between two speeds,
+//! with parallel runs that follow it less), and then nothing got slower.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::cusum::{Change, Detector, Event, Settings as Cusum, State};
+use super::cusum::{Change, Detector, Event, KEPT, Settings as Cusum, State};
 use super::signals::{Key, Signals};
+use super::stats::median;
 use super::threshold::{long_run_ratio, phi_eff};
 
 /// Lags of the long-run variance behind a kind's memory.
@@ -47,6 +53,9 @@ pub struct Settings {
     pub contention_window: f64,
     /// Thresholds for each kind's measured memory; `false`: for independent noise.
     pub memory: bool,
+    /// A workload or scaling alarm also needs the combination's own time to be slower than
+    /// before the change: a ratio that grew because its reference got faster is no slowdown.
+    pub slower_itself: bool,
 }
 
 impl Default for Settings {
@@ -59,6 +68,7 @@ impl Default for Settings {
             contention_share: 0.8,
             contention_window: 1_800.0,
             memory: true,
+            slower_itself: true,
         }
     }
 }
@@ -179,7 +189,33 @@ pub struct Watch<G: Ord> {
     memory: [f64; 3],
     /// Each workload and scaling series' own, once it has enough values.
     own_memory: BTreeMap<Signal<G>, f64>,
+    /// Each combination's own time.
+    own: BTreeMap<Key<G>, OwnTime>,
     sweeps: usize,
+}
+
+/// A combination's own time (the log of its fastest run) in the sweeps the detectors took.
+#[derive(Clone, Debug, Default)]
+struct OwnTime {
+    /// Time of the sweep, value; at most [`KEPT`].
+    values: VecDeque<(f64, f64)>,
+}
+
+impl OwnTime {
+    fn push(&mut self, time: f64, value: f64) {
+        self.values.push_back((time, value));
+        if self.values.len() > KEPT {
+            self.values.pop_front();
+        }
+    }
+
+    /// How much slower it got at `onset`: its median since then less that of up to `window`
+    /// values before it. `None` when either side has none.
+    fn rise_since(&self, onset: f64, window: usize) -> Option<f64> {
+        let at = self.values.partition_point(|(t, _)| *t < onset);
+        let side = |range| median(&self.values.range(range).map(|v| v.1).collect::<Vec<_>>());
+        Some(side(at..self.values.len())? - side(at.saturating_sub(window)..at)?)
+    }
 }
 
 impl<G: Ord + Clone> Watch<G> {
@@ -194,6 +230,7 @@ impl<G: Ord + Clone> Watch<G> {
             contention: Contention::default(),
             memory: [prior; 3],
             own_memory: BTreeMap::new(),
+            own: BTreeMap::new(),
             sweeps: 0,
         }
     }
@@ -215,6 +252,12 @@ impl<G: Ord + Clone> Watch<G> {
             Signal::Contention,
             self.contention.step(time, contended, &settings),
         );
+        if !contended {
+            for (key, value) in &signals.raw {
+                self.own.entry(key.clone()).or_default().push(time, *value);
+            }
+        }
+        let own = &self.own;
         for (detectors, values, phi, kind) in [
             (
                 &mut self.workload,
@@ -238,7 +281,13 @@ impl<G: Ord + Clone> Watch<G> {
                 let value = values.get(key).copied().filter(|_| !contended);
                 let signal = kind(key.clone());
                 let phi = at_least(phi, self.own_memory.get(&signal));
-                push(signal, detector.step(value, time, phi));
+                let slower = |change: &Change| {
+                    !settings.slower_itself
+                        || (own.get(key))
+                            .and_then(|t| t.rise_since(change.onset, settings.relative.window))
+                            .is_none_or(|rise| rise > 0.0)
+                };
+                push(signal, detector.step_gated(value, time, phi, slower));
             }
         }
         self.sweeps += 1;
@@ -531,6 +580,41 @@ mod tests {
         // The 24 values of the shortest baseline and a guard of 8 before the first it judges.
         assert_eq!(armed, Some(24 + 8 + 1), "uncontended sweeps to arm them");
         assert_eq!(warm(&watch), 8 + 4);
+    }
+
+    #[test]
+    fn a_ratio_that_grew_because_its_reference_got_faster_is_no_slowdown() {
+        // From sweep 100 every single-worker run, the reference's included, takes 20 % less
+        // time and the 2-worker runs, which follow the single thread's speed only in part,
+        // 10 % less: their ratios grow by 12.5 %, and they are faster.
+        let alarms = |settings: Settings| {
+            let mut rng = StdRng::seed_from_u64(7);
+            let mut watch = Watch::new(settings);
+            let mut alarms = Vec::new();
+            for i in 0..160 {
+                let factor = move |_, w, _| match (i >= 100, w) {
+                    (true, 1) => 0.8,
+                    (true, _) => 0.9,
+                    (false, _) => 1.0,
+                };
+                let alerts = watch.step(i as f64 * 60.0, &sweep(&mut rng, factor, 0.0));
+                alarms.extend(
+                    (alerts.into_iter())
+                        .filter(|a| matches!(a.event, Event::Alarm(_)))
+                        .map(|a| a.signal),
+                );
+            }
+            alarms
+        };
+        let by_ratio = alarms(Settings {
+            slower_itself: false,
+            ..Settings::default()
+        });
+        assert!(
+            by_ratio.contains(&Signal::Scaling((0, 2))),
+            "the ratios alone alarm: {by_ratio:?}"
+        );
+        assert_eq!(alarms(Settings::default()), [], "nothing got slower");
     }
 
     #[test]
