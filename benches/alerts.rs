@@ -44,8 +44,9 @@
 //! COPYBENCH_BENCH_RECORDINGS, e.g. `xeon-2`, measures only those recordings;
 //! COPYBENCH_BENCH_BRIEF=1 stops at each recording's false alerts and detection table;
 //! COPYBENCH_BENCH_MAX_CONTENTION, COPYBENCH_BENCH_ALERT_AFTER and
-//! COPYBENCH_BENCH_HOST_ALERT_AFTER (seconds) set `[analysis] max_contention`, `alert_after`
-//! and `host_alert_after` of the daemon's detectors).
+//! COPYBENCH_BENCH_HOST_ALERT_AFTER (seconds) and COPYBENCH_BENCH_CONFIRM_FROM set
+//! `[analysis] max_contention`, `alert_after`, `host_alert_after` and `confirm_from` of the
+//! daemon's detectors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -1181,6 +1182,7 @@ fn ablation() -> Vec<Variant> {
     };
     let full = Settings {
         max_contention: knob("COPYBENCH_BENCH_MAX_CONTENTION", defaults.max_contention),
+        confirm_from: knob("COPYBENCH_BENCH_CONFIRM_FROM", defaults.confirm_from),
         host: cusum::Settings {
             persistence_seconds: knob(
                 "COPYBENCH_BENCH_HOST_ALERT_AFTER",

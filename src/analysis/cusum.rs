@@ -35,8 +35,6 @@ const MAX_GAP: usize = 12;
 const SIEGMUND: f64 = 1.166;
 /// Values kept: enough for the baseline and for the memory estimate.
 pub const KEPT: usize = 288 + 8;
-/// A sum past this share of the threshold is a suspicion: worth one more look at once.
-const SUSPICION: f64 = 0.5;
 
 /// How one kind of series is watched.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -381,10 +379,10 @@ impl Detector {
         })
     }
 
-    /// Whether the sum is past half the threshold outside an alarm: a change may be starting,
-    /// and one more value now would tell sooner than waiting for the next sweep.
-    pub fn suspicious(&self) -> bool {
-        self.alarm.is_none() && self.sum >= SUSPICION * self.threshold
+    /// Whether the sum is past `share` of the threshold outside an alarm: a change may be
+    /// starting, and one more value now would tell sooner than waiting for the next sweep.
+    pub fn suspicious(&self, share: f64) -> bool {
+        self.alarm.is_none() && self.sum >= share * self.threshold
     }
 
     /// The smallest slowdown (relative, 0.10 = +10 %) that, once it holds, this detector
@@ -462,6 +460,29 @@ mod tests {
             })
             .count();
         found as f64 / trials as f64
+    }
+
+    #[test]
+    fn a_lower_share_of_the_threshold_suspects_a_change_sooner() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut warm = Detector::new(Settings::relative());
+        let noise: Vec<f64> = (0..100).map(|_| 0.05 * normal(&mut rng)).collect();
+        run(&mut warm, &noise);
+        assert!(!warm.suspicious(0.25), "suspicious on its own noise");
+        // A step of 1.75 spreads adds about 1 to the sum a sweep.
+        let suspected_after = |share: f64| {
+            let mut detector = warm.clone();
+            (0..20).position(|i| {
+                detector.step(Some(0.05 * 1.75), (100 + i) as f64 * 60.0, 0.0);
+                detector.suspicious(share)
+            })
+        };
+        let (early, late) = (suspected_after(0.25), suspected_after(0.5));
+        assert!(early.is_some() && late.is_some(), "{early:?} {late:?}");
+        assert!(
+            early < late,
+            "a quarter after {early:?} sweeps, half after {late:?}"
+        );
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Settings {
     /// A workload or scaling alarm also needs the combination's own time to be slower than
     /// before the change: a ratio that grew because its reference got faster is no slowdown.
     pub slower_itself: bool,
+    /// A detector whose sum is past this share of its threshold suspects a change, and a
+    /// confirmation sweep is worth running.
+    pub confirm_from: f64,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             contention_window: 1_800.0,
             memory: true,
             slower_itself: true,
+            confirm_from: 0.5,
         }
     }
 }
@@ -311,12 +315,13 @@ impl<G: Ord + Clone> Watch<G> {
         &self.settings
     }
 
-    /// The host, workload and scaling signals whose sums are past half their thresholds and
-    /// not alerting: what one more sweep now would confirm or dismiss sooner than the next
-    /// scheduled one.
+    /// The host, workload and scaling signals whose sums are past `confirm_from` of their
+    /// thresholds and not alerting: what one more sweep now would confirm or dismiss sooner
+    /// than the next scheduled one.
     pub fn suspected(&self) -> Vec<Signal<G>> {
+        let share = self.settings.confirm_from;
         (self.detectors())
-            .filter(|(_, d)| d.suspicious())
+            .filter(|(_, d)| d.suspicious(share))
             .map(|(signal, _)| signal)
             .collect()
     }

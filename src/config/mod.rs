@@ -223,6 +223,9 @@ pub struct Analysis {
     /// they end before the next scheduled sweep).
     #[serde(with = "humantime_serde")]
     pub confirm_interval: Duration,
+    /// A detector suspects a change, and confirmations run, once its sum is past this share
+    /// of its threshold: lower finds sooner for more confirmation runs.
+    pub confirm_from: f64,
 }
 
 impl Analysis {
@@ -255,6 +258,7 @@ impl Analysis {
             max_full_width_contention: self.max_full_width_contention,
             contention_share: self.contention_share,
             contention_window: self.contention_window.as_secs_f64(),
+            confirm_from: self.confirm_from,
             ..defaults
         }
     }
@@ -427,6 +431,7 @@ impl Default for Analysis {
             contention_window: Duration::from_secs_f64(watch.contention_window),
             confirm_sweeps: 3,
             confirm_interval: Duration::from_secs(60),
+            confirm_from: watch.confirm_from,
         }
     }
 }
@@ -508,6 +513,7 @@ mod tests {
             max_full_width_contention: 0.5,
             contention_share: 0.6,
             contention_window: Duration::from_secs(90),
+            confirm_from: 0.25,
             min_magnitude: 0.1,
             ..Analysis::default()
         }
@@ -527,9 +533,10 @@ mod tests {
                 tuned.max_contention,
                 tuned.max_full_width_contention,
                 tuned.contention_share,
-                tuned.contention_window
+                tuned.contention_window,
+                tuned.confirm_from
             ),
-            (0.2, 0.5, 0.6, 90.0)
+            (0.2, 0.5, 0.6, 90.0, 0.25)
         );
     }
 

@@ -197,6 +197,11 @@ impl Config {
             "analysis.contention_share",
             "must be above 0.5 and at most 1",
         );
+        p.check(
+            a.confirm_from > 0.0 && a.confirm_from <= 1.0,
+            "analysis.confirm_from",
+            "must be above 0 and at most 1",
+        );
         for (key, value) in [
             ("analysis.max_contention", a.max_contention),
             (
@@ -234,7 +239,8 @@ mod tests {
         let problems = invalid(
             "[workload]\nworkers = [0]\nlines = 0\nrepeats = 0\n[schedule]\ninterval = \"0s\"\nmax_duty_cycle = 0\n\
              [state]\nretention = \"5m\"\n[analysis]\nmax_cv = 2\nalert_sweeps = 0\n\
-             host_false_alarm_sweeps = 100\ncontention_share = 0.5\ncontention_window = \"0s\"\n",
+             host_false_alarm_sweeps = 100\ncontention_share = 0.5\ncontention_window = \"0s\"\n\
+             confirm_from = 0\n",
         );
         let joined = problems.join("\n");
         for key in [
@@ -249,6 +255,7 @@ mod tests {
             "analysis.host_false_alarm_sweeps",
             "analysis.contention_share",
             "analysis.contention_window",
+            "analysis.confirm_from",
         ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }
