@@ -172,8 +172,10 @@ impl RunRecord {
         self.success && !self.warmup && !self.disturbed && self.measurement.is_some()
     }
 
-    /// Sets the host's disturbance of the run and marks it against `analysis`'s thresholds.
-    fn judge(&mut self, host: Disturbance, host_cpus: u32, analysis: &Analysis) {
+    /// Sets the host's disturbance of the run and marks it against `analysis`'s thresholds;
+    /// a run whose process `moved` to another cgroup meanwhile is disturbed, as what a quota
+    /// did to it was counted in the cgroup it left.
+    fn judge(&mut self, host: Disturbance, host_cpus: u32, moved: bool, analysis: &Analysis) {
         let share = |part: Option<f64>, whole: f64| part.filter(|_| whole > 0.0).map(|p| p / whole);
         let periods = host.total_periods.map(|p| p as f64).unwrap_or(0.0);
         let throttled_share = share(host.throttled_periods.map(|t| t as f64), periods);
@@ -184,7 +186,7 @@ impl RunRecord {
         let steal_share = share(host.steal_seconds.map(|s| (s - resolution).max(0.0)), wall);
         self.throttled = throttled_share.is_some_and(|s| s > analysis.max_throttled_ratio);
         self.disturbed =
-            self.throttled || steal_share.is_some_and(|s| s > analysis.max_steal_ratio);
+            moved || self.throttled || steal_share.is_some_and(|s| s > analysis.max_steal_ratio);
         self.host = host;
     }
 }
@@ -196,7 +198,8 @@ pub fn measure(spec: &Spec, options: &RunOptions, analysis: &Analysis) -> RunRec
     let before = Sample::now(cgroup.as_ref());
     let mut record = run_and_verify(spec, options);
     let after = Sample::now(cgroup.as_ref());
-    record.judge(before.until(&after), after.host_cpus(), analysis);
+    let moved = CpuCgroup::current() != cgroup;
+    record.judge(before.until(&after), after.host_cpus(), moved, analysis);
     record
 }
 
@@ -409,22 +412,27 @@ mod tests {
     }
 
     #[test]
-    fn steal_below_one_tick_per_cpu_does_not_disturb_a_short_run() {
+    fn steal_below_one_tick_per_cpu_does_not_disturb_a_short_run_and_a_move_does() {
         let tick = crate::host::tick_seconds();
-        let judged = |seconds: f64, steal: f64| {
+        let judged_moved = |seconds: f64, steal: f64, moved: bool| {
             let mut run = fixtures::measured(1, 100.0);
             run.started_at = 100.0 - seconds;
             let host = Disturbance {
                 steal_seconds: Some(steal),
                 ..Disturbance::default()
             };
-            run.judge(host, 2, &Analysis::default());
-            run.disturbed
+            run.judge(host, 2, moved, &Analysis::default());
+            run.disturbed && !run.throttled
         };
+        let judged = |seconds: f64, steal: f64| judged_moved(seconds, steal, false);
         assert!(!judged(0.008, tick), "one tick on a run of 8 ms");
         assert!(!judged(0.008, 2.0 * tick), "a tick on each CPU");
         assert!(judged(2.0, 0.5), "a quarter of 2 s on 2 CPUs");
         assert!(!judged(2.0, 0.1), "2.5 % of the CPU time");
+        assert!(
+            judged_moved(2.0, 0.0, true),
+            "moved to another cgroup during the run"
+        );
     }
 
     #[test]
