@@ -6,8 +6,8 @@
 //! `cpu.cfs_period_us`, `cpu.stat` with `throttled_time` in ns) where the process has one,
 //! else v2's unified hierarchy (`cpu.max`, `cpu.stat` with `throttled_usec`, `cpu.pressure`).
 //! The cgroup is located from `/proc/self/cgroup` and `/proc/self/mountinfo` at each run, so a
-//! process moved into another cgroup is followed (and the run it moved during is disturbed). The parsers are pure functions over file
-//! text, tested on fixtures of both versions. [`facts`] reads what the node is, once a sweep.
+//! process moved into another cgroup is followed (and the run it moved during is disturbed).
+//! The parsers are pure functions over file text, tested on fixtures of both versions. [`facts`] reads what the node is, once a sweep.
 
 use std::collections::BTreeSet;
 use std::io;
